@@ -1,0 +1,52 @@
+import { parseArgs } from 'node:util';
+import { CONFIG_OPTIONS, configFromEnv, DEFAULT_CONFIG, parseSetting, startServer, type HeraldConfig } from '@herald/server';
+
+export function serveUsage(): string {
+  const rows = CONFIG_OPTIONS.map((o) => `  --${o.flag.padEnd(22)} ${o.env.padEnd(28)} ${o.description} (default ${String(DEFAULT_CONFIG[o.key])})`);
+  return `Usage: herald serve [options]\n\nEvery option can also be set by its environment variable; a flag wins over the variable.\n\n${rows.join('\n')}`;
+}
+
+/** `herald serve`: starts the hub and stops it gracefully on SIGINT/SIGTERM. */
+export async function serve(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: Object.fromEntries(CONFIG_OPTIONS.map((o) => [o.flag, { type: 'string' as const }])),
+    strict: true,
+    allowPositionals: false,
+  });
+  const config: Record<string, unknown> = { ...configFromEnv(process.env) };
+  for (const spec of CONFIG_OPTIONS) {
+    const text = values[spec.flag];
+    if (typeof text === 'string') config[spec.key] = parseSetting(spec, text, `--${spec.flag}`);
+  }
+  const server = await startServer(config as Partial<HeraldConfig>);
+  const where = server.config.store === 'sqlite' ? `sqlite in ${server.config.dataDir}` : 'memory (history is lost on exit)';
+  console.log(`Herald hub listening on ${server.url}  (store: ${where})`);
+  console.log(`  publish:  curl -d '{"type":"hello"}' ${server.url}/api/channels/demo/events`);
+  console.log(`  watch:    curl -N ${server.url}/api/channels/demo/stream`);
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      // A second signal means "now": skip the graceful path.
+      process.exit(130);
+    }
+    stopping = true;
+    server.app.log.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      server.app.log.error('graceful shutdown took too long; exiting');
+      process.exit(1);
+    }, server.config.shutdownTimeoutMs);
+    deadline.unref();
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        server.app.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  return 0;
+}

@@ -1,0 +1,71 @@
+/**
+ * The one table of codes shared by the hub and every client.
+ *
+ * Error codes answer a command (WebSocket `{"op":"error"}`) or an HTTP request (`{"error":{code,message}}`).
+ * Close codes end a WebSocket connection; `reconnect` tells a client whether trying again can help, so
+ * that clients never hammer a hub that has said "no" for good.
+ *
+ * docs/codes.md is generated from nothing: keep it in step with this file by hand (a test checks it).
+ */
+
+export interface ErrorCodeInfo {
+  /** HTTP status used when the same failure happens on the HTTP API. */
+  readonly status: number;
+  /** What went wrong, in words a user can act on. */
+  readonly description: string;
+}
+
+export const ErrorCodes = {
+  bad_json: { status: 400, description: 'The frame or body is not valid JSON.' },
+  bad_request: { status: 400, description: 'The message is not an object of the expected shape, or a field is missing or of the wrong type.' },
+  unknown_op: { status: 400, description: 'The `op` of a command is not one the hub knows.' },
+  invalid_channel: { status: 400, description: 'The channel name or pattern breaks the naming rules (segments of [A-Za-z0-9_-] joined by `.`, at most 160 characters; patterns only where allowed).' },
+  invalid_event: { status: 400, description: 'The event breaks the event rules (type required and at most 64 characters, known severity, JSON data).' },
+  too_large: { status: 413, description: 'A message, event or request body is larger than the configured cap.' },
+  too_many_events: { status: 400, description: 'An HTTP batch holds more events than allowed (1 000).' },
+  too_many_subscriptions: { status: 400, description: 'The connection already holds the maximum number of subscriptions.' },
+  already_subscribed: { status: 409, description: 'The connection is already subscribed to this channel or pattern.' },
+  not_subscribed: { status: 404, description: 'The connection is not subscribed to this channel or pattern.' },
+  not_found: { status: 404, description: 'No such route or resource.' },
+  shutting_down: { status: 503, description: 'The hub is shutting down and takes no new work; retry against the restarted hub.' },
+  internal: { status: 500, description: 'The hub failed unexpectedly; the request may be retried.' },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export interface CloseCodeInfo {
+  readonly code: number;
+  /** Whether a client should reconnect (with backoff) after this close. */
+  readonly reconnect: boolean;
+  readonly description: string;
+}
+
+export const CloseCodes = {
+  normal: { code: 1000, reconnect: false, description: 'Closed on purpose by the side that closed it.' },
+  goingAway: { code: 1001, reconnect: true, description: 'The hub is going away (for example its process ends).' },
+  policy: { code: 1008, reconnect: false, description: 'The connection broke a policy (for example a refused client id handshake parameter).' },
+  tooBig: { code: 1009, reconnect: true, description: 'A frame was larger than the message cap. Do not resend it; reconnecting is safe.' },
+  internal: { code: 1011, reconnect: true, description: 'The hub hit an unexpected error.' },
+  restart: { code: 1012, reconnect: true, description: 'The hub is restarting (graceful shutdown). Reconnect and resume.' },
+  heartbeatTimeout: { code: 4000, reconnect: true, description: 'The peer was silent for two heartbeat intervals.' },
+  slowConsumer: { code: 4001, reconnect: true, description: 'The outbound buffer for this connection passed its cap because the client did not read. Reconnect and resume from the last offset.' },
+  clientIdInUse: { code: 4002, reconnect: true, description: 'Another live connection already uses the requested clientId. Retry with backoff (the old connection may be about to time out) or pick another id.' },
+  invalidClientId: { code: 4003, reconnect: false, description: 'The requested clientId is not valid (1–64 characters of [A-Za-z0-9_.:-]).' },
+  unauthorized: { code: 4401, reconnect: false, description: 'Reserved for authenticated hubs: credentials missing or refused.' },
+} as const satisfies Record<string, CloseCodeInfo>;
+
+export type CloseCodeName = keyof typeof CloseCodes;
+
+const closeByNumber = new Map<number, CloseCodeInfo>(Object.values(CloseCodes).map((c) => [c.code, c]));
+
+/**
+ * Whether a client should reconnect after a close with this code. Codes not in the table (for example
+ * 1006, an abnormal close with no frame) are network trouble, so the answer is yes.
+ */
+export function shouldReconnect(code: number): boolean {
+  return closeByNumber.get(code)?.reconnect ?? true;
+}
+
+export function describeClose(code: number): CloseCodeInfo | undefined {
+  return closeByNumber.get(code);
+}

@@ -1,0 +1,78 @@
+import { MAX_EVENT_ID_LENGTH, MAX_EVENT_TYPE_LENGTH, MAX_SOURCE_LENGTH } from './limits.js';
+
+export const SEVERITIES = ['debug', 'info', 'success', 'warning', 'error'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+/** What a publisher sends. */
+export interface EventInput<TData = unknown> {
+  type: string;
+  severity?: Severity;
+  data?: TData;
+  /** The publisher's own timestamp: milliseconds since the epoch, or an ISO-8601 string. */
+  ts?: number | string;
+  /** Idempotency key: a second event with the same id in the same channel is not stored again. */
+  id?: string;
+  source?: string;
+}
+
+/** An event after validation: severity filled in, `ts` as milliseconds. */
+export interface HeraldEvent<TData = unknown> {
+  type: string;
+  severity: Severity;
+  data?: TData;
+  ts?: number;
+  id?: string;
+  source?: string;
+}
+
+/** An event as the hub delivers it: the publisher's event plus where and when the hub stored it. */
+export interface DeliveredEvent<TData = unknown> {
+  channel: string;
+  /** Position in the channel: 1, 2, 3… with no gaps. */
+  offset: number;
+  /** Changes only when the channel's history was lost or reset. */
+  epoch: string;
+  /** The hub's receive time, milliseconds since the epoch. */
+  time: number;
+  event: HeraldEvent<TData>;
+}
+
+const EVENT_KEYS = new Set(['type', 'severity', 'data', 'ts', 'id', 'source']);
+const SEVERITY_SET: ReadonlySet<string> = new Set(SEVERITIES);
+
+export type EventCheck = { ok: true; event: HeraldEvent } | { ok: false; reason: string };
+
+/** Validates a published event and normalises it. Unknown fields are refused so that typos show up. */
+export function checkEvent(input: unknown): EventCheck {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return { ok: false, reason: 'event must be a JSON object' };
+  const raw = input as Record<string, unknown>;
+  for (const key of Object.keys(raw)) {
+    if (!EVENT_KEYS.has(key)) return { ok: false, reason: `unknown event field "${key}" (allowed: type, severity, data, ts, id, source)` };
+  }
+  const { type, severity, data, ts, id, source } = raw;
+  if (typeof type !== 'string' || type.length === 0) return { ok: false, reason: 'event.type must be a non-empty string' };
+  if (type.length > MAX_EVENT_TYPE_LENGTH) return { ok: false, reason: `event.type is longer than ${MAX_EVENT_TYPE_LENGTH} characters` };
+  if (severity !== undefined && (typeof severity !== 'string' || !SEVERITY_SET.has(severity))) {
+    return { ok: false, reason: `event.severity must be one of ${SEVERITIES.join(', ')}` };
+  }
+  const event: HeraldEvent = { type, severity: (severity as Severity | undefined) ?? 'info' };
+  if (data !== undefined) event.data = data;
+  if (ts !== undefined) {
+    const millis = typeof ts === 'number' ? ts : typeof ts === 'string' ? Date.parse(ts) : Number.NaN;
+    if (!Number.isFinite(millis)) return { ok: false, reason: 'event.ts must be milliseconds since the epoch or an ISO-8601 string' };
+    event.ts = millis;
+  }
+  if (id !== undefined) {
+    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_EVENT_ID_LENGTH) {
+      return { ok: false, reason: `event.id must be a string of 1 to ${MAX_EVENT_ID_LENGTH} characters` };
+    }
+    event.id = id;
+  }
+  if (source !== undefined) {
+    if (typeof source !== 'string' || source.length > MAX_SOURCE_LENGTH) {
+      return { ok: false, reason: `event.source must be a string of at most ${MAX_SOURCE_LENGTH} characters` };
+    }
+    event.source = source;
+  }
+  return { ok: true, event };
+}

@@ -1,0 +1,5 @@
+export * from './codes.js';
+export * from './limits.js';
+export * from './channel.js';
+export * from './event.js';
+export * from './messages.js';

@@ -1,0 +1,36 @@
+/** Protocol version spoken by this package; sent in `hello`. */
+export const PROTOCOL_VERSION = 1;
+
+/** Defaults for every limit, in one place. The hub may be configured to other values. */
+export const Defaults = {
+  port: 7070,
+  host: '127.0.0.1',
+  dataDir: './.herald',
+  /** Largest WebSocket frame, single event or SSE-published event, in bytes. */
+  maxMessageBytes: 64 * 1024,
+  /** Largest HTTP request body (a batch of events), in bytes. */
+  maxBodyBytes: 8 * 1024 * 1024,
+  /** Most events in one HTTP batch. */
+  maxBatchEvents: 1000,
+  maxSubscriptionsPerConnection: 1000,
+  /** Bytes queued for one client before it is closed as a slow consumer. */
+  maxOutboundBytes: 1024 * 1024,
+  heartbeatMs: 25_000,
+  /** Events kept per channel. */
+  retentionCount: 10_000,
+  /** Age after which events are dropped, in milliseconds (7 days). */
+  retentionAgeMs: 7 * 24 * 60 * 60 * 1000,
+  /** Most events one resume may replay; a larger gap answers `recovered:false`. */
+  maxRecoveryEvents: 10_000,
+  /** Most events one history page may return. */
+  maxHistoryPage: 1000,
+  defaultHistoryPage: 100,
+  /** Time a graceful shutdown may take before the process exits anyway. */
+  shutdownTimeoutMs: 10_000,
+} as const;
+
+export const MAX_CHANNEL_LENGTH = 160;
+export const MAX_EVENT_TYPE_LENGTH = 64;
+export const MAX_EVENT_ID_LENGTH = 128;
+export const MAX_SOURCE_LENGTH = 128;
+export const MAX_CLIENT_ID_LENGTH = 64;

@@ -1,0 +1,143 @@
+import { Defaults } from '@herald/protocol';
+
+export type StoreKind = 'sqlite' | 'memory';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface HeraldConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  store: StoreKind;
+  sync: 'full' | 'normal';
+  maxMessageBytes: number;
+  maxBodyBytes: number;
+  maxSubscriptions: number;
+  maxOutboundBytes: number;
+  heartbeatMs: number;
+  retentionCount: number;
+  retentionAgeMs: number;
+  maxRecoveryEvents: number;
+  shutdownTimeoutMs: number;
+  logLevel: LogLevel;
+}
+
+type Kind = 'int' | 'string' | 'duration' | 'bytes' | { oneOf: readonly string[] };
+
+interface OptionSpec {
+  key: keyof HeraldConfig;
+  flag: string;
+  env: string;
+  kind: Kind;
+  description: string;
+}
+
+/** Every setting, its flag and its environment variable: the CLI, the docs and validation read this. */
+export const CONFIG_OPTIONS: readonly OptionSpec[] = [
+  { key: 'port', flag: 'port', env: 'HERALD_PORT', kind: 'int', description: 'TCP port (0 picks a free one).' },
+  { key: 'host', flag: 'host', env: 'HERALD_HOST', kind: 'string', description: 'Interface to listen on.' },
+  { key: 'dataDir', flag: 'data', env: 'HERALD_DATA', kind: 'string', description: 'Folder for the SQLite database.' },
+  { key: 'store', flag: 'store', env: 'HERALD_STORE', kind: { oneOf: ['sqlite', 'memory'] }, description: 'History engine: durable `sqlite` or in-process `memory`.' },
+  { key: 'sync', flag: 'sync', env: 'HERALD_SYNC', kind: { oneOf: ['full', 'normal'] }, description: 'SQLite durability: `full` fsyncs every group commit (survives power loss); `normal` survives a hub crash only.' },
+  { key: 'maxMessageBytes', flag: 'max-message-bytes', env: 'HERALD_MAX_MESSAGE_BYTES', kind: 'bytes', description: 'Largest WebSocket frame and largest single event.' },
+  { key: 'maxBodyBytes', flag: 'max-body-bytes', env: 'HERALD_MAX_BODY_BYTES', kind: 'bytes', description: 'Largest HTTP request body.' },
+  { key: 'maxSubscriptions', flag: 'max-subscriptions', env: 'HERALD_MAX_SUBSCRIPTIONS', kind: 'int', description: 'Subscriptions one WebSocket connection may hold.' },
+  { key: 'maxOutboundBytes', flag: 'max-outbound-bytes', env: 'HERALD_MAX_OUTBOUND_BYTES', kind: 'bytes', description: 'Bytes queued for one client before it is closed as a slow consumer.' },
+  { key: 'heartbeatMs', flag: 'heartbeat', env: 'HERALD_HEARTBEAT', kind: 'duration', description: 'Interval of WebSocket pings and SSE keep-alives; a peer silent for two is dropped.' },
+  { key: 'retentionCount', flag: 'retention-count', env: 'HERALD_RETENTION_COUNT', kind: 'int', description: 'Events kept per channel.' },
+  { key: 'retentionAgeMs', flag: 'retention-age', env: 'HERALD_RETENTION_AGE', kind: 'duration', description: 'Events older than this are dropped.' },
+  { key: 'maxRecoveryEvents', flag: 'max-recovery-events', env: 'HERALD_MAX_RECOVERY_EVENTS', kind: 'int', description: 'Most events one resume replays; a larger gap answers recovered:false.' },
+  { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', env: 'HERALD_SHUTDOWN_TIMEOUT', kind: 'duration', description: 'Longest a graceful shutdown may take.' },
+  { key: 'logLevel', flag: 'log-level', env: 'HERALD_LOG_LEVEL', kind: { oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, description: 'pino log level.' },
+];
+
+export const DEFAULT_CONFIG: HeraldConfig = {
+  port: Defaults.port,
+  host: Defaults.host,
+  dataDir: Defaults.dataDir,
+  store: 'sqlite',
+  sync: 'full',
+  maxMessageBytes: Defaults.maxMessageBytes,
+  maxBodyBytes: Defaults.maxBodyBytes,
+  maxSubscriptions: Defaults.maxSubscriptionsPerConnection,
+  maxOutboundBytes: Defaults.maxOutboundBytes,
+  heartbeatMs: Defaults.heartbeatMs,
+  retentionCount: Defaults.retentionCount,
+  retentionAgeMs: Defaults.retentionAgeMs,
+  maxRecoveryEvents: Defaults.maxRecoveryEvents,
+  shutdownTimeoutMs: Defaults.shutdownTimeoutMs,
+  logLevel: 'info',
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const BYTES = /^(\d+)(b|kb|kib|mb|mib|gb|gib)?$/i;
+const BYTE_UNITS: Record<string, number> = { b: 1, kb: 1000, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
+
+/** Reads one textual setting (a flag or an environment variable) into its typed value. */
+export function parseSetting(spec: OptionSpec, text: string, origin: string): string | number {
+  const fail = (what: string): never => {
+    throw new ConfigError(`${origin}: "${text}" is not ${what}`);
+  };
+  const kind = spec.kind;
+  if (kind === 'string') return text;
+  if (kind === 'int') return /^\d+$/.test(text) ? Number(text) : fail('a whole number ≥ 0');
+  if (kind === 'duration') {
+    const m = DURATION.exec(text.trim()) ?? fail('a duration such as 500ms, 30s, 5m, 7d (a bare number is milliseconds)');
+    return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']!);
+  }
+  if (kind === 'bytes') {
+    const m = BYTES.exec(text.trim()) ?? fail('a size such as 65536, 64KiB, 1MiB');
+    return Number(m[1]) * BYTE_UNITS[(m[2] ?? 'b').toLowerCase()]!;
+  }
+  return kind.oneOf.includes(text) ? text : fail(`one of ${kind.oneOf.join(', ')}`);
+}
+
+/** Settings from `HERALD_*` environment variables. */
+export function configFromEnv(env: NodeJS.ProcessEnv): Partial<HeraldConfig> {
+  const config: Record<string, unknown> = {};
+  for (const spec of CONFIG_OPTIONS) {
+    const text = env[spec.env];
+    if (text !== undefined && text !== '') config[spec.key] = parseSetting(spec, text, spec.env);
+  }
+  return config as Partial<HeraldConfig>;
+}
+
+/** Fills defaults and checks every value, so that a bad setting fails at start with a sentence. */
+export function resolveConfig(partial: Partial<HeraldConfig> = {}): HeraldConfig {
+  const config: HeraldConfig = { ...DEFAULT_CONFIG };
+  for (const [key, value] of Object.entries(partial)) {
+    if (value !== undefined) (config as unknown as Record<string, unknown>)[key] = value;
+  }
+  const atLeast = (key: keyof HeraldConfig, min: number) => {
+    const value = config[key];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+      throw new ConfigError(`${key} must be a whole number ≥ ${min} (got ${String(value)})`);
+    }
+  };
+  atLeast('port', 0);
+  if (config.port > 65535) throw new ConfigError(`port must be at most 65535 (got ${config.port})`);
+  atLeast('maxMessageBytes', 256);
+  atLeast('maxBodyBytes', 256);
+  atLeast('maxSubscriptions', 1);
+  atLeast('maxOutboundBytes', 1024);
+  atLeast('heartbeatMs', 10);
+  atLeast('retentionCount', 1);
+  atLeast('retentionAgeMs', 1000);
+  atLeast('maxRecoveryEvents', 0);
+  atLeast('shutdownTimeoutMs', 100);
+  if (config.maxBodyBytes < config.maxMessageBytes) {
+    throw new ConfigError(`maxBodyBytes (${config.maxBodyBytes}) must be at least maxMessageBytes (${config.maxMessageBytes}) so that one event always fits in a request`);
+  }
+  for (const spec of CONFIG_OPTIONS) {
+    if (typeof spec.kind === 'object' && !spec.kind.oneOf.includes(String(config[spec.key]))) {
+      throw new ConfigError(`${spec.key} must be one of ${spec.kind.oneOf.join(', ')} (got ${String(config[spec.key])})`);
+    }
+  }
+  if (!config.host) throw new ConfigError('host must not be empty');
+  if (config.store === 'sqlite' && !config.dataDir) throw new ConfigError('dataDir must not be empty with the sqlite store');
+  return config;
+}

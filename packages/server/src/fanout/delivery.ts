@@ -1,0 +1,48 @@
+import type { StoredEvent } from '../store/types.js';
+
+/**
+ * One stored event on its way to subscribers. Each wire form is built at most once per event and the
+ * same bytes go to every subscriber: fan-out never serialises per subscriber.
+ *
+ * Channel names ([A-Za-z0-9_.-]) and epochs (hex) need no JSON escaping, so plain concatenation is safe.
+ */
+export class Delivery {
+  private wsBytes: Buffer | undefined;
+  private sseBytes: Buffer | undefined;
+  private sseBytesNoId: Buffer | undefined;
+
+  constructor(
+    readonly epoch: string,
+    readonly stored: StoredEvent,
+  ) {}
+
+  get channel(): string {
+    return this.stored.channel;
+  }
+
+  get offset(): number {
+    return this.stored.offset;
+  }
+
+  /** `{"channel","offset","epoch","time","event"}`: the form used by HTTP history and SSE `data:`. */
+  envelope(): string {
+    const { channel, offset, time, json } = this.stored;
+    return `{"channel":"${channel}","offset":${offset},"epoch":"${this.epoch}","time":${time},"event":${json}}`;
+  }
+
+  /** The WebSocket push message as text: `{"op":"event",…}`. */
+  wsText(): string {
+    const { channel, offset, time, json } = this.stored;
+    return `{"op":"event","channel":"${channel}","offset":${offset},"epoch":"${this.epoch}","time":${time},"event":${json}}`;
+  }
+
+  wsFrame(): Buffer {
+    return (this.wsBytes ??= Buffer.from(this.wsText()));
+  }
+
+  /** One SSE message; `id:` is the offset so that EventSource's Last-Event-ID resumes the channel. */
+  sseFrame(withId: boolean): Buffer {
+    if (!withId) return (this.sseBytesNoId ??= Buffer.from(`data: ${this.envelope()}\n\n`));
+    return (this.sseBytes ??= Buffer.from(`id: ${this.stored.offset}\ndata: ${this.envelope()}\n\n`));
+  }
+}

@@ -1,0 +1,87 @@
+import { Defaults } from '@herald/protocol';
+import type { FastifyInstance } from 'fastify';
+import type { HeraldConfig } from '../config.js';
+import { HeraldError } from '../errors.js';
+import { prepareEvents, requireChannel } from '../events-in.js';
+import { Delivery } from '../fanout/delivery.js';
+import type { Hub } from '../hub.js';
+
+export interface ChannelRoutesContext {
+  hub: Hub;
+  config: HeraldConfig;
+  isShuttingDown(): boolean;
+}
+
+const channelParams = {
+  type: 'object',
+  properties: { channel: { type: 'string' } },
+  required: ['channel'],
+} as const;
+
+/** Publishing, history, the channel list and channel reset. */
+export function registerChannelRoutes(app: FastifyInstance, { hub, config, isShuttingDown }: ChannelRoutesContext): void {
+  app.post('/api/channels/:channel/events', { schema: { params: channelParams } }, async (request, reply) => {
+    if (isShuttingDown()) throw new HeraldError('shutting_down', 'the hub is shutting down; publish again after it restarts');
+    const channel = requireChannel((request.params as { channel: string }).channel);
+    const body = request.body;
+    if (body === undefined || body === null || typeof body !== 'object') {
+      throw new HeraldError('bad_request', 'the body must be one event object or an array of events');
+    }
+    const raw = Array.isArray(body) ? body : [body];
+    if (raw.length === 0) throw new HeraldError('bad_request', 'the array of events is empty');
+    if (raw.length > Defaults.maxBatchEvents) {
+      throw new HeraldError('too_many_events', `a batch may hold at most ${Defaults.maxBatchEvents} events (got ${raw.length})`);
+    }
+    const result = await hub.publish(channel, prepareEvents(raw, config.maxMessageBytes));
+    reply.code(201);
+    return { channel, epoch: result.epoch, offsets: result.offsets };
+  });
+
+  app.get(
+    '/api/channels/:channel/events',
+    {
+      schema: {
+        params: channelParams,
+        querystring: {
+          type: 'object',
+          properties: {
+            since: { type: 'integer', minimum: 0 },
+            limit: { type: 'integer', minimum: 1, maximum: Defaults.maxHistoryPage },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request, reply) => {
+      const channel = requireChannel((request.params as { channel: string }).channel);
+      const query = request.query as { since?: number; limit?: number };
+      const since = query.since ?? 0;
+      const page = await hub.store.read(channel, since, query.limit ?? Defaults.defaultHistoryPage);
+      const { epoch, latest, earliest } = page.position;
+      const events = page.events.map((e) => new Delivery(epoch, e).envelope());
+      const next = page.events.at(-1)?.offset ?? Math.max(since, Math.min(latest, earliest - 1));
+      // Stored events are already JSON text: the page is assembled, not re-serialised.
+      reply.type('application/json; charset=utf-8');
+      return `{"channel":"${channel}","epoch":"${epoch}","latest":${latest},"earliest":${earliest},"events":[${events.join(',')}],"next":${next}}`;
+    },
+  );
+
+  app.get('/api/channels', async () => {
+    const channels = await hub.store.channels();
+    return {
+      channels: channels.map((c) => ({
+        name: c.name,
+        epoch: c.epoch,
+        offset: c.latest,
+        lastEventTime: c.lastTime ?? null,
+        subscribers: hub.index.countMatches(c.name),
+      })),
+    };
+  });
+
+  app.delete('/api/channels/:channel', { schema: { params: channelParams } }, async (request) => {
+    const channel = requireChannel((request.params as { channel: string }).channel);
+    const position = await hub.store.reset(channel);
+    return { channel, epoch: position.epoch, offset: position.latest };
+  });
+}

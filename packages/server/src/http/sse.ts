@@ -1,0 +1,140 @@
+import type { ServerResponse } from 'node:http';
+import { once } from 'node:events';
+import { checkChannel } from '@herald/protocol';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { HeraldConfig } from '../config.js';
+import { HeraldError } from '../errors.js';
+import type { Delivery } from '../fanout/delivery.js';
+import { Subscription, type Subscriber } from '../fanout/subscription.js';
+import type { Hub } from '../hub.js';
+import type { Since } from '../recovery.js';
+
+/** One Server-Sent Events response, subscribed to one channel or pattern. */
+class SseStream implements Subscriber {
+  deliveryMark = 0;
+  closed = false;
+  subscription: Subscription | undefined;
+
+  constructor(
+    readonly res: ServerResponse,
+    /** Exact channels carry `id:` (the offset) so that EventSource can resume; patterns cannot. */
+    private readonly withIds: boolean,
+    private readonly endpoint: SseEndpoint,
+  ) {}
+
+  deliver(delivery: Delivery): void {
+    this.write(delivery.sseFrame(this.withIds));
+  }
+
+  writeNamed(event: string, data: object): void {
+    this.write(Buffer.from(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
+  }
+
+  write(bytes: Buffer | string): void {
+    if (this.closed) return;
+    if (this.res.writableLength + bytes.length > this.endpoint.config.maxOutboundBytes) {
+      // A reader that fell behind is cut off; EventSource reconnects with Last-Event-ID and resumes.
+      this.endpoint.onSlowConsumer();
+      this.end();
+      return;
+    }
+    this.res.write(bytes);
+  }
+
+  end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.endpoint.forget(this);
+    this.res.end();
+  }
+}
+
+export interface SseEndpointContext {
+  hub: Hub;
+  config: HeraldConfig;
+  isShuttingDown(): boolean;
+  onSlowConsumer(): void;
+}
+
+/** `GET /api/channels/{channel}/stream`: the fallback where WebSockets are blocked. */
+export class SseEndpoint {
+  readonly streams = new Set<SseStream>();
+  readonly config: HeraldConfig;
+  private readonly keepAlive: NodeJS.Timeout;
+
+  constructor(private readonly ctx: SseEndpointContext) {
+    this.config = ctx.config;
+    // Comment lines keep proxies from closing an idle stream.
+    this.keepAlive = setInterval(() => {
+      for (const stream of this.streams) stream.write(': keep-alive\n\n');
+    }, ctx.config.heartbeatMs);
+    this.keepAlive.unref();
+  }
+
+  onSlowConsumer(): void {
+    this.ctx.onSlowConsumer();
+  }
+
+  forget(stream: SseStream): void {
+    this.streams.delete(stream);
+    if (stream.subscription) this.ctx.hub.unsubscribe(stream.subscription);
+  }
+
+  closeAll(): void {
+    for (const stream of [...this.streams]) stream.end();
+  }
+
+  stop(): void {
+    clearInterval(this.keepAlive);
+  }
+
+  register(app: FastifyInstance): void {
+    app.get('/api/channels/:channel/stream', (request, reply) => this.open(request, reply));
+  }
+
+  private open(request: FastifyRequest, reply: FastifyReply): void {
+    const { channel } = request.params as { channel: string };
+    const check = checkChannel(channel, true);
+    if (!check.ok) throw new HeraldError('invalid_channel', check.reason);
+    if (this.ctx.isShuttingDown()) throw new HeraldError('shutting_down', 'the hub is shutting down');
+    const since = this.sinceOf(request, check.isPattern);
+
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.write('retry: 1000\n\n');
+    const stream = new SseStream(res, !check.isPattern, this);
+    const subscription = new Subscription(stream, channel, check.isPattern);
+    stream.subscription = subscription;
+    this.streams.add(stream);
+    request.raw.on('close', () => stream.end());
+
+    this.ctx.hub.subscribe(subscription, since).then(async (outcome) => {
+      if (stream.closed) return;
+      stream.writeNamed('subscribed', { channel, epoch: outcome.epoch, offset: outcome.offset, recovered: outcome.recovered });
+      if (outcome.recovered === false) stream.writeNamed('reset', { channel, epoch: outcome.epoch, offset: outcome.offset });
+      for (const delivery of outcome.replay) {
+        stream.deliver(delivery);
+        if (res.writableLength > this.config.maxOutboundBytes / 2) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+        if (stream.closed) return;
+      }
+      subscription.goLive(outcome.coveredUpTo);
+    }, () => stream.end());
+  }
+
+  /** Resume point: EventSource's `Last-Event-ID` header, or `?since=` on a first connection. */
+  private sinceOf(request: FastifyRequest, isPattern: boolean): Since | undefined {
+    const header = request.headers['last-event-id'];
+    const query = (request.query as { since?: string }).since;
+    const text = typeof header === 'string' && header !== '' ? header : query;
+    if (text === undefined) return undefined;
+    if (isPattern) throw new HeraldError('bad_request', 'SSE resume (Last-Event-ID or since) works on exact channels only; a pattern stream is live only');
+    if (!/^\d+$/.test(text)) throw new HeraldError('bad_request', 'Last-Event-ID / since must be an offset (a whole number ≥ 0)');
+    return { kind: 'channel', position: { offset: Number(text) } };
+  }
+}

@@ -1,0 +1,40 @@
+import type { FastifyInstance } from 'fastify';
+import type { Hub } from '../hub.js';
+import type { ConnectionCounts, HubStats } from '../stats.js';
+
+export interface StatusRoutesContext {
+  hub: Hub;
+  stats: HubStats;
+  connections(): ConnectionCounts;
+  isShuttingDown(): boolean;
+}
+
+/** Health for load balancers, stats for people and dashboards, metrics for Prometheus. */
+export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connections, isShuttingDown }: StatusRoutesContext): void {
+  app.get('/health', async (_request, reply) => {
+    const counts = connections();
+    if (isShuttingDown()) reply.code(503);
+    return {
+      status: isShuttingDown() ? 'shutting_down' : 'ok',
+      uptimeSeconds: stats.uptimeSeconds(),
+      connections: counts.websocket + counts.sse,
+    };
+  });
+
+  app.get('/api/stats', async () => {
+    const counts = connections();
+    const channels = await hub.store.channels();
+    return {
+      uptimeSeconds: stats.uptimeSeconds(),
+      connections: { total: counts.websocket + counts.sse, websocket: counts.websocket, sse: counts.sse },
+      channels: channels.length,
+      events: { in: hub.eventsIn, out: hub.eventsOut, ...stats.rates() },
+      slowConsumerCloses: stats.slowConsumerCloses,
+    };
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    reply.type(stats.registry.contentType);
+    return stats.registry.metrics();
+  });
+}

@@ -1,0 +1,11 @@
+export { startServer, createStore, type HeraldServer, type ServerOverrides } from './server.js';
+export { resolveConfig, configFromEnv, parseSetting, CONFIG_OPTIONS, DEFAULT_CONFIG, ConfigError, type HeraldConfig } from './config.js';
+export { Hub } from './hub.js';
+export { MemoryStore } from './store/memory.js';
+export { SqliteStore, type SqliteStoreOptions } from './store/sqlite.js';
+export { MemoryBroker } from './broker/memory.js';
+export type { Broker } from './broker/types.js';
+export type { EventStore, AppendInput, AppendResult, StoredEvent, ChannelPosition, HistoryPage, ChannelSummary, RetentionPolicy } from './store/types.js';
+export { SubscriptionIndex } from './fanout/subscription-index.js';
+export { Subscription, type Subscriber } from './fanout/subscription.js';
+export { prepareEvents } from './events-in.js';

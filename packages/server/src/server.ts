@@ -1,0 +1,143 @@
+import type { AddressInfo } from 'node:net';
+import { CloseCodes, ErrorCodes, type ErrorCode } from '@herald/protocol';
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import { MemoryBroker } from './broker/memory.js';
+import type { Broker } from './broker/types.js';
+import { resolveConfig, type HeraldConfig } from './config.js';
+import { HeraldError } from './errors.js';
+import { registerChannelRoutes } from './http/channel-routes.js';
+import { SseEndpoint } from './http/sse.js';
+import { registerStatusRoutes } from './http/status-routes.js';
+import { Hub } from './hub.js';
+import { HubStats } from './stats.js';
+import { MemoryStore } from './store/memory.js';
+import { SqliteStore } from './store/sqlite.js';
+import type { EventStore } from './store/types.js';
+import { WebSocketEndpoint } from './ws/endpoint.js';
+
+/** How often the age part of retention runs. */
+const SWEEP_INTERVAL_MS = 60_000;
+
+export interface HeraldServer {
+  readonly config: HeraldConfig;
+  /** `http://host:port`, with the port actually bound. */
+  readonly url: string;
+  readonly port: number;
+  readonly hub: Hub;
+  readonly app: FastifyInstance;
+  /**
+   * Graceful shutdown: refuse new connections and publishes, close clients with 1012, finish pending
+   * commits, close the store. Safe to call twice.
+   */
+  close(): Promise<void>;
+}
+
+export interface ServerOverrides {
+  /** Engines other than the built-in ones (tests, later Redis). */
+  store?: EventStore;
+  broker?: Broker;
+}
+
+export function createStore(config: HeraldConfig): EventStore {
+  const retention = { maxCount: config.retentionCount, maxAgeMs: config.retentionAgeMs };
+  return config.store === 'memory' ? new MemoryStore(retention) : new SqliteStore({ dataDir: config.dataDir, retention, sync: config.sync });
+}
+
+/** Starts a hub: HTTP API, WebSocket `/ws` and SSE on one port. */
+export async function startServer(options: Partial<HeraldConfig> = {}, overrides: ServerOverrides = {}): Promise<HeraldServer> {
+  const config = resolveConfig(options);
+  const store = overrides.store ?? createStore(config);
+  const broker = overrides.broker ?? new MemoryBroker();
+  const hub = new Hub(store, broker, config.maxRecoveryEvents);
+  let shuttingDown = false;
+  const isShuttingDown = () => shuttingDown;
+
+  const app = Fastify({
+    logger: { level: config.logLevel },
+    bodyLimit: config.maxBodyBytes,
+    // A log line per publish would cost more than the publish; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Channel names may be 160 characters, more once URL-encoded.
+    routerOptions: { maxParamLength: 512 },
+    // Idle keep-alive sockets are closed at shutdown; requests in flight finish and get their answer.
+    forceCloseConnections: 'idle',
+  });
+  const log = app.log;
+
+  let websockets: WebSocketEndpoint;
+  let sse: SseEndpoint;
+  const stats = new HubStats(
+    hub,
+    () => ({ websocket: websockets.connections.size, sse: sse.streams.size }),
+    async () => (await store.channels()).length,
+  );
+  const onSlowConsumer = () => stats.slowConsumerCloses++;
+  const onCommandError = (code: ErrorCode) => stats.countError(code);
+  websockets = new WebSocketEndpoint({ hub, config, log, isShuttingDown, onSlowConsumer, onCommandError });
+  sse = new SseEndpoint({ hub, config, isShuttingDown, onSlowConsumer });
+
+  // Bodies are JSON whatever the Content-Type says, so that `curl -d '{…}'` works as typed.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new HeraldError('bad_json', 'the body is not valid JSON'), undefined);
+    }
+  });
+  app.setErrorHandler((error: FastifyError | HeraldError, request, reply) => {
+    const { code, message } = toErrorBody(error, config);
+    if (code === 'internal') request.log.error({ err: error }, 'request failed');
+    stats.countError(code);
+    reply.code(ErrorCodes[code].status).send({ error: { code, message } });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    stats.countError('not_found');
+    reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+  });
+
+  registerChannelRoutes(app, { hub, config, isShuttingDown });
+  sse.register(app);
+  registerStatusRoutes(app, { hub, stats, isShuttingDown, connections: () => ({ websocket: websockets.connections.size, sse: sse.streams.size }) });
+
+  app.server.on('upgrade', (request, socket, head) => websockets.handleUpgrade(request, socket, head));
+
+  const sweeper = setInterval(() => {
+    store.sweep().catch((err: unknown) => log.error({ err }, 'retention sweep failed'));
+  }, SWEEP_INTERVAL_MS);
+  sweeper.unref();
+
+  await app.listen({ port: config.port, host: config.host });
+  const address = app.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      shuttingDown = true;
+      clearInterval(sweeper);
+      stats.stop();
+      websockets.stop();
+      sse.stop();
+      websockets.closeAll(CloseCodes.restart.code, 'hub restarting');
+      sse.closeAll();
+      // Publishes already accepted are committed and answered before the store closes.
+      await store.close();
+      await broker.close();
+      websockets.terminateAll();
+      await app.close();
+    })());
+
+  return { config, url: `http://${host}:${address.port}`, port: address.port, hub, app, close };
+}
+
+function toErrorBody(error: FastifyError | HeraldError, config: HeraldConfig): { code: ErrorCode; message: string } {
+  if (error instanceof HeraldError) return { code: error.code, message: error.message };
+  if (error.validation) return { code: 'bad_request', message: error.message };
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { code: 'too_large', message: `the body is larger than the cap of ${config.maxBodyBytes} bytes (maxBodyBytes)` };
+  if (error.statusCode === 413) return { code: 'too_large', message: error.message };
+  if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) return { code: 'bad_request', message: error.message };
+  return { code: 'internal', message: 'the hub failed to handle the request; it may be retried' };
+}

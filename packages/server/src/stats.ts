@@ -1,0 +1,99 @@
+import type { ErrorCode } from '@herald/protocol';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Hub } from './hub.js';
+
+export interface ConnectionCounts {
+  websocket: number;
+  sse: number;
+}
+
+const RATE_WINDOW_SECONDS = 5;
+
+/**
+ * Hub statistics for `/api/stats` and `/metrics`. Hot-path counters are plain numbers on the hub;
+ * prom-client reads them when scraped, so delivering an event never touches a metric object.
+ */
+export class HubStats {
+  readonly registry = new Registry();
+  readonly startedAt = Date.now();
+  slowConsumerCloses = 0;
+  private readonly commandErrors = new Counter({
+    name: 'herald_command_errors_total',
+    help: 'Commands and requests answered with an error, by code.',
+    labelNames: ['code'],
+    registers: [this.registry],
+  });
+  /** Samples of [eventsIn, eventsOut] once a second, newest last. */
+  private readonly samples: Array<[number, number]> = [];
+  private readonly sampler: NodeJS.Timeout;
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly connections: () => ConnectionCounts,
+    channelCount: () => Promise<number>,
+  ) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'herald_' });
+    const self = this;
+    const monotonic = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    monotonic('herald_events_published_total', 'Events stored (duplicates by idempotency id not counted).', () => hub.eventsIn);
+    monotonic('herald_events_delivered_total', 'Live events written to subscribers.', () => hub.eventsOut);
+    monotonic('herald_slow_consumer_closes_total', 'Clients closed because their outbound buffer passed the cap.', () => self.slowConsumerCloses);
+    new Gauge({
+      name: 'herald_connections',
+      help: 'Open client connections by transport.',
+      labelNames: ['transport'],
+      registers: [this.registry],
+      collect() {
+        const counts = self.connections();
+        this.set({ transport: 'websocket' }, counts.websocket);
+        this.set({ transport: 'sse' }, counts.sse);
+      },
+    });
+    new Gauge({
+      name: 'herald_channels',
+      help: 'Channels that hold history.',
+      registers: [this.registry],
+      async collect() {
+        this.set(await channelCount());
+      },
+    });
+    this.sampler = setInterval(() => {
+      this.samples.push([hub.eventsIn, hub.eventsOut]);
+      if (this.samples.length > RATE_WINDOW_SECONDS + 1) this.samples.shift();
+    }, 1000);
+    this.sampler.unref();
+  }
+
+  countError(code: ErrorCode): void {
+    this.commandErrors.inc({ code });
+  }
+
+  uptimeSeconds(): number {
+    return Math.round((Date.now() - this.startedAt) / 1000);
+  }
+
+  /** Events per second in and out, averaged over the last few seconds. */
+  rates(): { inPerSecond: number; outPerSecond: number } {
+    const first = this.samples[0];
+    const seconds = this.samples.length - 1;
+    if (!first || seconds < 1) return { inPerSecond: 0, outPerSecond: 0 };
+    const last = this.samples.at(-1)!;
+    return {
+      inPerSecond: Math.round(((last[0] - first[0]) / seconds) * 10) / 10,
+      outPerSecond: Math.round(((last[1] - first[1]) / seconds) * 10) / 10,
+    };
+  }
+
+  stop(): void {
+    clearInterval(this.sampler);
+  }
+}

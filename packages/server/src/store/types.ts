@@ -1,0 +1,86 @@
+import { randomBytes } from 'node:crypto';
+import type { HeraldEvent } from '@herald/protocol';
+
+/**
+ * The history seam. Every engine (memory, SQLite, later Redis) implements this and must pass the
+ * conformance suite in test/store-conformance.ts.
+ *
+ * Why an epoch: offsets alone cannot tell a client that the history it remembers no longer exists
+ * (the memory engine restarted, or an operator reset the channel). The epoch names one unbroken
+ * history; when it changes, positions from the old one mean nothing and resume answers recovered:false.
+ */
+
+/** An event ready to store: validated once, serialised once (the same text is stored and delivered). */
+export interface AppendInput {
+  event: HeraldEvent;
+  json: string;
+}
+
+/** One stored event. `json` is the serialised HeraldEvent, exactly as delivered. */
+export interface StoredEvent {
+  channel: string;
+  offset: number;
+  time: number;
+  json: string;
+}
+
+export interface AppendResult {
+  epoch: string;
+  /** One offset per input, in input order; a duplicate idempotency id gets the original offset. */
+  offsets: number[];
+  /** Per input: whether it was a duplicate (nothing new stored). */
+  duplicates: boolean[];
+  /** The events actually stored by this append, in offset order: these are fanned out. */
+  stored: StoredEvent[];
+}
+
+export interface ChannelPosition {
+  epoch: string;
+  /** Offset of the newest event ever stored in this epoch (0 when none). */
+  latest: number;
+  /** Offset of the oldest event still retained (latest + 1 when nothing is retained). */
+  earliest: number;
+}
+
+export interface HistoryPage {
+  position: ChannelPosition;
+  events: StoredEvent[];
+}
+
+export interface ChannelSummary {
+  name: string;
+  epoch: string;
+  latest: number;
+  /** Receive time of the newest event, or undefined when the channel has none. */
+  lastTime: number | undefined;
+}
+
+export interface RetentionPolicy {
+  /** Events kept per channel. */
+  maxCount: number;
+  /** Events older than this many milliseconds are dropped. */
+  maxAgeMs: number;
+}
+
+export interface EventStore {
+  /** Stores events at the end of a channel. Resolves only once they are durable in this engine's sense. */
+  append(channel: string, inputs: AppendInput[]): Promise<AppendResult>;
+  /** Events with offset > afterOffset, oldest first, at most `limit`. */
+  read(channel: string, afterOffset: number, limit: number): Promise<HistoryPage>;
+  /** Events received strictly after `afterTime` (ms), oldest first, at most `limit`. */
+  readSinceTime(channel: string, afterTime: number, limit: number): Promise<HistoryPage>;
+  position(channel: string): Promise<ChannelPosition>;
+  /** Every channel that has ever stored an event (and not been reset to empty). */
+  channels(): Promise<ChannelSummary[]>;
+  /** Drops a channel's history and starts a new epoch. */
+  reset(channel: string): Promise<ChannelPosition>;
+  /** Applies the age part of the retention policy now (count is applied on append). */
+  sweep(now?: number): Promise<number>;
+  /** Waits for pending appends, then releases resources. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Epochs are short random hex strings, safe to place in JSON without escaping. */
+export function newEpoch(): string {
+  return randomBytes(6).toString('hex');
+}

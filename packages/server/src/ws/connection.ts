@@ -1,0 +1,227 @@
+import { checkChannel, CloseCodes, type CommandId, type ErrorCode } from '@herald/protocol';
+import type { FastifyBaseLogger as Logger } from 'fastify';
+import type { RawData, WebSocket } from 'ws';
+import type { HeraldConfig } from '../config.js';
+import { HeraldError } from '../errors.js';
+import { prepareEvents, requireChannel } from '../events-in.js';
+import type { Delivery } from '../fanout/delivery.js';
+import { Subscription, type Subscriber } from '../fanout/subscription.js';
+import type { Hub } from '../hub.js';
+import { parseSince } from '../recovery.js';
+import { sendReplay } from './replay.js';
+
+/** Reused for every send: text frames, never compressed; no options object per send. */
+const TEXT_FRAME = { binary: false, compress: false } as const;
+/** After closing a slow consumer, how long it may take to read its backlog and the close frame. */
+const SLOW_CLOSE_GRACE_MS = 5000;
+
+export interface ConnectionContext {
+  hub: Hub;
+  config: HeraldConfig;
+  log: Logger;
+  isShuttingDown(): boolean;
+  onClosed(connection: Connection): void;
+  onSlowConsumer(): void;
+  onCommandError(code: ErrorCode): void;
+}
+
+/** One WebSocket client: parses its commands, holds its subscriptions, writes its events. */
+export class Connection implements Subscriber {
+  deliveryMark = 0;
+  /** Last time the peer showed life (any frame or pong), for the heartbeat. */
+  lastSeen = Date.now();
+  readonly subscriptions = new Map<string, Subscription>();
+  private closing = false;
+
+  constructor(
+    readonly clientId: string,
+    readonly ws: WebSocket,
+    private readonly ctx: ConnectionContext,
+  ) {
+    ws.on('message', (data, isBinary) => this.onFrame(data, isBinary));
+    ws.on('pong', () => (this.lastSeen = Date.now()));
+    ws.on('close', () => this.release());
+    // ws reports protocol violations (including frames over maxPayload, closed with 1009) here first.
+    ws.on('error', (error) => ctx.log.debug({ clientId, err: error }, 'websocket error'));
+  }
+
+  get isOpen(): boolean {
+    return !this.closing;
+  }
+
+  deliver(delivery: Delivery): void {
+    this.sendBytes(delivery.wsFrame());
+  }
+
+  send(message: object): void {
+    this.sendBytes(Buffer.from(JSON.stringify(message)));
+  }
+
+  /** Closes with a code from the shared table; events stop at once. */
+  close(code: number, reason: string): void {
+    if (this.closing) return;
+    this.release();
+    this.ws.close(code, reason);
+  }
+
+  terminate(): void {
+    this.release();
+    this.ws.terminate();
+  }
+
+  private sendBytes(bytes: Buffer): void {
+    if (this.closing) return;
+    if (this.ws.bufferedAmount + bytes.length > this.ctx.config.maxOutboundBytes) {
+      this.closeSlowConsumer();
+      return;
+    }
+    this.ws.send(bytes, TEXT_FRAME);
+  }
+
+  /**
+   * The client stopped reading. It is closed rather than buffered without bound; it keeps its offsets
+   * and resumes after reconnecting, so nothing is lost, and nobody else waits for it.
+   */
+  private closeSlowConsumer(): void {
+    this.ctx.onSlowConsumer();
+    this.ctx.log.warn({ clientId: this.clientId, buffered: this.ws.bufferedAmount }, 'closing slow consumer');
+    this.close(CloseCodes.slowConsumer.code, 'slow consumer: outbound buffer full');
+    setTimeout(() => this.ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
+  }
+
+  /** Drops subscriptions and leaves the registry; runs once, whoever closes first. */
+  private release(): void {
+    if (this.closing) return;
+    this.closing = true;
+    for (const sub of this.subscriptions.values()) this.ctx.hub.unsubscribe(sub);
+    this.subscriptions.clear();
+    this.ctx.onClosed(this);
+  }
+
+  private onFrame(data: RawData, isBinary: boolean): void {
+    this.lastSeen = Date.now();
+    if (this.closing) return;
+    if (isBinary) {
+      this.fail(undefined, 'bad_request', 'binary frames are not supported: send JSON as text frames');
+      return;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data.toString());
+    } catch {
+      this.fail(undefined, 'bad_json', 'the frame is not valid JSON');
+      return;
+    }
+    for (const command of Array.isArray(parsed) ? parsed : [parsed]) this.handle(command);
+  }
+
+  private handle(command: unknown): void {
+    if (typeof command !== 'object' || command === null || Array.isArray(command)) {
+      this.fail(undefined, 'bad_request', 'a command must be a JSON object with an "op"');
+      return;
+    }
+    const cmd = command as Record<string, unknown>;
+    const id = cmd.id;
+    if (id !== undefined && typeof id !== 'number' && typeof id !== 'string') {
+      this.fail(undefined, 'bad_request', 'id must be a number or a string');
+      return;
+    }
+    try {
+      switch (cmd.op) {
+        case 'subscribe':
+          return this.subscribe(id, cmd);
+        case 'unsubscribe':
+          return this.unsubscribe(id, cmd);
+        case 'publish':
+          return this.publish(id, cmd);
+        case 'ping':
+          return this.send(id === undefined ? { op: 'pong' } : { op: 'pong', id });
+        case undefined:
+          throw new HeraldError('bad_request', 'op is required');
+        default:
+          throw new HeraldError('unknown_op', `unknown op "${String(cmd.op)}" (known: subscribe, unsubscribe, publish, ping)`);
+      }
+    } catch (error) {
+      this.failWith(id, error);
+    }
+  }
+
+  private subscribe(id: CommandId | undefined, cmd: Record<string, unknown>): void {
+    const channel = cmd.channel;
+    const check = checkChannel(channel, true);
+    if (!check.ok) throw new HeraldError('invalid_channel', check.reason);
+    const name = channel as string;
+    if (this.subscriptions.has(name)) throw new HeraldError('already_subscribed', `already subscribed to "${name}"`);
+    if (this.subscriptions.size >= this.ctx.config.maxSubscriptions) {
+      throw new HeraldError('too_many_subscriptions', `a connection may hold at most ${this.ctx.config.maxSubscriptions} subscriptions`);
+    }
+    const since = parseSince(cmd.since, check.isPattern);
+    if (typeof since === 'string') throw new HeraldError('bad_request', since);
+
+    const subscription = new Subscription(this, name, check.isPattern);
+    this.subscriptions.set(name, subscription);
+    this.ctx.hub.subscribe(subscription, since).then(
+      async (outcome) => {
+        if (subscription.cancelled) {
+          if (this.isOpen) this.fail(id, 'not_subscribed', `unsubscribed from "${name}" before the subscription started`);
+          return;
+        }
+        const reply: Record<string, unknown> = { op: 'subscribed', channel: name };
+        if (id !== undefined) reply.id = id;
+        if (outcome.epoch !== undefined) reply.epoch = outcome.epoch;
+        if (outcome.offset !== undefined) reply.offset = outcome.offset;
+        if (outcome.recovered !== undefined) {
+          reply.recovered = outcome.recovered;
+          reply.replayed = outcome.replay.length;
+        }
+        this.send(reply);
+        await sendReplay(this.ws, outcome.replay, this.ctx.config.maxOutboundBytes, () => this.closing);
+        subscription.goLive(outcome.coveredUpTo);
+      },
+      (error: unknown) => {
+        this.subscriptions.delete(name);
+        this.failWith(id, error);
+      },
+    );
+  }
+
+  private unsubscribe(id: CommandId | undefined, cmd: Record<string, unknown>): void {
+    const channel = cmd.channel;
+    if (typeof channel !== 'string') throw new HeraldError('bad_request', 'channel is required');
+    const subscription = this.subscriptions.get(channel);
+    if (!subscription) throw new HeraldError('not_subscribed', `not subscribed to "${channel}"`);
+    this.ctx.hub.unsubscribe(subscription);
+    this.subscriptions.delete(channel);
+    this.send(id === undefined ? { op: 'unsubscribed', channel } : { op: 'unsubscribed', id, channel });
+  }
+
+  private publish(id: CommandId | undefined, cmd: Record<string, unknown>): void {
+    if (this.ctx.isShuttingDown()) throw new HeraldError('shutting_down', 'the hub is shutting down; publish again after it restarts');
+    const channel = requireChannel(cmd.channel);
+    if (cmd.event === undefined) throw new HeraldError('bad_request', 'event is required');
+    const inputs = prepareEvents([cmd.event], this.ctx.config.maxMessageBytes);
+    this.ctx.hub.publish(channel, inputs).then(
+      (result) => {
+        const reply: Record<string, unknown> = { op: 'published', channel, offset: result.offsets[0], epoch: result.epoch };
+        if (id !== undefined) reply.id = id;
+        if (result.duplicates[0]) reply.duplicate = true;
+        this.send(reply);
+      },
+      (error: unknown) => this.failWith(id, error),
+    );
+  }
+
+  private failWith(id: CommandId | undefined, error: unknown): void {
+    if (error instanceof HeraldError) {
+      this.fail(id, error.code, error.message);
+      return;
+    }
+    this.ctx.log.error({ clientId: this.clientId, err: error }, 'command failed');
+    this.fail(id, 'internal', 'the hub failed to carry out the command; it may be retried');
+  }
+
+  private fail(id: CommandId | undefined, code: ErrorCode, message: string): void {
+    this.ctx.onCommandError(code);
+    this.send(id === undefined ? { op: 'error', code, message } : { op: 'error', id, code, message });
+  }
+}
