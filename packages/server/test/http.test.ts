@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { getJson, postEvents, startHub, type TestHub } from './support/hub.js';
+import { TestClient } from './support/ws-client.js';
+
+describe('HTTP API', () => {
+  let hub: TestHub;
+  before(async () => {
+    hub = await startHub();
+  });
+  after(() => hub.dispose());
+
+  it('publishes one event or a batch and returns 201 with the epoch and offsets', async () => {
+    const one = await postEvents(hub.url, 'h.pub', { type: 'a', data: { x: 1 }, source: 'test' });
+    assert.equal(one.status, 201);
+    assert.deepEqual(one.json, { channel: 'h.pub', epoch: one.json.epoch, offsets: [1] });
+    const batch = await postEvents(hub.url, 'h.pub', [{ type: 'b' }, { type: 'c', id: 'k' }, { type: 'c', id: 'k' }]);
+    assert.deepEqual(batch.json.offsets, [2, 3, 3]);
+  });
+
+  it('accepts a JSON body without a JSON content type, as curl -d sends it', async () => {
+    const response = await fetch(`${hub.url}/api/channels/h.curl/events`, { method: 'POST', body: '{"type":"plain"}', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    assert.equal(response.status, 201);
+  });
+
+  it('pages through history with since, limit and next', async () => {
+    await postEvents(hub.url, 'h.page', Array.from({ length: 5 }, (_, i) => ({ type: `e${i + 1}` })));
+    const first = await getJson(`${hub.url}/api/channels/h.page/events?limit=2`);
+    assert.deepEqual(first.json.events.map((e: any) => [e.offset, e.event.type, e.channel]), [[1, 'e1', 'h.page'], [2, 'e2', 'h.page']]);
+    assert.equal(first.json.next, 2);
+    assert.equal(first.json.latest, 5);
+    const rest = await getJson(`${hub.url}/api/channels/h.page/events?since=${first.json.next}&limit=10`);
+    assert.deepEqual(rest.json.events.map((e: any) => e.offset), [3, 4, 5]);
+    assert.equal(rest.json.next, 5);
+    assert.equal(rest.json.events[0].epoch, first.json.epoch);
+    assert.equal(typeof rest.json.events[0].time, 'number');
+    const empty = await getJson(`${hub.url}/api/channels/h.page/events?since=5`);
+    assert.deepEqual([empty.json.events, empty.json.next], [[], 5]);
+  });
+
+  it('lists channels with last offset and subscriber count', async () => {
+    const client = await TestClient.connect(hub.url);
+    await client.request({ op: 'subscribe', channel: 'h.list' });
+    await client.request({ op: 'subscribe', channel: 'h.*' });
+    await postEvents(hub.url, 'h.list', [{ type: 'a' }, { type: 'b' }]);
+    const { json } = await getJson(`${hub.url}/api/channels`);
+    const entry = json.channels.find((c: any) => c.name === 'h.list');
+    assert.equal(entry.offset, 2);
+    assert.equal(entry.subscribers, 2);
+    client.close();
+  });
+
+  it('reports health, stats and Prometheus metrics', async () => {
+    const client = await TestClient.connect(hub.url);
+    await client.request({ op: 'subscribe', channel: 'h.stats' });
+    await postEvents(hub.url, 'h.stats', { type: 'counted' });
+    await client.waitForEvents(1);
+    const health = await getJson(`${hub.url}/health`);
+    assert.equal(health.status, 200);
+    assert.equal(health.json.status, 'ok');
+    assert.ok(health.json.connections >= 1);
+    assert.equal(typeof health.json.uptimeSeconds, 'number');
+    const stats = (await getJson(`${hub.url}/api/stats`)).json;
+    assert.ok(stats.events.in >= 1 && stats.events.out >= 1);
+    assert.ok(stats.channels >= 1);
+    assert.equal(stats.connections.websocket, health.json.connections);
+    for (const key of ['inPerSecond', 'outPerSecond']) assert.equal(typeof stats.events[key], 'number');
+    const metrics = await (await fetch(`${hub.url}/metrics`)).text();
+    assert.match(metrics, /^herald_events_published_total \d+$/m);
+    assert.match(metrics, /^herald_connections\{transport="websocket"\} [1-9]/m);
+    client.close();
+  });
+});

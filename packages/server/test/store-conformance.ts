@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { prepareEvents, type EventStore, type RetentionPolicy } from '../src/index.js';
+
+/**
+ * The contract every history engine must keep. A new engine (Redis, …) is added by calling this with
+ * its factory; passing it is what "works like the others" means.
+ */
+export function describeStoreConformance(engine: string, open: (retention: RetentionPolicy) => EventStore): void {
+  const stores: EventStore[] = [];
+  const make = (retention: Partial<RetentionPolicy> = {}) => {
+    const store = open({ maxCount: 10_000, maxAgeMs: 7 * 86_400_000, ...retention });
+    stores.push(store);
+    return store;
+  };
+  const events = (...types: string[]) => prepareEvents(types.map((type) => ({ type })), 65536);
+  const withIds = (...ids: string[]) => prepareEvents(ids.map((id) => ({ type: 't', id })), 65536);
+
+  describe(`EventStore conformance: ${engine}`, () => {
+    after(async () => {
+      for (const store of stores) await store.close();
+    });
+
+    it('gives offsets 1, 2, 3… per channel with no gaps, independently per channel', async () => {
+      const store = make();
+      const a = await store.append('a', events('x', 'y'));
+      const b = await store.append('b', events('x'));
+      const a2 = await store.append('a', events('z'));
+      assert.deepEqual(a.offsets, [1, 2]);
+      assert.deepEqual(b.offsets, [1]);
+      assert.deepEqual(a2.offsets, [3]);
+      assert.equal(a.epoch, a2.epoch);
+      const page = await store.read('a', 0, 100);
+      assert.deepEqual(page.events.map((e) => [e.offset, JSON.parse(e.json).type]), [[1, 'x'], [2, 'y'], [3, 'z']]);
+      assert.deepEqual(page.position, { epoch: a.epoch, latest: 3, earliest: 1 });
+    });
+
+    it('keeps offsets contiguous when many appends run concurrently', async () => {
+      const store = make();
+      const results = await Promise.all(Array.from({ length: 200 }, (_, i) => store.append('c', events(`e${i}`))));
+      const offsets = results.map((r) => r.offsets[0]!).sort((x, y) => x - y);
+      assert.deepEqual(offsets, Array.from({ length: 200 }, (_, i) => i + 1));
+      // The order of the calls is the order of the offsets.
+      assert.deepEqual(results.map((r) => r.offsets[0]), offsets);
+    });
+
+    it('reads after an offset, with a limit', async () => {
+      const store = make();
+      await store.append('r', events('1', '2', '3', '4', '5'));
+      const page = await store.read('r', 2, 2);
+      assert.deepEqual(page.events.map((e) => e.offset), [3, 4]);
+      assert.deepEqual((await store.read('r', 5, 10)).events, []);
+    });
+
+    it('stores an idempotency id once and answers repeats with the original offset', async () => {
+      const store = make();
+      const first = await store.append('i', withIds('a', 'b'));
+      const again = await store.append('i', withIds('b', 'c', 'c'));
+      assert.deepEqual(first.offsets, [1, 2]);
+      assert.deepEqual(again.offsets, [2, 3, 3]);
+      assert.deepEqual(again.duplicates, [true, false, true]);
+      assert.deepEqual(again.stored.map((e) => e.offset), [3]);
+      assert.equal((await store.read('i', 0, 10)).events.length, 3);
+      // The same id in another channel is a different event.
+      assert.deepEqual((await store.append('other', withIds('a'))).offsets, [1]);
+    });
+
+    it('keeps at most maxCount events per channel, and offsets continue', async () => {
+      const store = make({ maxCount: 3 });
+      await store.append('k', events('1', '2', '3', '4'));
+      await store.append('k', events('5'));
+      const page = await store.read('k', 0, 100);
+      assert.deepEqual(page.events.map((e) => e.offset), [3, 4, 5]);
+      assert.deepEqual(page.position, { epoch: page.position.epoch, latest: 5, earliest: 3 });
+    });
+
+    it('drops events older than maxAgeMs on sweep', async () => {
+      const store = make({ maxAgeMs: 1000 });
+      await store.append('old', events('1', '2'));
+      assert.equal(await store.sweep(Date.now() + 500), 0);
+      assert.equal(await store.sweep(Date.now() + 5000), 2);
+      const position = await store.position('old');
+      assert.deepEqual([position.latest, position.earliest], [2, 3]);
+    });
+
+    it('reads by receive time', async () => {
+      const store = make();
+      const before = Date.now() - 1;
+      await store.append('t', events('1', '2'));
+      assert.equal((await store.readSinceTime('t', before, 10)).events.length, 2);
+      assert.equal((await store.readSinceTime('t', Date.now() + 1000, 10)).events.length, 0);
+    });
+
+    it('starts a new epoch and offsets from 1 on reset', async () => {
+      const store = make();
+      const before = await store.append('z', events('1', '2'));
+      const reset = await store.reset('z');
+      assert.notEqual(reset.epoch, before.epoch);
+      assert.deepEqual([reset.latest, reset.earliest], [0, 1]);
+      const after = await store.append('z', events('3'));
+      assert.deepEqual(after.offsets, [1]);
+      assert.equal(after.epoch, reset.epoch);
+    });
+
+    it('gives an unknown channel a stable epoch and an empty position', async () => {
+      const store = make();
+      const first = await store.position('never');
+      assert.deepEqual([first.latest, first.earliest], [0, 1]);
+      const appended = await store.append('never', events('1'));
+      assert.equal(appended.epoch, first.epoch, 'the first event must not change the epoch a subscriber was given');
+    });
+
+    it('lists channels with their latest offsets', async () => {
+      const store = make();
+      await store.append('list.a', events('1', '2'));
+      await store.append('list.b', events('1'));
+      const listed = (await store.channels()).filter((c) => c.name.startsWith('list.'));
+      assert.deepEqual(listed.map((c) => [c.name, c.latest]).sort(), [['list.a', 2], ['list.b', 1]]);
+    });
+  });
+}

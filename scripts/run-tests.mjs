@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// Runs every packages/*/test/**/*.test.ts with Node's test runner (TypeScript through tsx).
+// Node 20's --test takes no globs, so the files are listed here. A test that hangs fails after 60 s
+// rather than holding CI until its own limit.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+function findTests(dir) {
+  const found = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (name === 'node_modules' || name === 'dist') continue;
+    if (statSync(path).isDirectory()) found.push(...findTests(path));
+    else if (name.endsWith('.test.ts')) found.push(path);
+  }
+  return found;
+}
+
+const only = process.argv.slice(2);
+const files = readdirSync('packages')
+  .map((pkg) => join('packages', pkg, 'test'))
+  .filter((dir) => statSync(dir, { throwIfNoEntry: false })?.isDirectory())
+  .flatMap(findTests)
+  .filter((file) => only.length === 0 || only.some((o) => file.includes(o)))
+  .sort();
+if (files.length === 0) {
+  console.error('no test files found');
+  process.exit(1);
+}
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=60000', ...files], { stdio: 'inherit' });
+process.exit(result.status ?? 1);
