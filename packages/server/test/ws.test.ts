@@ -90,7 +90,7 @@ describe('WebSocket protocol', () => {
 
   it('answers recovered:false when the epoch changed (channel reset)', async () => {
     const { json } = await postEvents(hub.url, 'resume.reset', [{ type: 'a' }, { type: 'b' }]);
-    const reset = await fetch(`${hub.url}/api/channels/resume.reset`, { method: 'DELETE' }).then((r) => r.json());
+    const reset = await fetch(`${hub.url}/api/channels/resume.reset`, { method: 'DELETE' }).then((r) => r.json() as Promise<any>);
     assert.notEqual(reset.epoch, json.epoch);
     const client = await TestClient.connect(hub.url);
     const reply = await client.request({ op: 'subscribe', channel: 'resume.reset', since: { offset: 1, epoch: json.epoch } });

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { after, describe, it } from 'node:test';
+import { CloseCodes } from '@herald/protocol';
+import { tempDir } from '../../server/test/support/hub.js';
+import { TestClient } from '../../server/test/support/ws-client.js';
+
+const CLI = new URL('../dist/main.js', import.meta.url).pathname;
+
+interface Hub {
+  child: ChildProcess;
+  url: string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Spawns the real `herald serve` on port 0 and reads the URL it prints. */
+async function spawnHub(dataDir: string, extra: string[] = []): Promise<Hub> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data', dataDir, '--log-level', 'warn', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  let output = '';
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      output += d.toString();
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (match) resolve(match[1]!);
+    });
+    child.on('exit', () => reject(new Error(`herald serve exited early:\n${output}`)));
+  });
+  return { child, url, exited };
+}
+
+/** One POST on its own connection; resolves with the acknowledged offsets, rejects if not acknowledged. */
+function publish(url: string, channel: string, events: unknown[]): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/api/channels/${channel}/events`, { method: 'POST', agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => (res.statusCode === 201 ? resolve(JSON.parse(body).offsets) : reject(new Error(`status ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(events));
+  });
+}
+
+describe('herald serve', () => {
+  const dirs: string[] = [];
+  after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+  it('loses no acknowledged event when killed with SIGKILL in the middle of publishing', async () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    const first = await spawnHub(dataDir);
+    const acknowledged = new Map<string, number>();
+    let killed = false;
+    // Eight publishers, each sending small batches with idempotency ids as fast as the hub answers.
+    const publishers = Array.from({ length: 8 }, async (_, p) => {
+      for (let i = 0; !killed; i++) {
+        const events = [0, 1, 2].map((k) => ({ type: 'load', id: `p${p}-${i}-${k}`, data: { p, i, k } }));
+        try {
+          const offsets = await publish(first.url, 'durable', events);
+          events.forEach((e, k) => acknowledged.set(e.id, offsets[k]!));
+        } catch {
+          return; // the hub died under this request: it was never acknowledged
+        }
+      }
+    });
+    while (acknowledged.size < 600) await new Promise((r) => setTimeout(r, 5));
+    first.child.kill('SIGKILL');
+    killed = true;
+    await first.exited;
+    await Promise.all(publishers);
+
+    const second = await spawnHub(dataDir);
+    try {
+      const stored = new Map<string, number>();
+      for (let since = 0; ; ) {
+        const page = await fetch(`${second.url}/api/channels/durable/events?since=${since}&limit=1000`).then((r) => r.json() as Promise<any>);
+        for (const e of page.events) stored.set(e.event.id, e.offset);
+        if (page.events.length === 0) break;
+        since = page.next;
+      }
+      assert.ok(acknowledged.size >= 600);
+      for (const [id, offset] of acknowledged) assert.equal(stored.get(id), offset, `acknowledged event ${id} at offset ${offset} survived`);
+      const offsets = [...stored.values()].sort((a, b) => a - b);
+      assert.deepEqual(offsets, Array.from({ length: offsets.length }, (_, i) => i + 1), 'offsets have no gaps');
+    } finally {
+      second.child.kill('SIGKILL');
+      await second.exited;
+    }
+  });
+
+  it('shuts down gracefully on SIGTERM: clients are closed with 1012 and the process exits 0', async () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    const hub = await spawnHub(dataDir);
+    const client = await TestClient.connect(hub.url);
+    await client.request({ op: 'subscribe', channel: 'bye' });
+    hub.child.kill('SIGTERM');
+    const { code } = await client.closed;
+    assert.equal(code, CloseCodes.restart.code);
+    assert.deepEqual(await hub.exited, { code: 0, signal: null });
+  });
+
+  it('refuses a bad setting with a sentence and exit code 2', async () => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--port', 'abc'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(code, 2);
+    assert.match(stderr, /--port: "abc" is not a whole number/);
+  });
+});
