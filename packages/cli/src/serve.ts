@@ -8,6 +8,10 @@ export function serveUsage(): string {
 
 /** `herald serve`: starts the hub and stops it gracefully on SIGINT/SIGTERM. */
 export async function serve(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(serveUsage());
+    return 0;
+  }
   const { values } = parseArgs({
     args: argv,
     options: Object.fromEntries(CONFIG_OPTIONS.map((o) => [o.flag, { type: 'string' as const }])),

@@ -5,7 +5,7 @@
  * Close codes end a WebSocket connection; `reconnect` tells a client whether trying again can help, so
  * that clients never hammer a hub that has said "no" for good.
  *
- * docs/codes.md is generated from nothing: keep it in step with this file by hand (a test checks it).
+ * docs/codes.md lists this table for people; packages/server/test/docs.test.ts checks that they agree.
  */
 
 export interface ErrorCodeInfo {
