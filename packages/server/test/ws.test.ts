@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CloseCodes } from '@herald/protocol';
+import { WebSocket } from 'ws';
 import { postEvents, startHub, type TestHub } from './support/hub.js';
 import { TestClient } from './support/ws-client.js';
 
@@ -161,6 +162,16 @@ describe('WebSocket protocol', () => {
     const third = await TestClient.connect(hub.url, '?clientId=worker-7');
     assert.equal((await third.waitFor((m) => m.op === 'hello')).clientId, 'worker-7');
     third.close();
+  });
+
+  it('answers an upgrade on any path other than /ws with HTTP 404', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`${hub.url.replace('http', 'ws')}/elsewhere`);
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('open', () => reject(new Error('upgrade was accepted')));
+      ws.on('error', () => {});
+    });
+    assert.equal(status, 404);
   });
 
   it('accepts a JSON array of commands in one frame', async () => {

@@ -33,6 +33,9 @@ export class WebSocketEndpoint {
 
   /** Handles an HTTP upgrade; answers anything that is not `/ws` with a plain HTTP error. */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // After an upgrade the HTTP server no longer watches the socket: a peer that resets mid-handshake
+    // must not become an uncaught error.
+    socket.on('error', () => socket.destroy());
     const url = new URL(request.url ?? '/', 'http://herald.invalid');
     if (url.pathname !== '/ws') return refuse(socket, 404, 'Not Found');
     if (this.ctx.isShuttingDown()) return refuse(socket, 503, 'Service Unavailable');
