@@ -3,3 +3,4 @@ export * from './limits.js';
 export * from './channel.js';
 export * from './event.js';
 export * from './messages.js';
+export * from './runs.js';

@@ -25,6 +25,8 @@ export interface SubscribeCommand {
   id?: CommandId;
   channel: string;
   since?: StreamPosition | PatternPosition;
+  /** Run channels only: reply with the run's snapshot and continue after its offset. */
+  snapshot?: boolean;
 }
 export interface UnsubscribeCommand {
   op: 'unsubscribe';
@@ -61,6 +63,8 @@ export interface SubscribedMessage {
   recovered?: boolean;
   /** How many missed events follow before live events. */
   replayed?: number;
+  /** With `snapshot:true`: the run's state up to and including `offset` (null when the run has no events yet). */
+  snapshot?: unknown;
 }
 export interface UnsubscribedMessage {
   op: 'unsubscribed';

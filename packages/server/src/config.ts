@@ -19,6 +19,10 @@ export interface HeraldConfig {
   maxRecoveryEvents: number;
   shutdownTimeoutMs: number;
   logLevel: LogLevel;
+  stallAfterMs: number;
+  healthStepPassed: number;
+  healthStepFailed: number;
+  healthError: number;
 }
 
 type Kind = 'int' | 'string' | 'duration' | 'bytes' | { oneOf: readonly string[] };
@@ -47,6 +51,10 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
   { key: 'retentionAgeMs', flag: 'retention-age', env: 'HERALD_RETENTION_AGE', kind: 'duration', description: 'Events older than this are dropped.' },
   { key: 'maxRecoveryEvents', flag: 'max-recovery-events', env: 'HERALD_MAX_RECOVERY_EVENTS', kind: 'int', description: 'Most events one resume replays; a larger gap answers recovered:false.' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', env: 'HERALD_SHUTDOWN_TIMEOUT', kind: 'duration', description: 'Longest a graceful shutdown may take.' },
+  { key: 'stallAfterMs', flag: 'stall-after', env: 'HERALD_STALL_AFTER', kind: 'duration', description: 'A running run that sends nothing for this long becomes `stalled`.' },
+  { key: 'healthStepPassed', flag: 'health-step-passed', env: 'HERALD_HEALTH_STEP_PASSED', kind: 'int', description: 'Health points added for each passed step.' },
+  { key: 'healthStepFailed', flag: 'health-step-failed', env: 'HERALD_HEALTH_STEP_FAILED', kind: 'int', description: 'Health points taken for each failed step.' },
+  { key: 'healthError', flag: 'health-error', env: 'HERALD_HEALTH_ERROR', kind: 'int', description: 'Health points taken for each other event of severity `error`.' },
   { key: 'logLevel', flag: 'log-level', env: 'HERALD_LOG_LEVEL', kind: { oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, description: 'pino log level.' },
 ];
 
@@ -66,6 +74,10 @@ export const DEFAULT_CONFIG: HeraldConfig = {
   maxRecoveryEvents: Defaults.maxRecoveryEvents,
   shutdownTimeoutMs: Defaults.shutdownTimeoutMs,
   logLevel: 'info',
+  stallAfterMs: 60_000,
+  healthStepPassed: 2,
+  healthStepFailed: 10,
+  healthError: 5,
 };
 
 export class ConfigError extends Error {
@@ -129,6 +141,10 @@ export function resolveConfig(partial: Partial<HeraldConfig> = {}): HeraldConfig
   atLeast('retentionAgeMs', 1000);
   atLeast('maxRecoveryEvents', 0);
   atLeast('shutdownTimeoutMs', 100);
+  atLeast('stallAfterMs', 10);
+  atLeast('healthStepPassed', 0);
+  atLeast('healthStepFailed', 0);
+  atLeast('healthError', 0);
   if (config.maxBodyBytes < config.maxMessageBytes) {
     throw new ConfigError(`maxBodyBytes (${config.maxBodyBytes}) must be at least maxMessageBytes (${config.maxMessageBytes}) so that one event always fits in a request`);
   }

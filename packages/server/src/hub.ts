@@ -5,6 +5,19 @@ import type { Subscription } from './fanout/subscription.js';
 import { recoverChannel, recoverPattern, type Since } from './recovery.js';
 import type { AppendInput, AppendResult, EventStore, StoredEvent } from './store/types.js';
 
+/**
+ * Lets a feature take part in publishing without the hub knowing it: `beforeAppend` may refuse events
+ * (throw a HeraldError) before anything is stored; `afterAppend` sees stored events in offset order
+ * before any subscriber does, so state derived from them is never behind what subscribers were sent.
+ */
+export interface PublishHook {
+  beforeAppend?(channel: string, inputs: readonly AppendInput[]): void;
+  afterAppend?(channel: string, epoch: string, stored: readonly StoredEvent[]): void;
+}
+
+/** State a subscriber can ask for instead of history: consistent with `offset`, events after it follow. */
+export type SnapshotProvider = (channel: string) => { snapshot: unknown; offset: number } | undefined;
+
 export interface SubscribeOutcome {
   subscription: Subscription;
   /** Exact channels: the position the subscription starts after. */
@@ -12,6 +25,8 @@ export interface SubscribeOutcome {
   offset?: number;
   /** Only when `since` was given. */
   recovered?: boolean;
+  /** Only when a snapshot was asked for: the state up to and including `offset` (null if none yet). */
+  snapshot?: unknown;
   replay: Delivery[];
   /** Highest offset the reply and replay account for, per channel; held live events above it follow. */
   coveredUpTo: (channel: string) => number;
@@ -25,6 +40,8 @@ export class Hub {
   readonly index = new SubscriptionIndex();
   eventsIn = 0;
   eventsOut = 0;
+  readonly hooks: PublishHook[] = [];
+  snapshots: SnapshotProvider | undefined;
   private mark = 0;
   // Fields used by the fan-out visitor, so that the hot loop allocates no closure per event.
   private currentDelivery: Delivery | undefined;
@@ -40,9 +57,11 @@ export class Hub {
 
   /** Stores events (group-committed by the store), then hands the new ones to the broker. */
   async publish(channel: string, inputs: AppendInput[]): Promise<AppendResult> {
+    for (const hook of this.hooks) hook.beforeAppend?.(channel, inputs);
     const result = await this.store.append(channel, inputs);
     if (result.stored.length > 0) {
       this.eventsIn += result.stored.length;
+      for (const hook of this.hooks) hook.afterAppend?.(channel, result.epoch, result.stored);
       this.broker.publish(result.epoch, result.stored);
     }
     return result;
@@ -63,6 +82,13 @@ export class Hub {
         }
         const result = await recoverPattern(this.store, channel, since.position, this.maxRecoveryEvents);
         return { subscription, recovered: result.recovered, replay: result.replay, coveredUpTo: (c) => result.covered.get(c) ?? 0 };
+      }
+      if (since?.kind === 'snapshot') {
+        const position = await this.store.position(channel);
+        // Taken after the subscription started holding live events: everything after `offset` follows.
+        const taken = this.snapshots?.(channel);
+        const offset = taken?.offset ?? position.latest;
+        return { subscription, epoch: position.epoch, offset, snapshot: taken?.snapshot ?? null, replay: [], coveredUpTo: () => offset };
       }
       if (since?.kind !== 'channel') {
         const position = await this.store.position(channel);

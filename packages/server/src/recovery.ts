@@ -2,7 +2,11 @@ import { matchesPattern, type PatternPosition, type StreamPosition } from '@hera
 import { Delivery } from './fanout/delivery.js';
 import type { EventStore, StoredEvent } from './store/types.js';
 
-export type Since = { kind: 'channel'; position: StreamPosition } | { kind: 'pattern'; position: PatternPosition };
+export type Since =
+  | { kind: 'channel'; position: StreamPosition }
+  | { kind: 'pattern'; position: PatternPosition }
+  /** Start from the channel's snapshot (runs) instead of from history. */
+  | { kind: 'snapshot' };
 
 /** Checks the `since` of a subscribe command; returns a sentence for the error reply when it is wrong. */
 export function parseSince(raw: unknown, isPattern: boolean): Since | undefined | string {

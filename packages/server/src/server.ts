@@ -6,9 +6,12 @@ import type { Broker } from './broker/types.js';
 import { resolveConfig, type HeraldConfig } from './config.js';
 import { HeraldError } from './errors.js';
 import { registerChannelRoutes } from './http/channel-routes.js';
+import { registerRunRoutes } from './http/run-routes.js';
 import { SseEndpoint } from './http/sse.js';
 import { registerStatusRoutes } from './http/status-routes.js';
 import { Hub } from './hub.js';
+import { RunStore } from './runs/run-store.js';
+import { RunTracker } from './runs/tracker.js';
 import { HubStats } from './stats.js';
 import { MemoryStore } from './store/memory.js';
 import { SqliteStore } from './store/sqlite.js';
@@ -24,6 +27,7 @@ export interface HeraldServer {
   readonly url: string;
   readonly port: number;
   readonly hub: Hub;
+  readonly runs: RunTracker;
   readonly app: FastifyInstance;
   /**
    * Graceful shutdown: refuse new connections and publishes, close clients with 1012, finish pending
@@ -98,7 +102,18 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
   });
 
+  // Runs keep their archive beside the event history (in memory too when the history is in memory).
+  const runStore = new RunStore(config.store === 'sqlite' ? config.dataDir : undefined, config.sync);
+  const runs = new RunTracker(hub, runStore, {
+    stallAfterMs: config.stallAfterMs,
+    retentionAgeMs: config.retentionAgeMs,
+    weights: { stepPassed: config.healthStepPassed, stepFailed: config.healthStepFailed, error: config.healthError },
+    log,
+  });
+  await runs.start();
+
   registerChannelRoutes(app, { hub, config, isShuttingDown });
+  registerRunRoutes(app, runs, runStore);
   sse.register(app);
   registerStatusRoutes(app, { hub, stats, isShuttingDown, connections: () => ({ websocket: websockets.connections.size, sse: sse.streams.size }) });
 
@@ -106,6 +121,11 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
 
   const sweeper = setInterval(() => {
     store.sweep().catch((err: unknown) => log.error({ err }, 'retention sweep failed'));
+    try {
+      runs.sweep();
+    } catch (err) {
+      log.error({ err }, 'run archive sweep failed');
+    }
   }, SWEEP_INTERVAL_MS);
   sweeper.unref();
 
@@ -123,6 +143,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       sse.stop();
       websockets.closeAll(CloseCodes.restart.code, 'hub restarting');
       sse.closeAll();
+      runs.close();
       // Publishes already accepted are committed and answered before the store closes.
       await store.close();
       await broker.close();
@@ -130,7 +151,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       await app.close();
     })());
 
-  return { config, url: `http://${host}:${address.port}`, port: address.port, hub, app, close };
+  return { config, url: `http://${host}:${address.port}`, port: address.port, hub, runs, app, close };
 }
 
 function toErrorBody(error: FastifyError | HeraldError, config: HeraldConfig): { code: ErrorCode; message: string } {

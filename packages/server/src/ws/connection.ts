@@ -1,4 +1,4 @@
-import { checkChannel, CloseCodes, type CommandId, type ErrorCode } from '@herald/protocol';
+import { checkChannel, CloseCodes, runIdOfChannel, type CommandId, type ErrorCode } from '@herald/protocol';
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import type { HeraldConfig } from '../config.js';
@@ -7,7 +7,7 @@ import { prepareEvents, requireChannel } from '../events-in.js';
 import type { Delivery } from '../fanout/delivery.js';
 import { Subscription, type Subscriber } from '../fanout/subscription.js';
 import type { Hub } from '../hub.js';
-import { parseSince } from '../recovery.js';
+import { parseSince, type Since } from '../recovery.js';
 import { sendReplay } from './replay.js';
 
 /** Reused for every send: text frames, never compressed; no options object per send. */
@@ -155,7 +155,7 @@ export class Connection implements Subscriber {
     if (this.subscriptions.size >= this.ctx.config.maxSubscriptions) {
       throw new HeraldError('too_many_subscriptions', `a connection may hold at most ${this.ctx.config.maxSubscriptions} subscriptions`);
     }
-    const since = parseSince(cmd.since, check.isPattern);
+    const since = cmd.snapshot === true ? this.snapshotSince(name, cmd) : parseSince(cmd.since, check.isPattern);
     if (typeof since === 'string') throw new HeraldError('bad_request', since);
 
     const subscription = new Subscription(this, name, check.isPattern);
@@ -170,6 +170,7 @@ export class Connection implements Subscriber {
         if (id !== undefined) reply.id = id;
         if (outcome.epoch !== undefined) reply.epoch = outcome.epoch;
         if (outcome.offset !== undefined) reply.offset = outcome.offset;
+        if (outcome.snapshot !== undefined) reply.snapshot = outcome.snapshot;
         if (outcome.recovered !== undefined) {
           reply.recovered = outcome.recovered;
           reply.replayed = outcome.replay.length;
@@ -183,6 +184,13 @@ export class Connection implements Subscriber {
         this.failWith(id, error);
       },
     );
+  }
+
+  /** `snapshot: true` starts a run subscription from the run's snapshot instead of from history. */
+  private snapshotSince(channel: string, cmd: Record<string, unknown>): Since {
+    if (runIdOfChannel(channel) === undefined) throw new HeraldError('bad_request', 'snapshot:true works on run channels (runs.<runId>) only');
+    if (cmd.since !== undefined) throw new HeraldError('bad_request', 'give either since or snapshot:true, not both');
+    return { kind: 'snapshot' };
   }
 
   private unsubscribe(id: CommandId | undefined, cmd: Record<string, unknown>): void {

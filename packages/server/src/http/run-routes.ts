@@ -1,0 +1,98 @@
+import { RUN_STATUSES, type RunStatus } from '@herald/protocol';
+import type { FastifyInstance } from 'fastify';
+import { HeraldError } from '../errors.js';
+import { summarize } from '../runs/reducer.js';
+import type { RunStore } from '../runs/run-store.js';
+import type { RunTracker } from '../runs/tracker.js';
+
+const MAX_PAGE = 200;
+const MAX_POINTS = 5000;
+
+/** `/api/runs…` and `/api/search`: the run archive for list views, detail views and charts. */
+export function registerRunRoutes(app: FastifyInstance, tracker: RunTracker, store: RunStore): void {
+  app.get(
+    '/api/runs',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            status: { type: 'string', enum: [...RUN_STATUSES] },
+            label: { type: 'string', pattern: '^[^=]+=.*$' },
+            q: { type: 'string', maxLength: 200 },
+            limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE },
+            cursor: { type: 'string', maxLength: 500 },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request) => {
+      const query = request.query as { status?: RunStatus; label?: string; q?: string; limit?: number; cursor?: string };
+      // Snapshots changed in the last few hundred milliseconds are written first, so the list is current.
+      tracker.flush();
+      const label = query.label === undefined ? undefined : { key: query.label.slice(0, query.label.indexOf('=')), value: query.label.slice(query.label.indexOf('=') + 1) };
+      const page = store.list({ status: query.status, label, text: query.q, limit: query.limit ?? 50, cursor: query.cursor });
+      return { runs: page.runs.map(summarize), next: page.next };
+    },
+  );
+
+  app.get('/api/runs/:id', async (request) => {
+    const { id } = request.params as { id: string };
+    const run = tracker.get(id);
+    if (!run) throw new HeraldError('not_found', `no run "${id}"`);
+    return run;
+  });
+
+  app.get(
+    '/api/runs/:id/metrics',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            name: { type: 'string' },
+            since: { type: 'integer', minimum: 0 },
+            points: { type: 'integer', minimum: 2, maximum: MAX_POINTS },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      const query = request.query as { name?: string; since?: number; points?: number };
+      const run = tracker.get(id);
+      if (!run) throw new HeraldError('not_found', `no run "${id}"`);
+      tracker.flush();
+      const names = query.name === undefined ? store.metricNames(id) : [query.name];
+      return {
+        run: id,
+        series: names.map((name) => ({
+          name,
+          unit: run.metrics[name]?.unit ?? null,
+          points: store.metricSeries(id, name, query.since ?? 0, query.points ?? 500),
+        })),
+      };
+    },
+  );
+
+  app.get(
+    '/api/search',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { q: { type: 'string', minLength: 1, maxLength: 200 }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE } },
+          required: ['q'],
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request) => {
+      const query = request.query as { q: string; limit?: number };
+      tracker.flush();
+      return { query: query.q, hits: store.search(query.q, query.limit ?? 50) };
+    },
+  );
+}

@@ -1,0 +1,160 @@
+import { checkRunEventData, RUN_SUMMARY_CHANNEL, runIdOfChannel, type HeraldEvent, type RunSnapshot } from '@herald/protocol';
+import type { FastifyBaseLogger } from 'fastify';
+import { HeraldError } from '../errors.js';
+import { prepareEvents } from '../events-in.js';
+import type { Hub, PublishHook } from '../hub.js';
+import type { AppendInput, StoredEvent } from '../store/types.js';
+import { applyRunEvent, emptySnapshot, summarize, type HealthWeights } from './reducer.js';
+import type { MetricPoint, RunStore, TextEntry } from './run-store.js';
+
+export interface RunTrackerOptions {
+  /** A running run silent for this long becomes `stalled`. */
+  stallAfterMs: number;
+  weights: HealthWeights;
+  /** Runs not updated for this long are dropped from the archive. */
+  retentionAgeMs: number;
+  /** How often changed runs are written and summarised. */
+  flushIntervalMs?: number;
+  log: FastifyBaseLogger;
+}
+
+/** Bounds the replay read per catch-up page after a restart. */
+const CATCH_UP_PAGE = 1000;
+
+/**
+ * Keeps the snapshot of every run as its events are stored. Snapshots of unfinished runs live in
+ * memory (the hot path never reads the database); finished ones are read back from the archive when
+ * asked for. Changes are written in batches; after a crash, `start()` replays whatever events the
+ * archive had not yet taken in, so the archive catches up with the durable event history.
+ */
+export class RunTracker implements PublishHook {
+  private readonly live = new Map<string, RunSnapshot>();
+  private readonly dirty = new Set<RunSnapshot>();
+  private metrics: MetricPoint[] = [];
+  private texts: TextEntry[] = [];
+  private readonly stallPending = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private stallTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly store: RunStore,
+    private readonly options: RunTrackerOptions,
+  ) {}
+
+  /** Loads unfinished runs and replays events the archive missed (a crash between commit and flush). */
+  async start(): Promise<void> {
+    for (const run of this.store.unfinished()) this.live.set(run.id, run);
+    for (const channel of await this.hub.store.channels()) {
+      const id = runIdOfChannel(channel.name);
+      if (!id) continue;
+      const known = this.live.get(id) ?? this.store.get(id);
+      if (known && known.offset >= channel.latest) continue;
+      for (let after = known?.offset ?? 0; ; ) {
+        const page = await this.hub.store.read(channel.name, after, CATCH_UP_PAGE);
+        if (page.events.length === 0) break;
+        this.afterAppend(channel.name, page.position.epoch, page.events);
+        after = page.events.at(-1)!.offset;
+      }
+    }
+    this.flush();
+    this.hub.hooks.push(this);
+    this.hub.snapshots = (channel) => {
+      const id = runIdOfChannel(channel);
+      const run = id === undefined ? undefined : this.get(id);
+      return run ? { snapshot: run, offset: run.offset } : undefined;
+    };
+    const interval = this.options.flushIntervalMs ?? 250;
+    this.timer = setInterval(() => this.flush(), interval);
+    this.timer.unref();
+    this.stallTimer = setInterval(() => this.checkStalls(), Math.max(10, Math.min(1000, Math.floor(this.options.stallAfterMs / 4))));
+    this.stallTimer.unref();
+  }
+
+  get(id: string): RunSnapshot | undefined {
+    return this.live.get(id) ?? this.store.get(id);
+  }
+
+  /** Refuses run events whose data breaks the conventions, before anything is stored. */
+  beforeAppend(channel: string, inputs: readonly AppendInput[]): void {
+    if (runIdOfChannel(channel) === undefined) return;
+    inputs.forEach(({ event }, index) => {
+      const problem = checkRunEventData(event.type, event.data);
+      if (problem) throw new HeraldError('invalid_event', inputs.length > 1 ? `event ${index}: ${problem}` : problem);
+    });
+  }
+
+  afterAppend(channel: string, _epoch: string, stored: readonly StoredEvent[]): void {
+    const id = runIdOfChannel(channel);
+    if (id === undefined) return;
+    let run = this.live.get(id) ?? this.store.get(id);
+    for (const e of stored) {
+      if (run && e.offset <= run.offset) continue; // already applied (catch-up after restart)
+      const event = JSON.parse(e.json) as HeraldEvent;
+      run ??= emptySnapshot(id, channel, e.time);
+      applyRunEvent(run, e.offset, e.time, event, this.options.weights);
+      this.collect(run, e, event);
+    }
+    if (!run) return;
+    this.live.set(id, run);
+    this.dirty.add(run);
+    if (run.status !== 'stalled') this.stallPending.delete(id);
+  }
+
+  /** Writes changed runs and publishes their summaries; finished runs leave memory afterwards. */
+  flush(): void {
+    if (this.dirty.size === 0 && this.metrics.length === 0) return;
+    const changed = [...this.dirty];
+    this.dirty.clear();
+    try {
+      this.store.write(changed, this.metrics, this.texts);
+      for (const run of changed) {
+        if (run.status === 'succeeded' || run.status === 'failed' || run.status === 'cancelled') this.live.delete(run.id);
+      }
+    } catch (err) {
+      // Snapshots stay in memory; start() rebuilds the archive from event history after a restart.
+      this.options.log.error({ err }, 'writing run snapshots failed');
+    }
+    this.metrics = [];
+    this.texts = [];
+    const summaries = changed.map((run) => ({ type: 'run.summary', data: summarize(run) }));
+    this.hub.publish(RUN_SUMMARY_CHANNEL, prepareEvents(summaries, Number.MAX_SAFE_INTEGER)).catch((err: unknown) => {
+      this.options.log.warn({ err }, 'publishing run summaries failed');
+    });
+  }
+
+  /** Ages out runs; called by the hub's retention sweep. */
+  sweep(now = Date.now()): number {
+    return this.store.sweep(now - this.options.retentionAgeMs);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    clearInterval(this.stallTimer);
+    const index = this.hub.hooks.indexOf(this);
+    if (index >= 0) this.hub.hooks.splice(index, 1);
+    this.flush();
+    this.store.close();
+  }
+
+  private collect(run: RunSnapshot, stored: StoredEvent, event: HeraldEvent): void {
+    const data = event.data as Record<string, any> | undefined;
+    if (event.type === 'metric' && data) this.metrics.push({ runId: run.id, name: data.name, time: stored.time, value: data.value });
+    if (event.type === 'log' && data) this.texts.push({ runId: run.id, kind: 'log', offset: stored.offset, text: data.message });
+    if (event.type === 'run.started' && typeof data?.title === 'string') this.texts.push({ runId: run.id, kind: 'title', offset: stored.offset, text: data.title });
+  }
+
+  /** Publishes `run.stalled` into every running run that has been silent too long. */
+  private checkStalls(): void {
+    const silentSince = Date.now() - this.options.stallAfterMs;
+    for (const run of this.live.values()) {
+      if (run.status !== 'running' || run.updatedAt > silentSince || this.stallPending.has(run.id)) continue;
+      this.stallPending.add(run.id);
+      const event = { type: 'run.stalled', severity: 'warning', data: { silentMs: Date.now() - run.updatedAt } };
+      this.hub.publish(run.channel, prepareEvents([event], Number.MAX_SAFE_INTEGER)).catch((err: unknown) => {
+        this.stallPending.delete(run.id);
+        this.options.log.warn({ err, run: run.id }, 'publishing run.stalled failed');
+      });
+    }
+  }
+}
