@@ -93,6 +93,36 @@ describe('herald serve', () => {
     }
   });
 
+  it('rebuilds run snapshots that were not yet written when the hub was killed', async () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    const first = await spawnHub(dataDir);
+    const events = [
+      { type: 'run.started', data: { title: 'killed mid-flight' } },
+      { type: 'step.started', data: { step: 'a' } },
+      { type: 'step.completed', data: { step: 'a', status: 'failed' } },
+      { type: 'log', severity: 'error', data: { message: 'kaboom in the reactor' } },
+      { type: 'run.progress', data: { percent: 40 } },
+    ];
+    assert.deepEqual(await publish(first.url, 'runs.crash', events), [1, 2, 3, 4, 5]);
+    // Killed at once: the acknowledged events are on disk, the run archive had no time to flush.
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = await spawnHub(dataDir);
+    try {
+      const run = (await fetch(`${second.url}/api/runs/crash`).then((r) => r.json())) as any;
+      assert.equal(run.offset, 5);
+      assert.equal(run.percent, 40);
+      assert.equal(run.health.score, 85);
+      assert.equal(run.steps[0].status, 'failed');
+      const search = (await fetch(`${second.url}/api/search?q=reactor`).then((r) => r.json())) as any;
+      assert.deepEqual(search.hits.map((h: any) => h.runId), ['crash']);
+    } finally {
+      second.child.kill('SIGKILL');
+      await second.exited;
+    }
+  });
+
   it('shuts down gracefully on SIGTERM: clients are closed with 1012 and the process exits 0', async () => {
     const dataDir = tempDir();
     dirs.push(dataDir);
