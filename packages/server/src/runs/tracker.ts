@@ -125,7 +125,10 @@ export class RunTracker implements PublishHook {
 
   /** Ages out runs; called by the hub's retention sweep. */
   sweep(now = Date.now()): number {
-    return this.store.sweep(now - this.options.retentionAgeMs);
+    const cutoff = now - this.options.retentionAgeMs;
+    // Runs abandoned without run.completed would otherwise stay in memory for the hub's lifetime.
+    for (const [id, run] of this.live) if (run.updatedAt < cutoff && !this.dirty.has(run)) this.live.delete(id);
+    return this.store.sweep(cutoff);
   }
 
   close(): void {
