@@ -1,36 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { after, describe, it } from 'node:test';
 import { CloseCodes } from '@herald/protocol';
 import { tempDir } from '../../server/test/support/hub.js';
 import { TestClient } from '../../server/test/support/ws-client.js';
-
-const CLI = new URL('../dist/main.js', import.meta.url).pathname;
-
-interface Hub {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Spawns the real `herald serve` on port 0 and reads the URL it prints. */
-async function spawnHub(dataDir: string, extra: string[] = []): Promise<Hub> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data', dataDir, '--log-level', 'warn', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  let output = '';
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      output += d.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match) resolve(match[1]!);
-    });
-    child.on('exit', () => reject(new Error(`herald serve exited early:\n${output}`)));
-  });
-  return { child, url, exited };
-}
+import { CLI, spawnHub } from '../../server/test/support/process.js';
 
 /** One POST on its own connection; resolves with the acknowledged offsets, rejects if not acknowledged. */
 function publish(url: string, channel: string, events: unknown[]): Promise<number[]> {

@@ -23,6 +23,7 @@ export interface HeraldConfig {
   healthStepPassed: number;
   healthStepFailed: number;
   healthError: number;
+  corsOrigin: string;
 }
 
 type Kind = 'int' | 'string' | 'duration' | 'bytes' | { oneOf: readonly string[] };
@@ -55,6 +56,7 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
   { key: 'healthStepPassed', flag: 'health-step-passed', env: 'HERALD_HEALTH_STEP_PASSED', kind: 'int', description: 'Health points added for each passed step.' },
   { key: 'healthStepFailed', flag: 'health-step-failed', env: 'HERALD_HEALTH_STEP_FAILED', kind: 'int', description: 'Health points taken for each failed step.' },
   { key: 'healthError', flag: 'health-error', env: 'HERALD_HEALTH_ERROR', kind: 'int', description: 'Health points taken for each other event of severity `error`.' },
+  { key: 'corsOrigin', flag: 'cors-origin', env: 'HERALD_CORS_ORIGIN', kind: 'string', description: 'Origin allowed to call the HTTP API from browsers (`*` for any, `off` for none).' },
   { key: 'logLevel', flag: 'log-level', env: 'HERALD_LOG_LEVEL', kind: { oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, description: 'pino log level.' },
 ];
 
@@ -78,6 +80,7 @@ export const DEFAULT_CONFIG: HeraldConfig = {
   healthStepPassed: 2,
   healthStepFailed: 10,
   healthError: 5,
+  corsOrigin: '*',
 };
 
 export class ConfigError extends Error {

@@ -6,6 +6,7 @@ import type { Broker } from './broker/types.js';
 import { resolveConfig, type HeraldConfig } from './config.js';
 import { HeraldError } from './errors.js';
 import { registerChannelRoutes } from './http/channel-routes.js';
+import { registerCors } from './http/cors.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { SseEndpoint } from './http/sse.js';
 import { registerStatusRoutes } from './http/status-routes.js';
@@ -112,6 +113,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   });
   await runs.start();
 
+  registerCors(app, config.corsOrigin);
   registerChannelRoutes(app, { hub, config, isShuttingDown });
   registerRunRoutes(app, runs, runStore);
   sse.register(app);

@@ -102,6 +102,8 @@ export class SseEndpoint {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
+      // Headers set by hooks (CORS) would be lost with the hijack otherwise.
+      ...(reply.getHeaders() as Record<string, string>),
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
       connection: 'keep-alive',

@@ -1,0 +1,357 @@
+import {
+  CloseCodes,
+  isPattern,
+  matchesPattern,
+  shouldReconnect,
+  type EventInput,
+  type ServerMessage,
+} from '@herald/protocol';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { Emitter } from './emitter.js';
+import { SseTransport, type EventSourceConstructor } from './sse-transport.js';
+import { Subscription, type EventHandler, type SubscribeOptions } from './subscription.js';
+
+export type ConnectionState = 'disconnected' | 'connecting' | 'connected' | 'closed';
+export type TransportName = 'websocket' | 'sse';
+
+export interface StateChange {
+  from: ConnectionState;
+  to: ConnectionState;
+  /** Close code behind the change (from the shared table), when there is one. */
+  code?: number;
+  reason?: string;
+  transport?: TransportName;
+  /** When `to` is `disconnected` and a reconnect is scheduled: in how many ms. */
+  retryInMs?: number;
+}
+
+/** The WebSocket API the client uses: the browser's, or `ws` on Node. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface ClientOptions {
+  /** The hub's HTTP base URL, e.g. `http://127.0.0.1:7070`. */
+  url: string;
+  /** WebSocket implementation; defaults to `globalThis.WebSocket` (pass `ws` on Node 20). */
+  WebSocket?: WebSocketConstructor;
+  /** EventSource implementation for the SSE fallback; defaults to `globalThis.EventSource`. */
+  EventSource?: EventSourceConstructor;
+  fetch?: typeof fetch;
+  backoff?: BackoffOptions;
+  /** Asked before every connect; the token is sent as `?token=` (for authenticated hubs). */
+  getToken?: () => string | undefined | Promise<string | undefined>;
+  /** Ask the hub for this client id. */
+  clientId?: string;
+  /** Transports in order of preference (default websocket, then sse). */
+  transports?: TransportName[];
+  /** While on the SSE fallback, how often to try WebSocket again (default 30 s). */
+  websocketRetryMs?: number;
+  /** Random source for backoff (tests). */
+  random?: () => number;
+}
+
+export class HeraldError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HeraldError';
+  }
+}
+
+interface ClientEvents extends Record<string, unknown> {
+  state: StateChange;
+  error: { code: string; message: string };
+}
+
+interface Pending {
+  resolve: (message: any) => void;
+  reject: (error: Error) => void;
+}
+
+const OPEN = 1;
+
+/**
+ * A Herald connection: one state machine (`setState` is the only place state changes), reconnect with
+ * full-jitter backoff unless the close code is terminal, resume of every subscription, and an SSE + HTTP
+ * fallback. Callbacks of an old transport are ignored by a generation number.
+ */
+export class HeraldClient extends Emitter<ClientEvents> {
+  state: ConnectionState = 'disconnected';
+  transport: TransportName | undefined;
+  clientId: string | undefined;
+  private readonly baseUrl: string;
+  private readonly subs = new Map<string, Subscription<any>>();
+  private readonly pending = new Map<number, Pending>();
+  private generation = 0;
+  private attempt = 0;
+  private nextId = 1;
+  private ws: WebSocketLike | undefined;
+  private sse: SseTransport | undefined;
+  private heartbeatMs = 25_000;
+  private lastSeen = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private watchdog: ReturnType<typeof setInterval> | undefined;
+  private websocketFailed = false;
+
+  constructor(private readonly options: ClientOptions) {
+    super();
+    this.baseUrl = options.url.replace(/\/+$/, '');
+  }
+
+  /** Starts connecting (and keeps reconnecting until `close()`). */
+  connect(): this {
+    if (this.state === 'disconnected' || this.state === 'closed') void this.open();
+    return this;
+  }
+
+  /** Skips the backoff wait and connects now. */
+  reconnectNow(): void {
+    if (this.state === 'closed' || this.state === 'connected') return;
+    void this.open();
+  }
+
+  /** Closes for good: no reconnect, subscriptions stay registered for a later `connect()`. */
+  close(): void {
+    this.generation++;
+    this.dropTransport(CloseCodes.normal.code);
+    this.setState('closed', { code: CloseCodes.normal.code, reason: 'closed by the client' });
+  }
+
+  subscribe<T = unknown>(channel: string, handler?: EventHandler<T>, options: SubscribeOptions = {}): Subscription<T> {
+    if (this.subs.has(channel)) throw new Error(`already subscribed to "${channel}": keep the Subscription returned the first time, or unsubscribe it first`);
+    const sub = new Subscription<T>(channel, isPattern(channel), handler, options.since, (s) => this.detach(s));
+    this.subs.set(channel, sub);
+    if (this.state === 'connected') this.startSubscription(sub);
+    return sub;
+  }
+
+  /** Publishes one event: over the WebSocket when connected, otherwise over HTTP. */
+  async publish(channel: string, event: EventInput): Promise<{ offset: number; epoch: string; duplicate?: boolean }> {
+    if (this.transport === 'websocket' && this.state === 'connected') {
+      const reply = await this.request({ op: 'publish', channel, event });
+      return { offset: reply.offset, epoch: reply.epoch, ...(reply.duplicate ? { duplicate: true } : {}) };
+    }
+    const doFetch = this.options.fetch ?? fetch;
+    const response = await doFetch(`${this.baseUrl}/api/channels/${encodeURIComponent(channel)}/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(event),
+    });
+    const body = (await response.json()) as any;
+    if (!response.ok) throw new HeraldError(body?.error?.code ?? 'internal', body?.error?.message ?? `HTTP ${response.status}`);
+    return { offset: body.offsets[0], epoch: body.epoch };
+  }
+
+  private async open(): Promise<void> {
+    clearTimeout(this.retryTimer);
+    const generation = ++this.generation;
+    this.dropTransport(CloseCodes.normal.code);
+    this.setState('connecting');
+    let token: string | undefined;
+    try {
+      token = await this.options.getToken?.();
+    } catch (error) {
+      if (generation === this.generation) this.scheduleReconnect(CloseCodes.unauthorized.code, `getToken failed: ${String(error)}`);
+      return;
+    }
+    if (generation !== this.generation) return;
+    const transports = this.options.transports ?? ['websocket', 'sse'];
+    const WebSocketImpl = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    const useWebSocket = transports.includes('websocket') && WebSocketImpl && !(this.websocketFailed && this.canUseSse());
+    if (useWebSocket) this.openWebSocket(generation, WebSocketImpl, token);
+    else if (this.canUseSse()) await this.openSse(generation);
+    else this.scheduleReconnect(CloseCodes.internal.code, 'no transport available: pass a WebSocket or EventSource implementation');
+  }
+
+  private openWebSocket(generation: number, WebSocketImpl: WebSocketConstructor, token: string | undefined): void {
+    const params = new URLSearchParams();
+    if (this.options.clientId) params.set('clientId', this.options.clientId);
+    if (token) params.set('token', token);
+    const query = params.toString();
+    const ws = new WebSocketImpl(`${this.baseUrl.replace(/^http/, 'ws')}/ws${query ? `?${query}` : ''}`);
+    this.ws = ws;
+    let greeted = false;
+    ws.onmessage = (event) => {
+      if (generation !== this.generation) return;
+      this.lastSeen = Date.now();
+      const parsed = JSON.parse(String(event.data)) as ServerMessage | ServerMessage[];
+      for (const message of Array.isArray(parsed) ? parsed : [parsed]) {
+        if (message.op === 'hello') {
+          greeted = true;
+          this.onHello(message.clientId, message.heartbeatMs);
+        } else this.onMessage(message);
+      }
+    };
+    ws.onclose = (event) => {
+      if (generation !== this.generation) return;
+      this.ws = undefined;
+      // A socket that never said hello was refused or blocked on the way: try the fallback next.
+      if (!greeted && this.canUseSse()) this.websocketFailed = true;
+      this.scheduleReconnect(event.code, event.reason);
+    };
+    ws.onerror = () => {};
+  }
+
+  private async openSse(generation: number): Promise<void> {
+    // EventSource hides why it failed; a health check tells "hub down" apart from "stream refused".
+    try {
+      const response = await (this.options.fetch ?? fetch)(`${this.baseUrl}/health`);
+      if (!response.ok) throw new Error(`health ${response.status}`);
+    } catch (error) {
+      // The hub itself is down: WebSocket was not the problem, so try it first next time.
+      this.websocketFailed = false;
+      if (generation === this.generation) this.scheduleReconnect(1006, `hub unreachable: ${String(error)}`);
+      return;
+    }
+    if (generation !== this.generation) return;
+    this.sse = new SseTransport(this.baseUrl, this.eventSourceImpl()!, (open) => {
+      if (generation !== this.generation) return;
+      if (open) this.setState('connected', { transport: 'sse' });
+      else if (this.state === 'connected') this.setState('connecting');
+    });
+    this.transport = 'sse';
+    this.attempt = 0;
+    this.setState('connected', { transport: 'sse' });
+    for (const sub of this.subs.values()) this.startSubscription(sub);
+    // Go back to WebSocket when it works again (for example the proxy was fixed).
+    this.retryTimer = setTimeout(() => {
+      if (generation !== this.generation) return;
+      this.websocketFailed = false;
+      void this.open();
+    }, this.options.websocketRetryMs ?? 30_000);
+  }
+
+  private onHello(clientId: string, heartbeatMs: number): void {
+    this.clientId = clientId;
+    this.heartbeatMs = heartbeatMs;
+    this.attempt = 0;
+    this.websocketFailed = false;
+    this.transport = 'websocket';
+    this.setState('connected', { transport: 'websocket' });
+    for (const sub of this.subs.values()) this.startSubscription(sub);
+    clearInterval(this.watchdog);
+    // Browsers hide WebSocket pings from scripts, so liveness is checked with the protocol's own ping.
+    this.watchdog = setInterval(() => this.checkAlive(), Math.max(50, Math.floor(this.heartbeatMs / 2)));
+  }
+
+  private checkAlive(): void {
+    const silentFor = Date.now() - this.lastSeen;
+    if (silentFor > 2 * this.heartbeatMs) {
+      this.ws?.close(CloseCodes.heartbeatTimeout.code, 'hub silent for two heartbeats');
+      // Do not wait for a close handshake with a peer that is not answering.
+      const ws = this.ws;
+      if (ws?.onclose) ws.onclose({ code: CloseCodes.heartbeatTimeout.code, reason: 'hub silent for two heartbeats' });
+    } else if (silentFor > this.heartbeatMs / 2 && this.ws?.readyState === OPEN) {
+      this.ws.send(JSON.stringify({ op: 'ping' }));
+    }
+  }
+
+  private onMessage(message: ServerMessage): void {
+    switch (message.op) {
+      case 'event':
+        for (const sub of this.subs.values()) {
+          if (sub.channel === message.channel || (sub.isPattern && matchesPattern(sub.channel, message.channel))) sub.deliver(message);
+        }
+        return;
+      case 'subscribed':
+        this.subs.get(message.channel)?.onSubscribed(message);
+        break;
+      case 'error':
+        if (message.id === undefined) this.emit('error', { code: message.code, message: message.message });
+        break;
+    }
+    if ('id' in message && typeof message.id === 'number') {
+      const pending = this.pending.get(message.id);
+      if (!pending) return;
+      this.pending.delete(message.id);
+      if (message.op === 'error') pending.reject(new HeraldError(message.code, message.message));
+      else pending.resolve(message);
+    }
+  }
+
+  private startSubscription(sub: Subscription<any>): void {
+    sub.setState('pending');
+    if (this.transport === 'sse') {
+      this.sse?.subscribe(sub);
+      return;
+    }
+    const since = sub.resumeFrom();
+    this.request({ op: 'subscribe', channel: sub.channel, ...(since ? { since } : {}) }).catch((error: HeraldError) => {
+      if (error.code !== 'disconnected') sub.fail(error.code, error.message);
+    });
+  }
+
+  private detach(sub: Subscription<any>): void {
+    if (this.subs.get(sub.channel) !== sub) return;
+    this.subs.delete(sub.channel);
+    if (this.transport === 'sse') this.sse?.unsubscribe(sub);
+    else if (this.state === 'connected') this.request({ op: 'unsubscribe', channel: sub.channel }).catch(() => {});
+  }
+
+  private request(command: Record<string, unknown>): Promise<any> {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== OPEN) return Promise.reject(new HeraldError('disconnected', 'not connected'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      ws.send(JSON.stringify({ ...command, id }));
+    });
+  }
+
+  private scheduleReconnect(code: number, reason: string): void {
+    this.dropTransport();
+    if (!shouldReconnect(code)) {
+      this.setState('disconnected', { code, reason });
+      return;
+    }
+    const retryInMs = this.websocketFailed && this.attempt === 0 ? 0 : backoffDelay(this.attempt, this.options.backoff, this.options.random);
+    this.attempt++;
+    this.setState('disconnected', { code, reason, retryInMs });
+    this.retryTimer = setTimeout(() => void this.open(), retryInMs);
+  }
+
+  /** Ends the current transport and fails what waited on it. */
+  private dropTransport(code?: number): void {
+    clearInterval(this.watchdog);
+    clearTimeout(this.retryTimer);
+    const ws = this.ws;
+    this.ws = undefined;
+    if (ws) {
+      ws.onclose = null;
+      ws.onmessage = null;
+      if (code !== undefined) ws.close(code);
+    }
+    this.sse?.close();
+    this.sse = undefined;
+    this.transport = undefined;
+    for (const pending of this.pending.values()) pending.reject(new HeraldError('disconnected', 'the connection closed before the hub answered'));
+    this.pending.clear();
+    for (const sub of this.subs.values()) sub.setState('pending');
+  }
+
+  private canUseSse(): boolean {
+    return (this.options.transports ?? ['websocket', 'sse']).includes('sse') && this.eventSourceImpl() !== undefined;
+  }
+
+  private eventSourceImpl(): EventSourceConstructor | undefined {
+    return this.options.EventSource ?? (globalThis as { EventSource?: EventSourceConstructor }).EventSource;
+  }
+
+  /** The one place where the connection state changes. */
+  private setState(to: ConnectionState, details: Omit<StateChange, 'from' | 'to'> = {}): void {
+    const from = this.state;
+    if (from === to && to !== 'disconnected') return;
+    this.state = to;
+    this.emit('state', { from, to, ...details });
+  }
+}

@@ -1,0 +1,12 @@
+export { HeraldClient, HeraldError, type ClientOptions, type ConnectionState, type StateChange, type TransportName, type WebSocketLike, type WebSocketConstructor } from './client.js';
+export { Subscription, type SubscriptionState, type ResetInfo, type SubscribeOptions, type EventHandler } from './subscription.js';
+export { backoffDelay, type BackoffOptions } from './backoff.js';
+export type { EventSourceLike, EventSourceConstructor } from './sse-transport.js';
+export type { DeliveredEvent, EventInput, HeraldEvent, Severity, StreamPosition, PatternPosition } from '@herald/protocol';
+
+import { HeraldClient, type ClientOptions } from './client.js';
+
+/** Creates a client and starts connecting. */
+export function createClient(options: ClientOptions): HeraldClient {
+  return new HeraldClient(options).connect();
+}

@@ -1,0 +1,165 @@
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { EventInput } from '@herald/protocol';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+
+export interface PublisherOptions {
+  /** The hub's HTTP base URL, e.g. `http://127.0.0.1:7070`. */
+  url: string;
+  /** Sent as `Authorization: Bearer …` (for authenticated hubs). */
+  apiKey?: string;
+  /** Most events per request (default 100, at most 1 000). */
+  maxBatch?: number;
+  /** How long an event may wait for others to share its request, ms (default 20). */
+  flushIntervalMs?: number;
+  /** Most events held while the hub is unreachable (default 100 000); beyond it the oldest are dropped. */
+  maxQueued?: number;
+  /** Retry delays (full-jitter backoff; default 250 ms growing to 5 s). */
+  retry?: BackoffOptions;
+  /** Keep unacknowledged events in this file, so that even a restart of the publisher loses nothing. */
+  spoolFile?: string;
+  /** Events the hub refused (4xx) or that overflowed `maxQueued`: they will not be sent. */
+  onDrop?: (info: { reason: string; channel: string; events: EventInput[] }) => void;
+  fetch?: typeof fetch;
+}
+
+export interface Publisher {
+  /** Queues an event; it gets an idempotency `id` now, so that no retry can store it twice. */
+  publish(channel: string, event: EventInput): void;
+  /** Resolves once everything queued so far is acknowledged by the hub. */
+  flush(): Promise<void>;
+  /** Flushes, then stops. Resolves `false` if `timeoutMs` passed with events still unacknowledged. */
+  close(options?: { timeoutMs?: number }): Promise<boolean>;
+  /** Events not yet acknowledged. */
+  readonly queued: number;
+}
+
+interface Entry {
+  channel: string;
+  event: EventInput;
+}
+
+/**
+ * Creates a publisher for backends: batches per channel (one request in flight per channel, so order is
+ * kept), retries with backoff on network errors and 5xx, and relies on idempotency ids so a retried
+ * request never duplicates. A hub restart or network blip only delays events.
+ */
+export function createPublisher(options: PublisherOptions): Publisher {
+  const baseUrl = options.url.replace(/\/+$/, '');
+  const maxBatch = Math.min(options.maxBatch ?? 100, 1000);
+  const maxQueued = options.maxQueued ?? 100_000;
+  const retry = { initialDelayMs: 250, maxDelayMs: 5000, ...options.retry };
+  const doFetch = options.fetch ?? fetch;
+  const idPrefix = globalThis.crypto.randomUUID().slice(0, 13);
+  const queues = new Map<string, Entry[]>();
+  const busy = new Set<string>();
+  const idleWaiters: Array<() => void> = [];
+  let sequence = 0;
+  let queued = 0;
+  let closed = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  const enqueue = (entry: Entry) => {
+    let queue = queues.get(entry.channel);
+    if (!queue) queues.set(entry.channel, (queue = []));
+    queue.push(entry);
+    queued++;
+    if (queued > maxQueued) {
+      const oldest = [...queues.values()].reduce((a, b) => (a.length >= b.length ? a : b));
+      const dropped = oldest.splice(busy.has(oldest[0]!.channel) ? 1 : 0, 1);
+      queued -= dropped.length;
+      if (dropped[0]) options.onDrop?.({ reason: `more than ${maxQueued} events queued`, channel: dropped[0].channel, events: [dropped[0].event] });
+    }
+  };
+
+  if (options.spoolFile && existsSync(options.spoolFile)) {
+    for (const line of readFileSync(options.spoolFile, 'utf8').split('\n')) if (line.trim()) enqueue(JSON.parse(line) as Entry);
+  }
+
+  const schedule = () => {
+    timer ??= setTimeout(() => {
+      timer = undefined;
+      for (const channel of queues.keys()) void pump(channel);
+    }, options.flushIntervalMs ?? 20);
+  };
+
+  const settleIfIdle = () => {
+    if (queued > 0) return;
+    if (options.spoolFile) writeFileSync(options.spoolFile, '');
+    for (const resolve of idleWaiters.splice(0)) resolve();
+  };
+
+  /** Sends the channel's queue head-first, one request at a time, until it is empty. */
+  const pump = async (channel: string): Promise<void> => {
+    if (busy.has(channel)) return;
+    busy.add(channel);
+    let attempt = 0;
+    let single = false;
+    try {
+      for (;;) {
+        const queue = queues.get(channel);
+        if (!queue || queue.length === 0) break;
+        const batch = queue.slice(0, single ? 1 : maxBatch);
+        const outcome = await send(channel, batch.map((e) => e.event));
+        if (outcome === 'retry') {
+          if (closed && closingDeadline !== undefined && Date.now() > closingDeadline) break;
+          await new Promise((r) => setTimeout(r, backoffDelay(attempt++, retry)));
+          continue;
+        }
+        attempt = 0;
+        if (outcome !== 'ok' && batch.length > 1) {
+          // One bad event refuses the whole batch: send one by one to find it and keep the rest.
+          single = true;
+          continue;
+        }
+        if (outcome !== 'ok') options.onDrop?.({ reason: outcome.refused, channel, events: batch.map((e) => e.event) });
+        queue.splice(0, batch.length);
+        queued -= batch.length;
+        if (queue.length === 0) queues.delete(channel);
+      }
+    } finally {
+      busy.delete(channel);
+      settleIfIdle();
+    }
+  };
+
+  const send = async (channel: string, events: EventInput[]): Promise<'ok' | 'retry' | { refused: string }> => {
+    try {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
+      const response = await doFetch(`${baseUrl}/api/channels/${encodeURIComponent(channel)}/events`, { method: 'POST', headers, body: JSON.stringify(events) });
+      const text = await response.text();
+      if (response.ok) return 'ok';
+      if (response.status >= 500 || response.status === 429 || response.status === 408) return 'retry';
+      return { refused: `HTTP ${response.status}: ${text}` };
+    } catch {
+      return 'retry'; // network error: the hub is down or restarting
+    }
+  };
+
+  let closingDeadline: number | undefined;
+
+  return {
+    publish(channel, event) {
+      if (closed) throw new Error('the publisher is closed');
+      const entry: Entry = { channel, event: event.id === undefined ? { ...event, id: `${idPrefix}-${++sequence}` } : event };
+      if (options.spoolFile) appendFileSync(options.spoolFile, JSON.stringify(entry) + '\n');
+      enqueue(entry);
+      schedule();
+    },
+    flush() {
+      if (queued === 0) return Promise.resolve();
+      schedule();
+      return new Promise((resolve) => idleWaiters.push(resolve));
+    },
+    async close({ timeoutMs } = {}) {
+      closed = true;
+      if (timeoutMs !== undefined) closingDeadline = Date.now() + timeoutMs;
+      const flushed = this.flush().then(() => true);
+      if (timeoutMs === undefined) return flushed;
+      return Promise.race([flushed, new Promise<boolean>((resolve) => setTimeout(() => resolve(queued === 0), timeoutMs))]);
+    },
+    get queued() {
+      return queued;
+    },
+  };
+}

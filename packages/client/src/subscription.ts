@@ -1,0 +1,104 @@
+import type { DeliveredEvent, EventMessage, PatternPosition, StreamPosition, SubscribedMessage } from '@herald/protocol';
+import { Emitter } from './emitter.js';
+
+export type SubscriptionState = 'pending' | 'subscribed' | 'unsubscribed';
+
+/** Raised when the hub could not fill a gap: the app should reload its state for `channel`. */
+export interface ResetInfo {
+  channel: string;
+  /** The epoch and latest offset to continue from, when the channel is exact. */
+  epoch?: string;
+  offset?: number;
+  reason: 'history-lost' | 'epoch-changed';
+}
+
+export interface SubscriptionEvents<T> extends Record<string, unknown> {
+  event: DeliveredEvent<T>;
+  reset: ResetInfo;
+  state: { from: SubscriptionState; to: SubscriptionState };
+  error: { code: string; message: string };
+}
+
+export interface SubscribeOptions {
+  /** Start from this position instead of live: `{offset: 0}` replays the retained history. */
+  since?: StreamPosition | PatternPosition;
+}
+
+export type EventHandler<T> = (event: DeliveredEvent<T>) => void;
+
+/**
+ * One subscription. It remembers, per channel, the last offset and epoch it delivered, so that after any
+ * reconnect it asks for exactly what it missed, and it drops anything it has already delivered.
+ */
+export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
+  state: SubscriptionState = 'pending';
+  /** Last delivered position per channel (one entry for an exact channel). */
+  readonly positions = new Map<string, { offset: number; epoch: string }>();
+  /** Hub receive time of the last delivered event: resumes pattern channels not yet seen. */
+  lastTime: number | undefined;
+
+  constructor(
+    readonly channel: string,
+    readonly isPattern: boolean,
+    private readonly handler: EventHandler<T> | undefined,
+    private readonly initialSince: SubscribeOptions['since'],
+    private readonly detach: (sub: Subscription<T>) => void,
+  ) {
+    super();
+  }
+
+  unsubscribe(): void {
+    if (this.state === 'unsubscribed') return;
+    this.setState('unsubscribed');
+    this.detach(this);
+  }
+
+  /** Where to resume from after a (re)connect. @internal */
+  resumeFrom(): StreamPosition | PatternPosition | undefined {
+    if (!this.isPattern) return this.positions.get(this.channel) ?? this.initialSince;
+    if (this.positions.size === 0 && this.lastTime === undefined) return this.initialSince;
+    const positions: Record<string, StreamPosition> = {};
+    for (const [channel, position] of this.positions) positions[channel] = position;
+    return this.lastTime === undefined ? { positions } : { positions, time: this.lastTime };
+  }
+
+  /** @internal */
+  onSubscribed(reply: SubscribedMessage): void {
+    const known = this.positions.get(this.channel);
+    if (reply.recovered === false) {
+      this.emit('reset', { channel: this.channel, epoch: reply.epoch, offset: reply.offset, reason: known && known.epoch !== reply.epoch ? 'epoch-changed' : 'history-lost' });
+    }
+    // After a recovered resume the replay advances the position; otherwise start from the reply's.
+    if (!this.isPattern && reply.epoch !== undefined && reply.offset !== undefined && reply.recovered !== true) {
+      this.positions.set(this.channel, { offset: reply.offset, epoch: reply.epoch });
+    }
+    this.setState('subscribed');
+  }
+
+  /** Delivers an event once: a repeat of a position already delivered is dropped. @internal */
+  deliver(message: EventMessage): void {
+    if (this.state === 'unsubscribed') return;
+    const known = this.positions.get(message.channel);
+    if (known && known.epoch === message.epoch && message.offset <= known.offset) return;
+    if (known && known.epoch !== message.epoch) this.emit('reset', { channel: message.channel, epoch: message.epoch, reason: 'epoch-changed' });
+    this.positions.set(message.channel, { offset: message.offset, epoch: message.epoch });
+    this.lastTime = message.time;
+    const delivered = { channel: message.channel, offset: message.offset, epoch: message.epoch, time: message.time, event: message.event } as DeliveredEvent<T>;
+    this.handler?.(delivered);
+    this.emit('event', delivered);
+  }
+
+  /** @internal */
+  fail(code: string, message: string): void {
+    this.emit('error', { code, message });
+    this.unsubscribe();
+  }
+
+  /** @internal */
+  setState(to: SubscriptionState): void {
+    const from = this.state;
+    if (from === to || from === 'unsubscribed') return;
+    this.state = to;
+    this.emit('state', { from, to });
+  }
+}
