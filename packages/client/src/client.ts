@@ -3,6 +3,7 @@ import {
   isPattern,
   matchesPattern,
   shouldReconnect,
+  type DeliveredEvent,
   type EventInput,
   type ServerMessage,
 } from '@herald/protocol';
@@ -66,6 +67,15 @@ export class HeraldError extends Error {
     super(message);
     this.name = 'HeraldError';
   }
+}
+
+export interface HistoryPage<T = unknown> {
+  channel: string;
+  epoch: string;
+  latest: number;
+  earliest: number;
+  events: DeliveredEvent<T>[];
+  next: number;
 }
 
 interface ClientEvents extends Record<string, unknown> {
@@ -133,6 +143,27 @@ export class HeraldClient extends Emitter<ClientEvents> {
     this.subs.set(channel, sub);
     if (this.state === 'connected') this.startSubscription(sub);
     return sub;
+  }
+
+  /** The hub's base URL, as given. */
+  get url(): string {
+    return this.baseUrl;
+  }
+
+  /**
+   * A page of stored history over HTTP: events after `since` (default 0), oldest first. With `last`
+   * instead, the newest `last` events. Works whatever the connection state.
+   */
+  async history<T = unknown>(channel: string, query: { since?: number; limit?: number; last?: number } = {}): Promise<HistoryPage<T>> {
+    const get = async (since: number, limit: number) => {
+      const response = await (this.options.fetch ?? fetch)(`${this.baseUrl}/api/channels/${encodeURIComponent(channel)}/events?since=${since}&limit=${limit}`);
+      const body = (await response.json()) as any;
+      if (!response.ok) throw new HeraldError(body?.error?.code ?? 'internal', body?.error?.message ?? `HTTP ${response.status}`);
+      return body as HistoryPage<T>;
+    };
+    if (query.last === undefined) return get(query.since ?? 0, query.limit ?? 100);
+    const head = await get(0, 1);
+    return head.latest <= 1 ? get(0, query.last) : get(Math.max(0, head.latest - query.last), query.last);
   }
 
   /** Publishes one event: over the WebSocket when connected, otherwise over HTTP. */

@@ -71,9 +71,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
     }
   };
 
-  if (options.spoolFile && existsSync(options.spoolFile)) {
+  const loadSpool = () => {
+    if (!options.spoolFile || !existsSync(options.spoolFile)) return;
     for (const line of readFileSync(options.spoolFile, 'utf8').split('\n')) if (line.trim()) enqueue(JSON.parse(line) as Entry);
-  }
+  };
 
   const schedule = () => {
     timer ??= setTimeout(() => {
@@ -137,6 +138,9 @@ export function createPublisher(options: PublisherOptions): Publisher {
   };
 
   let closingDeadline: number | undefined;
+  // Events a previous publisher left unacknowledged go out first, without waiting for a new publish.
+  loadSpool();
+  if (queued > 0) schedule();
 
   return {
     publish(channel, event) {

@@ -1,0 +1,3 @@
+export { HeraldProvider, useHerald, type HeraldProviderProps } from './context.js';
+export { useConnectionState, useChannel, useEvents, type ConnectionInfo, type ChannelView } from './hooks.js';
+export { ConnectionStatus, type ConnectionStatusProps } from './connection-status.js';
