@@ -1,27 +1,42 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '@herald/server';
+import { publish, publishUsage } from './publish.js';
+import { run, runUsage } from './run.js';
 import { serve, serveUsage } from './serve.js';
+import { tail, tailUsage } from './tail.js';
 
 const USAGE = `herald — a real-time event hub with durable history
 
 Usage:
-  herald serve [options]     start the hub (HTTP API, WebSocket /ws and SSE on one port)
-  herald help [command]      show help
+  herald serve [options]                 start the hub (HTTP API, WebSocket /ws and SSE on one port)
+  herald publish <channel> [json|-]      publish events
+  herald tail <channel|pattern>          follow events live in the terminal
+  herald run [--channel runs.<id>] -- <command…>   run a command and publish it as a run
+  herald help [command]                  show help
   herald --version
 
-Run 'herald help serve' for the hub's options.`;
+The client commands talk to --url, else $HERALD_URL, else http://127.0.0.1:7070.
+Run 'herald help <command>' for its options.`;
+
+const USAGES: Record<string, () => string> = { serve: serveUsage, publish: () => publishUsage, tail: () => tailUsage, run: () => runUsage };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve':
       return serve(rest);
+    case 'publish':
+      return publish(rest);
+    case 'tail':
+      return tail(rest);
+    case 'run':
+      return run(rest);
     case 'help':
     case '--help':
     case '-h':
     case undefined:
-      console.log(rest[0] === 'serve' ? serveUsage() : USAGE);
+      console.log(USAGES[rest[0] ?? '']?.() ?? USAGE);
       return 0;
     case '--version':
     case '-v': {
@@ -37,6 +52,9 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
+    // serve keeps running; the client commands end here, even if a socket or timer lingers.
+    // Exit only after what was written to pipes has drained (process.exit would cut it off).
+    if (process.argv[2] !== 'serve') process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
     if (code !== 0) process.exitCode = code;
   },
   (error: unknown) => {

@@ -1,0 +1,52 @@
+import { parseArgs } from 'node:util';
+import { HeraldClient, type WebSocketConstructor } from '@herald/client';
+import { isPattern } from '@herald/protocol';
+import { WebSocket } from 'ws';
+import { formatEvent, notice } from './format.js';
+import { hubUrl, URL_OPTION } from './hub-url.js';
+
+export const tailUsage = `Usage: herald tail <channel|pattern> [--since N] [--json] [--url u]
+
+  Follows events live, resuming after hub restarts with no gap and no duplicate.
+  --since N  first replay the events after offset N (exact channels; 0 = all history)
+  --json     one JSON object per line instead of coloured text`;
+
+/** `herald tail`: a live feed in the terminal until Ctrl-C. */
+export async function tail(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { ...URL_OPTION, since: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    allowPositionals: true,
+  });
+  if (values.help) return console.log(tailUsage), 0;
+  const channel = positionals[0];
+  if (!channel) {
+    console.error(`herald tail: a channel or pattern is required\n\n${tailUsage}`);
+    return 2;
+  }
+  if (values.since !== undefined && (!/^\d+$/.test(values.since) || isPattern(channel))) {
+    console.error('herald tail: --since takes an offset (a whole number) and works on exact channels');
+    return 2;
+  }
+  const client = new HeraldClient({ url: hubUrl(values.url), WebSocket: WebSocket as unknown as WebSocketConstructor });
+  client.on('state', (change) => {
+    if (change.to === 'connected') notice(`connected to ${client.url} (${change.transport})`);
+    if (change.to === 'disconnected') notice(change.retryInMs === undefined ? `disconnected for good (${change.code} ${change.reason ?? ''})` : `connection lost; retrying in ${(change.retryInMs / 1000).toFixed(1)}s`);
+  });
+  const subscription = client.subscribe(channel, (delivered) => {
+    console.log(values.json ? JSON.stringify(delivered) : formatEvent(delivered));
+  }, values.since === undefined ? {} : { since: { offset: Number(values.since) } });
+  subscription.on('reset', (info) => notice(`history for ${info.channel} no longer covers the gap (${info.reason}); some events were missed`));
+  subscription.on('error', (error) => {
+    notice(`${error.code}: ${error.message}`);
+    process.exit(1);
+  });
+  client.connect();
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  client.close();
+  return 0;
+}
