@@ -1,9 +1,22 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CONFIG_OPTIONS, configFromEnv, DEFAULT_CONFIG, parseSetting, startServer, type HeraldConfig } from '@herald/server';
 
 export function serveUsage(): string {
   const rows = CONFIG_OPTIONS.map((o) => `  --${o.flag.padEnd(22)} ${o.env.padEnd(28)} ${o.description} (default ${String(DEFAULT_CONFIG[o.key])})`);
   return `Usage: herald serve [options]\n\nEvery option can also be set by its environment variable; a flag wins over the variable.\n\n${rows.join('\n')}`;
+}
+
+/** The dashboard built by the @herald/dashboard workspace, if it is installed and built. */
+function bundledDashboard(): string {
+  try {
+    const dir = join(dirname(createRequire(import.meta.url).resolve('@herald/dashboard/package.json')), 'dist');
+    return existsSync(join(dir, 'index.html')) ? dir : '';
+  } catch {
+    return '';
+  }
 }
 
 /** `herald serve`: starts the hub and stops it gracefully on SIGINT/SIGTERM. */
@@ -23,9 +36,11 @@ export async function serve(argv: string[]): Promise<number> {
     const text = values[spec.flag];
     if (typeof text === 'string') config[spec.key] = parseSetting(spec, text, `--${spec.flag}`);
   }
+  if (config.dashboardDir === undefined) config.dashboardDir = bundledDashboard();
   const server = await startServer(config as Partial<HeraldConfig>);
   const where = server.config.store === 'sqlite' ? `sqlite in ${server.config.dataDir}` : 'memory (history is lost on exit)';
   console.log(`Herald hub listening on ${server.url}  (store: ${where})`);
+  if (server.config.dashboardDir && server.config.dashboardDir !== 'off') console.log(`  dashboard: ${server.url}/`);
   console.log(`  publish:  curl -d '{"type":"hello"}' ${server.url}/api/channels/demo/events`);
   console.log(`  watch:    curl -N ${server.url}/api/channels/demo/stream`);
 

@@ -139,7 +139,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
 
   subscribe<T = unknown>(channel: string, handler?: EventHandler<T>, options: SubscribeOptions = {}): Subscription<T> {
     if (this.subs.has(channel)) throw new Error(`already subscribed to "${channel}": keep the Subscription returned the first time, or unsubscribe it first`);
-    const sub = new Subscription<T>(channel, isPattern(channel), handler, options.since, (s) => this.detach(s));
+    const sub = new Subscription<T>(channel, isPattern(channel), handler, options.since, options.snapshot === true, (s) => this.detach(s));
     this.subs.set(channel, sub);
     if (this.state === 'connected') this.startSubscription(sub);
     return sub;
@@ -317,7 +317,9 @@ export class HeraldClient extends Emitter<ClientEvents> {
       return;
     }
     const since = sub.resumeFrom();
-    this.request({ op: 'subscribe', channel: sub.channel, ...(since ? { since } : {}) }).catch((error: HeraldError) => {
+    // A snapshot is asked for only the first time; after a reconnect the position resumes it.
+    const start = since ? { since } : sub.wantsSnapshot ? { snapshot: true } : {};
+    this.request({ op: 'subscribe', channel: sub.channel, ...start }).catch((error: HeraldError) => {
       if (error.code !== 'disconnected') sub.fail(error.code, error.message);
     });
   }

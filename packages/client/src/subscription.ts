@@ -14,6 +14,8 @@ export interface ResetInfo {
 
 export interface SubscriptionEvents<T> extends Record<string, unknown> {
   event: DeliveredEvent<T>;
+  /** With `snapshot: true`: the channel's state (a run snapshot), before the events that follow it. */
+  snapshot: { snapshot: unknown; offset: number; epoch: string };
   reset: ResetInfo;
   state: { from: SubscriptionState; to: SubscriptionState };
   error: { code: string; message: string };
@@ -22,6 +24,8 @@ export interface SubscriptionEvents<T> extends Record<string, unknown> {
 export interface SubscribeOptions {
   /** Start from this position instead of live: `{offset: 0}` replays the retained history. */
   since?: StreamPosition | PatternPosition;
+  /** Run channels: start from the run's snapshot (emitted as `snapshot`), then the events after it. */
+  snapshot?: boolean;
 }
 
 export type EventHandler<T> = (event: DeliveredEvent<T>) => void;
@@ -42,6 +46,8 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     readonly isPattern: boolean,
     private readonly handler: EventHandler<T> | undefined,
     private readonly initialSince: SubscribeOptions['since'],
+    /** Whether to ask for a snapshot while no position is known yet. @internal */
+    readonly wantsSnapshot: boolean,
     private readonly detach: (sub: Subscription<T>) => void,
   ) {
     super();
@@ -65,6 +71,9 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   /** @internal */
   onSubscribed(reply: SubscribedMessage): void {
     const known = this.positions.get(this.channel);
+    if (reply.snapshot !== undefined && reply.epoch !== undefined && reply.offset !== undefined) {
+      this.emit('snapshot', { snapshot: reply.snapshot, offset: reply.offset, epoch: reply.epoch });
+    }
     if (reply.recovered === false) {
       this.emit('reset', { channel: this.channel, epoch: reply.epoch, offset: reply.offset, reason: known && known.epoch !== reply.epoch ? 'epoch-changed' : 'history-lost' });
     }

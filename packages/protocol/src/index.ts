@@ -4,3 +4,4 @@ export * from './channel.js';
 export * from './event.js';
 export * from './messages.js';
 export * from './runs.js';
+export * from './run-reducer.js';

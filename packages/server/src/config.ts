@@ -24,6 +24,8 @@ export interface HeraldConfig {
   healthStepFailed: number;
   healthError: number;
   corsOrigin: string;
+  /** Folder of the dashboard's built files, served at `/` ('' or 'off': none). */
+  dashboardDir: string;
 }
 
 type Kind = 'int' | 'string' | 'duration' | 'bytes' | { oneOf: readonly string[] };
@@ -57,6 +59,7 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
   { key: 'healthStepFailed', flag: 'health-step-failed', env: 'HERALD_HEALTH_STEP_FAILED', kind: 'int', description: 'Health points taken for each failed step.' },
   { key: 'healthError', flag: 'health-error', env: 'HERALD_HEALTH_ERROR', kind: 'int', description: 'Health points taken for each other event of severity `error`.' },
   { key: 'corsOrigin', flag: 'cors-origin', env: 'HERALD_CORS_ORIGIN', kind: 'string', description: 'Origin allowed to call the HTTP API from browsers (`*` for any, `off` for none).' },
+  { key: 'dashboardDir', flag: 'dashboard', env: 'HERALD_DASHBOARD', kind: 'string', description: 'Folder of the dashboard to serve at `/` (`herald serve` uses the bundled one; `off` for none).' },
   { key: 'logLevel', flag: 'log-level', env: 'HERALD_LOG_LEVEL', kind: { oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, description: 'pino log level.' },
 ];
 
@@ -81,6 +84,7 @@ export const DEFAULT_CONFIG: HeraldConfig = {
   healthStepFailed: 10,
   healthError: 5,
   corsOrigin: '*',
+  dashboardDir: '',
 };
 
 export class ConfigError extends Error {

@@ -7,6 +7,7 @@ import { resolveConfig, type HeraldConfig } from './config.js';
 import { HeraldError } from './errors.js';
 import { registerChannelRoutes } from './http/channel-routes.js';
 import { registerCors } from './http/cors.js';
+import { registerDashboard } from './http/dashboard.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { SseEndpoint } from './http/sse.js';
 import { registerStatusRoutes } from './http/status-routes.js';
@@ -114,10 +115,20 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   await runs.start();
 
   registerCors(app, config.corsOrigin);
+  await registerDashboard(app, config.dashboardDir);
   registerChannelRoutes(app, { hub, config, isShuttingDown });
   registerRunRoutes(app, runs, runStore);
   sse.register(app);
-  registerStatusRoutes(app, { hub, stats, isShuttingDown, connections: () => ({ websocket: websockets.connections.size, sse: sse.streams.size }) });
+  registerStatusRoutes(app, {
+    hub,
+    stats,
+    isShuttingDown,
+    connections: () => ({ websocket: websockets.connections.size, sse: sse.streams.size }),
+    runCounts: () => {
+      runs.flush();
+      return { queued: 0, running: 0, stalled: 0, succeeded: 0, failed: 0, cancelled: 0, ...runStore.countByStatus() };
+    },
+  });
 
   app.server.on('upgrade', (request, socket, head) => websockets.handleUpgrade(request, socket, head));
 

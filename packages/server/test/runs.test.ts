@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Hub, MemoryBroker, prepareEvents, SqliteStore, startServer } from '../src/index.js';
-import { DEFAULT_HEALTH_WEIGHTS } from '../src/runs/reducer.js';
+import { DEFAULT_HEALTH_WEIGHTS } from '@herald/protocol';
 import { RunStore } from '../src/runs/run-store.js';
 import { RunTracker } from '../src/runs/tracker.js';
 import { getJson, postEvents, startHub, tempDir, type TestHub } from './support/hub.js';

@@ -1,7 +1,7 @@
 import { RUN_STATUSES, type RunStatus } from '@herald/protocol';
 import type { FastifyInstance } from 'fastify';
 import { HeraldError } from '../errors.js';
-import { summarize } from '../runs/reducer.js';
+import { summarize } from '@herald/protocol';
 import type { RunStore } from '../runs/run-store.js';
 import type { RunTracker } from '../runs/tracker.js';
 

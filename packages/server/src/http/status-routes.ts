@@ -7,10 +7,12 @@ export interface StatusRoutesContext {
   stats: HubStats;
   connections(): ConnectionCounts;
   isShuttingDown(): boolean;
+  /** Runs per status, for overview cards. */
+  runCounts(): Record<string, number>;
 }
 
 /** Health for load balancers, stats for people and dashboards, metrics for Prometheus. */
-export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connections, isShuttingDown }: StatusRoutesContext): void {
+export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connections, isShuttingDown, runCounts }: StatusRoutesContext): void {
   app.get('/health', async (_request, reply) => {
     const counts = connections();
     if (isShuttingDown()) reply.code(503);
@@ -30,6 +32,7 @@ export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connect
       channels: channels.length,
       events: { in: hub.eventsIn, out: hub.eventsOut, ...stats.rates() },
       slowConsumerCloses: stats.slowConsumerCloses,
+      runs: runCounts(),
     };
   });
 

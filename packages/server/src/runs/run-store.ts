@@ -158,6 +158,12 @@ export class RunStore {
     return { runs, next: rows.length > query.limit && last ? encodeCursor(last.createdAt, last.id) : null };
   }
 
+  /** How many runs there are in each status. */
+  countByStatus(): Partial<Record<RunStatus, number>> {
+    const rows = this.db.prepare<[], { status: RunStatus; count: number }>('SELECT status, COUNT(*) AS count FROM runs GROUP BY status').all();
+    return Object.fromEntries(rows.map((r) => [r.status, r.count]));
+  }
+
   metricNames(runId: string): string[] {
     return this.statements.metricNames.all(runId).map((r) => r.name);
   }

@@ -4,7 +4,7 @@ import { HeraldError } from '../errors.js';
 import { prepareEvents } from '../events-in.js';
 import type { Hub, PublishHook } from '../hub.js';
 import type { AppendInput, StoredEvent } from '../store/types.js';
-import { applyRunEvent, emptySnapshot, summarize, type HealthWeights } from './reducer.js';
+import { applyRunEvent, emptySnapshot, summarize, type HealthWeights } from '@herald/protocol';
 import type { MetricPoint, RunStore, TextEntry } from './run-store.js';
 
 export interface RunTrackerOptions {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkEvent, checkRunEventData, healthBand, type RunSnapshot } from '@herald/protocol';
-import { applyRunEvent, DEFAULT_HEALTH_WEIGHTS, emptySnapshot } from '../src/runs/reducer.js';
+import { applyRunEvent, checkEvent, checkRunEventData, DEFAULT_HEALTH_WEIGHTS, emptySnapshot, healthBand, type RunSnapshot } from '../src/index.js';
 
 /** One scripted run: each row is an event and what the snapshot must show right after it. */
 const script: Array<[object, (run: RunSnapshot) => void]> = [

@@ -1,4 +1,5 @@
-import { healthBand, type HeraldEvent, type RunSnapshot, type RunStep, type RunSummary, type StepResult } from '@herald/protocol';
+import type { HeraldEvent } from './event.js';
+import { healthBand, type RunSnapshot, type RunStep, type RunSummary, type StepResult } from './runs.js';
 
 export interface HealthWeights {
   /** Added for each passed step. */

@@ -1,0 +1,28 @@
+import { ConnectionStatus } from '@herald/react';
+import { href } from '../lib/route.js';
+import type { HubStats } from '../lib/use-poll.js';
+
+const VIEWS = [
+  ['overview', 'Overview'],
+  ['feed', 'Live feed'],
+  ['runs', 'Runs'],
+  ['channels', 'Channels'],
+] as const;
+
+export function Header({ view, stats, theme, onTheme }: { view: string; stats: HubStats | undefined; theme: string; onTheme: () => void }) {
+  return (
+    <header className="header">
+      <span className="brand">Herald</span>
+      <nav className="nav">
+        {VIEWS.map(([id, label]) => (
+          <a key={id} href={href(id)} className={view === id ? 'active' : ''}>{label}</a>
+        ))}
+      </nav>
+      <span className="spacer" />
+      <span className="stat" data-testid="header-rate"><b>{stats ? stats.events.inPerSecond : '—'}</b> events/s</span>
+      <span className="stat" data-testid="header-clients"><b>{stats ? stats.connections.total : '—'}</b> clients</span>
+      <ConnectionStatus variant="badge" className="connection" />
+      <button type="button" onClick={onTheme} aria-label="switch theme" title="switch theme">{theme === 'dark' ? '☀' : '☾'}</button>
+    </header>
+  );
+}

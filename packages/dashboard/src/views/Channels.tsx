@@ -1,0 +1,91 @@
+import { useRef, useState, type FormEvent } from 'react';
+import { useHerald } from '@herald/react';
+import { SEVERITIES, type Severity } from '@herald/protocol';
+import { clockTime } from '../lib/format.js';
+import { href } from '../lib/route.js';
+import { usePoll } from '../lib/use-poll.js';
+
+interface ChannelRow {
+  name: string;
+  epoch: string;
+  offset: number;
+  lastEventTime: number | null;
+  subscribers: number;
+}
+
+/** Channels with their last offset, rate and subscribers, and a form to publish a test event. */
+export function Channels() {
+  const list = usePoll<{ channels: ChannelRow[] }>('api/channels', 2000);
+  const previous = useRef(new Map<string, { offset: number; at: number }>());
+  const rates = useRef(new Map<string, number>());
+  if (list) {
+    const now = Date.now();
+    for (const c of list.channels) {
+      const before = previous.current.get(c.name);
+      if (before && now - before.at >= 1000) {
+        rates.current.set(c.name, ((c.offset - before.offset) * 1000) / (now - before.at));
+        previous.current.set(c.name, { offset: c.offset, at: now });
+      } else if (!before) previous.current.set(c.name, { offset: c.offset, at: now });
+    }
+  }
+  return (
+    <div className="split">
+      <section className="panel">
+        <h2>Channels</h2>
+        {!list || list.channels.length === 0 ? (
+          <div className="empty">No channels with events yet.</div>
+        ) : (
+          <table data-testid="channels-table">
+            <thead><tr><th>Channel</th><th>Last offset</th><th>Rate</th><th>Subscribers</th><th>Last event</th></tr></thead>
+            <tbody>
+              {list.channels.map((c) => (
+                <tr key={c.name} data-channel={c.name}>
+                  <td className="mono"><a href={href('feed', c.name)}>{c.name}</a></td>
+                  <td className="mono">{c.offset}</td>
+                  <td className="mono">{(rates.current.get(c.name) ?? 0).toFixed(1)}/s</td>
+                  <td>{c.subscribers}</td>
+                  <td className="muted">{c.lastEventTime ? clockTime(c.lastEventTime) : '—'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+      <PublishForm />
+    </div>
+  );
+}
+
+function PublishForm() {
+  const client = useHerald();
+  const [channel, setChannel] = useState('demo');
+  const [type, setType] = useState('test');
+  const [severity, setSeverity] = useState<Severity>('info');
+  const [data, setData] = useState('{"message": "hello from the dashboard"}');
+  const [result, setResult] = useState<string>();
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    try {
+      const parsed: unknown = data.trim() ? JSON.parse(data) : undefined;
+      const published = await client.publish(channel, { type, severity, ...(parsed === undefined ? {} : { data: parsed }) });
+      setResult(`Published ${channel} #${published.offset}`);
+    } catch (error) {
+      setResult(`Not published: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  };
+  return (
+    <form className="panel" onSubmit={submit} data-testid="publish-form" style={{ display: 'grid', gap: 8, alignContent: 'start' }}>
+      <h2>Publish a test event</h2>
+      <label>Channel <input value={channel} onChange={(e) => setChannel(e.target.value)} style={{ width: '100%' }} /></label>
+      <label>Type <input value={type} onChange={(e) => setType(e.target.value)} style={{ width: '100%' }} /></label>
+      <label>Severity{' '}
+        <select value={severity} onChange={(e) => setSeverity(e.target.value as Severity)}>
+          {SEVERITIES.map((s) => <option key={s} value={s}>{s}</option>)}
+        </select>
+      </label>
+      <label>Data (JSON) <textarea rows={5} value={data} onChange={(e) => setData(e.target.value)} className="mono" style={{ width: '100%' }} /></label>
+      <button type="submit" className="primary">Publish</button>
+      {result ? <div className="muted" data-testid="publish-result">{result}</div> : null}
+    </form>
+  );
+}

@@ -1,0 +1,174 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import type { DeliveredEvent } from '@herald/client';
+import { useHerald } from '@herald/react';
+import { checkChannel, matchesPattern, SEVERITIES, type Severity } from '@herald/protocol';
+import { JsonView } from '../components/JsonView.js';
+import { VirtualList } from '../components/VirtualList.js';
+import { clockTime, preview, SEVERITY_ICONS } from '../lib/format.js';
+import { useNotices } from '../lib/notices.js';
+
+const LIVE_CAP = 1000;
+const OLDER_PAGE = 100;
+const ROW_HEIGHT = 30;
+const keyOf = (e: DeliveredEvent) => `${e.channel}#${e.offset}`;
+
+/**
+ * Every channel, newest first. Incoming events are buffered and handed to React once per animation
+ * frame, and only visible rows are rendered, so the page stays usable at a thousand events a second.
+ */
+export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
+  const client = useHerald();
+  const { reportMissing } = useNotices();
+  const [events, setEvents] = useState<DeliveredEvent[]>([]);
+  const [fresh, setFresh] = useState<Set<string>>(new Set());
+  const [paused, setPaused] = useState(false);
+  const [held, setHeld] = useState(0);
+  const [pattern, setPattern] = useState(initialPattern);
+  const [type, setType] = useState('');
+  const [text, setText] = useState('');
+  const [severities, setSeverities] = useState<Set<Severity>>(new Set(SEVERITIES));
+  const [showSummaries, setShowSummaries] = useState(false);
+  const [selected, setSelected] = useState<DeliveredEvent>();
+  const [older, setOlder] = useState<DeliveredEvent[]>([]);
+  const [olderDone, setOlderDone] = useState(false);
+  const buffer = useRef<DeliveredEvent[]>([]);
+  const pausedRef = useRef(false);
+  const frame = useRef(0);
+
+  const flush = useCallback(() => {
+    frame.current = 0;
+    if (pausedRef.current) {
+      setHeld(buffer.current.length);
+      return;
+    }
+    const batch = buffer.current.reverse();
+    buffer.current = [];
+    setFresh(new Set(batch.map(keyOf)));
+    setEvents((current) => [...batch, ...current].slice(0, LIVE_CAP));
+    setHeld(0);
+  }, []);
+
+  useEffect(() => {
+    const sub = client.subscribe('>', (event) => {
+      buffer.current.push(event);
+      if (buffer.current.length > LIVE_CAP) buffer.current.splice(0, buffer.current.length - LIVE_CAP);
+      frame.current ||= requestAnimationFrame(flush);
+    });
+    sub.on('reset', (info) => reportMissing(info.channel));
+    return () => {
+      sub.unsubscribe();
+      cancelAnimationFrame(frame.current);
+    };
+  }, [client, flush, reportMissing]);
+
+  const togglePause = () => {
+    pausedRef.current = !pausedRef.current;
+    setPaused(pausedRef.current);
+    if (!pausedRef.current) flush();
+  };
+
+  const patternValid = checkChannel(pattern, true).ok;
+  const exactChannel = checkChannel(pattern, false).ok ? pattern : undefined;
+  const visible = useMemo(() => {
+    const needle = text.trim().toLowerCase();
+    const typeNeedle = type.trim().toLowerCase();
+    return [...events, ...older].filter(
+      (e) =>
+        (!patternValid || matchesPattern(pattern, e.channel)) &&
+        (showSummaries || e.event.type !== 'run.summary') &&
+        severities.has(e.event.severity) &&
+        (!typeNeedle || e.event.type.toLowerCase().includes(typeNeedle)) &&
+        (!needle || `${e.channel} ${e.event.type} ${JSON.stringify(e.event.data ?? '')}`.toLowerCase().includes(needle)),
+    );
+  }, [events, older, pattern, patternValid, type, text, severities, showSummaries]);
+
+  const loadOlder = async () => {
+    if (!exactChannel) return;
+    const shown = [...events, ...older].filter((e) => e.channel === exactChannel);
+    const oldest = shown.length ? Math.min(...shown.map((e) => e.offset)) : undefined;
+    const page = oldest === undefined ? await client.history(exactChannel, { last: OLDER_PAGE }) : await client.history(exactChannel, { since: Math.max(0, oldest - OLDER_PAGE - 1), limit: Math.min(OLDER_PAGE, oldest - 1) });
+    const known = new Set(shown.map(keyOf));
+    const fetched = page.events.filter((e) => !known.has(keyOf(e))).reverse();
+    setOlder((current) => [...current, ...fetched]);
+    if (fetched.length === 0 || fetched.at(-1)!.offset <= page.earliest) setOlderDone(true);
+  };
+
+  const toggleSeverity = (severity: Severity) =>
+    setSeverities((current) => {
+      const next = new Set(current);
+      if (next.has(severity)) next.delete(severity);
+      else next.add(severity);
+      return next;
+    });
+
+  return (
+    <div className="split">
+      <section>
+        <div className="toolbar">
+          <input aria-label="channel pattern" placeholder="channel or pattern (runs.*, >)" value={pattern} onChange={(e) => { setPattern(e.target.value || '>'); setOlder([]); setOlderDone(false); }} style={{ width: '14em', borderColor: patternValid ? undefined : 'var(--error)' }} />
+          <input aria-label="type" placeholder="type" value={type} onChange={(e) => setType(e.target.value)} style={{ width: '9em' }} />
+          <input aria-label="search" className="grow" placeholder="search text" value={text} onChange={(e) => setText(e.target.value)} />
+          <span className="sev-toggle">
+            {SEVERITIES.map((severity) => (
+              <label key={severity} className={`sev-${severity}`} title={severity}>
+                <input type="checkbox" aria-label={`severity ${severity}`} checked={severities.has(severity)} onChange={() => toggleSeverity(severity)} />
+                {SEVERITY_ICONS[severity]}
+              </label>
+            ))}
+          </span>
+          <label className="muted"><input type="checkbox" checked={showSummaries} onChange={(e) => setShowSummaries(e.target.checked)} /> run summaries</label>
+          <button type="button" onClick={togglePause} data-testid="pause" className={paused ? 'primary' : ''}>
+            {paused ? `Resume${held ? ` (${held} new)` : ''}` : 'Pause'}
+          </button>
+        </div>
+        <VirtualList
+          className="feed"
+          testId="feed"
+          items={visible}
+          rowHeight={ROW_HEIGHT}
+          rowKey={keyOf}
+          render={(e, style) => (
+            <div
+              className={`row${fresh.has(keyOf(e)) ? ' fresh' : ''}${selected && keyOf(selected) === keyOf(e) ? ' selected' : ''}`}
+              style={style}
+              data-testid="feed-row"
+              data-channel={e.channel}
+              data-offset={e.offset}
+              onClick={() => setSelected(e)}
+            >
+              <span className="muted mono">{clockTime(e.time)}</span>
+              <span className="mono channel-col" title={`${e.channel} #${e.offset}`}>{e.channel}</span>
+              <span className={`sev-${e.event.severity}`} title={e.event.severity}>{SEVERITY_ICONS[e.event.severity]}</span>
+              <span className={`sev-${e.event.severity}`} data-testid="feed-type">{e.event.type}</span>
+              <span className="muted" data-testid="feed-preview">{preview(e.event.data)}</span>
+            </div>
+          )}
+        />
+        <div className="toolbar" style={{ marginTop: 8 }}>
+          <span className="muted" data-testid="feed-count">{visible.length} shown · {events.length} live{older.length ? ` · ${older.length} older` : ''}</span>
+          <span className="grow" />
+          {exactChannel ? (
+            <button type="button" onClick={loadOlder} disabled={olderDone}>{olderDone ? 'No older events' : 'Load older'}</button>
+          ) : (
+            <span className="muted">Filter to one channel to load older events from history.</span>
+          )}
+        </div>
+      </section>
+      <aside className="panel" data-testid="event-detail">
+        <h2>Event</h2>
+        {selected ? (
+          <>
+            <div className="mono">{selected.channel} #{selected.offset}</div>
+            <div className={`sev-${selected.event.severity}`}>{SEVERITY_ICONS[selected.event.severity]} {selected.event.severity} · {selected.event.type}</div>
+            <div className="muted">received {new Date(selected.time).toLocaleString()} · epoch {selected.epoch}</div>
+            {selected.event.source ? <div className="muted">source {selected.event.source}</div> : null}
+            {selected.event.id ? <div className="muted">id {selected.event.id}</div> : null}
+            <JsonView value={selected.event.data ?? null} />
+          </>
+        ) : (
+          <div className="empty">Select an event to see its data.</div>
+        )}
+      </aside>
+    </div>
+  );
+}

@@ -1,0 +1,171 @@
+import { useEffect, useMemo, useRef, useState } from 'react';
+import type { DeliveredEvent } from '@herald/client';
+import { useHerald } from '@herald/react';
+import { applyRunEvent, DEFAULT_HEALTH_WEIGHTS, emptySnapshot, SEVERITIES, type RunSnapshot, type Severity } from '@herald/protocol';
+import { HealthGauge, ProgressBar, StatusBadge } from '../components/bits.js';
+import { Chart } from '../components/Chart.js';
+import { JsonView } from '../components/JsonView.js';
+import { StepTimeline } from '../components/StepTimeline.js';
+import { clockTime, duration, preview, SEVERITY_ICONS } from '../lib/format.js';
+import { useNotices } from '../lib/notices.js';
+import { href } from '../lib/route.js';
+import { useNow } from '../lib/use-now.js';
+
+const LOG_CAP = 2000;
+const COLORS = ['#6366f1', '#22c55e', '#eab308', '#ef4444', '#38bdf8', '#a855f7'];
+
+interface Series {
+  name: string;
+  unit: string | null;
+  points: Array<[number, number]>;
+}
+
+/**
+ * One run: its snapshot (sent with the subscription, then kept current by applying each event with the
+ * same reducer the hub uses), a step timeline, the live log, metric charts and the health gauge.
+ */
+export function RunDetail({ id }: { id: string }) {
+  const client = useHerald();
+  const { reportMissing } = useNotices();
+  const channel = `runs.${id}`;
+  const run = useRef<RunSnapshot | null>(null);
+  const [, setVersion] = useState(0);
+  const [log, setLog] = useState<DeliveredEvent[]>([]);
+  const [series, setSeries] = useState<Series[]>([]);
+  const [severity, setSeverity] = useState<Severity | ''>('');
+  const [search, setSearch] = useState('');
+  const [missing, setMissing] = useState(false);
+  const now = useNow(1000);
+
+  useEffect(() => {
+    let active = true;
+    let frame = 0;
+    const pending: DeliveredEvent[] = [];
+    run.current = null;
+    setLog([]);
+    const render = () => {
+      frame = 0;
+      const batch = pending.splice(0);
+      setVersion((v) => v + 1);
+      if (batch.length) setLog((current) => mergeLog(current, batch));
+      const metrics = batch.filter((e) => e.event.type === 'metric');
+      if (metrics.length) setSeries((current) => addPoints(current, metrics));
+    };
+    const sub = client.subscribe(channel, (event) => {
+      // A run opened before its first event starts from an empty snapshot, as on the hub.
+      run.current ??= emptySnapshot(id, channel, event.time);
+      if (event.offset > run.current.offset) applyRunEvent(run.current, event.offset, event.time, event.event, DEFAULT_HEALTH_WEIGHTS);
+      pending.push(event);
+      frame ||= requestAnimationFrame(render);
+    }, { snapshot: true });
+    sub.on('snapshot', ({ snapshot }) => {
+      run.current = snapshot === null ? null : structuredClone(snapshot as RunSnapshot);
+      setMissing(snapshot === null);
+      frame ||= requestAnimationFrame(render);
+    });
+    sub.on('reset', () => reportMissing(channel));
+    void client.history(channel, { last: 500 }).then((page) => active && setLog((current) => mergeLog(current, page.events)));
+    void fetch(`api/runs/${encodeURIComponent(id)}/metrics?points=500`)
+      .then((r) => (r.ok ? (r.json() as Promise<{ series: Series[] }>) : { series: [] }))
+      .then((body) => active && setSeries((current) => (current.length ? current : body.series)));
+    return () => {
+      active = false;
+      cancelAnimationFrame(frame);
+      sub.unsubscribe();
+    };
+  }, [client, channel, id, reportMissing]);
+
+  const shownLog = useMemo(() => {
+    const needle = search.trim().toLowerCase();
+    return log.filter((e) => (!severity || e.event.severity === severity) && (!needle || `${e.event.type} ${JSON.stringify(e.event.data ?? '')}`.toLowerCase().includes(needle))).slice(-300).reverse();
+  }, [log, severity, search]);
+
+  const snapshot = run.current;
+  if (!snapshot) {
+    return (
+      <section className="panel">
+        <a href={href('runs')}>← Runs</a>
+        <div className="empty">{missing ? `No events for run "${id}" yet.` : 'Loading…'}</div>
+      </section>
+    );
+  }
+  const start = snapshot.startedAt ?? snapshot.createdAt;
+  return (
+    <div data-testid="run-detail">
+      <div className="toolbar">
+        <a href={href('runs')}>← Runs</a>
+        <h1 style={{ margin: 0, fontSize: '1.4em' }}>{snapshot.title}</h1>
+        <StatusBadge status={snapshot.status} />
+        <span className="muted mono">{snapshot.id}</span>
+        {Object.entries(snapshot.labels).map(([k, v]) => <span key={k} className="badge muted">{k}={v}</span>)}
+      </div>
+      <div className="cards">
+        <div className="card">
+          <div className="label">Progress</div>
+          <div className="value" data-testid="run-percent">{snapshot.percent === null ? '—' : `${Math.round(snapshot.percent)}%`}</div>
+          <ProgressBar percent={snapshot.percent} big />
+          <div className="muted" data-testid="run-message">{snapshot.message ?? ''}</div>
+        </div>
+        <div className="card"><div className="label">Health</div><HealthGauge health={snapshot.health} /></div>
+        <div className="card"><div className="label">Duration</div><div className="value">{duration((snapshot.finishedAt ?? now) - start)}</div></div>
+        <div className="card">
+          <div className="label">Events</div>
+          <div className="value">{snapshot.events}</div>
+          <div className="muted">{SEVERITIES.filter((s) => snapshot.counts[s]).map((s) => `${SEVERITY_ICONS[s]} ${snapshot.counts[s]}`).join('  ')}</div>
+        </div>
+      </div>
+      {snapshot.lastError ? (
+        <div className="panel sev-error">Last error: {snapshot.lastError.message} <span className="muted">({snapshot.lastError.type}, {clockTime(snapshot.lastError.time)})</span></div>
+      ) : null}
+      <div className="panel"><h2>Steps</h2><StepTimeline steps={snapshot.steps} start={start} now={snapshot.finishedAt ?? now} /></div>
+      <div className="split">
+        <div className="panel">
+          <h2>Log</h2>
+          <div className="toolbar">
+            <select aria-label="log severity" value={severity} onChange={(e) => setSeverity(e.target.value as Severity | '')}>
+              <option value="">all severities</option>
+              {SEVERITIES.map((s) => <option key={s} value={s}>{s}</option>)}
+            </select>
+            <input aria-label="search log" className="grow" placeholder="search" value={search} onChange={(e) => setSearch(e.target.value)} />
+          </div>
+          <div data-testid="run-log" style={{ maxHeight: '50vh', overflow: 'auto' }}>
+            {shownLog.map((e) => (
+              <div key={e.offset} className="mono" style={{ display: 'flex', gap: 8, padding: '2px 0' }} data-offset={e.offset}>
+                <span className="muted">{clockTime(e.time)}</span>
+                <span className={`sev-${e.event.severity}`}>{SEVERITY_ICONS[e.event.severity]} {e.event.type === 'log' ? '' : e.event.type}</span>
+                <span style={{ overflow: 'hidden', textOverflow: 'ellipsis' }}>{preview(e.event.data, 500)}</span>
+              </div>
+            ))}
+          </div>
+        </div>
+        <div>
+          {series.map((s, i) => (
+            <div className="panel" key={s.name}>
+              <h2>{s.name}{s.unit ? ` (${s.unit})` : ''} <span className="muted">{snapshot.metrics[s.name]?.value ?? ''}</span></h2>
+              <Chart data={[s.points.map((p) => p[0] / 1000), s.points.map((p) => p[1])]} series={[{ label: s.name, color: COLORS[i % COLORS.length]! }]} height={160} />
+            </div>
+          ))}
+          {snapshot.summary !== null ? <div className="panel"><h2>Summary</h2><JsonView value={snapshot.summary} /></div> : null}
+        </div>
+      </div>
+    </div>
+  );
+}
+
+function mergeLog(current: DeliveredEvent[], incoming: DeliveredEvent[]): DeliveredEvent[] {
+  const seen = new Set(current.map((e) => e.offset));
+  const merged = [...current, ...incoming.filter((e) => !seen.has(e.offset))].sort((a, b) => a.offset - b.offset);
+  return merged.slice(-LOG_CAP);
+}
+
+function addPoints(current: Series[], events: DeliveredEvent[]): Series[] {
+  const next = current.map((s) => ({ ...s, points: [...s.points] }));
+  for (const e of events) {
+    const data = e.event.data as { name: string; value: number; unit?: string };
+    let s = next.find((x) => x.name === data.name);
+    if (!s) next.push((s = { name: data.name, unit: data.unit ?? null, points: [] }));
+    s.points.push([e.time, data.value]);
+    if (s.points.length > 2000) s.points.shift();
+  }
+  return next;
+}

@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, rmSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startServer, type HeraldServer } from '@herald/server';
+import { postEvents, tempDir } from '../../server/test/support/hub.js';
+
+const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const DASHBOARD = new URL('../dist', import.meta.url).pathname;
+const SCREENSHOTS = new URL('../../../test-output/screenshots/', import.meta.url).pathname;
+/** What Chromium itself logs while the hub is down; anything else in the console is a bug. */
+const NETWORK_FAILURE = /ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE|WebSocket connection to .* failed|Failed to load resource/;
+
+describe('dashboard in real Chromium', () => {
+  const dataDir = tempDir('herald-dashboard-');
+  let hub: HeraldServer;
+  let port: number;
+  let browser: Browser;
+  let page: Page;
+  const consoleErrors: string[] = [];
+  const dialogs: string[] = [];
+
+  const start = async () => {
+    hub = await startServer({ port: port ?? 0, dataDir, logLevel: 'silent', dashboardDir: DASHBOARD, stallAfterMs: 60_000 });
+    port = hub.port;
+  };
+  const go = async (hash: string) => {
+    await page.evaluate((h) => (window.location.hash = h), hash);
+  };
+  const shot = (name: string) => page.screenshot({ path: `${SCREENSHOTS}${name}.png`, fullPage: true });
+  const rows = () => page.$$eval('[data-testid="feed-row"]', (els) => els.map((el) => `${el.getAttribute('data-channel')}#${el.getAttribute('data-offset')}`));
+
+  before(async () => {
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await start();
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+    page.on('pageerror', (e) => consoleErrors.push(String(e)));
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    // Long tasks are collected from the first paint on.
+    await page.addInitScript(() => {
+      (window as any).longTasks = [];
+      new PerformanceObserver((list) => (window as any).longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask', buffered: true });
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await hub?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('loads with the indicator green, and an event published over HTTP appears in the feed within 1 s', async () => {
+    await page.goto(`${hub.url}/#/feed`);
+    await page.waitForSelector('.connection[data-state="connected"]');
+    const color = await page.$eval('.connection', (el) => getComputedStyle(el).borderColor);
+    assert.equal(color, 'rgb(22, 163, 74)', 'green');
+    const { json } = await postEvents(hub.url, 'demo.first', { type: 'deploy.finished', severity: 'success', data: { message: 'web v42 is live' } });
+    await page.waitForSelector(`[data-testid="feed-row"][data-channel="demo.first"][data-offset="${json.offsets[0]}"]`, { timeout: 1000 });
+    assert.equal(await page.textContent('[data-channel="demo.first"] [data-testid="feed-preview"]'), 'web v42 is live');
+    await page.click('[data-channel="demo.first"]');
+    await page.waitForSelector('[data-testid="event-detail"] .json');
+    await shot('feed');
+  });
+
+  it('shows a scripted run live: progress bar, steps, logs, and the timeline in its detail view', async () => {
+    await go('#/runs');
+    await postEvents(hub.url, 'runs.e2e-1', [
+      { type: 'run.started', data: { title: 'Checkout e2e', labels: { team: 'web' } } },
+      { type: 'step.started', data: { step: 'login', name: 'Log in' } },
+      { type: 'run.progress', data: { percent: 25, message: 'logging in' } },
+    ]);
+    await page.waitForSelector('tr[data-run="e2e-1"] [role="progressbar"][aria-valuenow="25"]');
+    assert.equal(await page.textContent('tr[data-run="e2e-1"] [data-testid="run-status"]'), 'running');
+    await shot('runs');
+
+    await page.click('tr[data-run="e2e-1"]');
+    await page.waitForSelector('[data-testid="run-detail"]');
+    await page.waitForSelector('[data-step="login"][data-status="running"]');
+    await postEvents(hub.url, 'runs.e2e-1', [
+      { type: 'log', data: { message: 'user signed in' } },
+      { type: 'step.completed', data: { step: 'login', status: 'passed' } },
+      { type: 'step.started', data: { step: 'pay', name: 'Pay' } },
+      { type: 'log', severity: 'error', data: { message: 'card declined' } },
+      { type: 'step.completed', data: { step: 'pay', status: 'failed', message: 'declined' } },
+      { type: 'metric', data: { name: 'latency', value: 120, unit: 'ms' } },
+      { type: 'metric', data: { name: 'latency', value: 340, unit: 'ms' } },
+      { type: 'run.progress', data: { percent: 80, message: 'paying' } },
+    ]);
+    await page.waitForSelector('[data-testid="run-percent"]:text("80%")');
+    await page.waitForSelector('[data-step="login"][data-status="passed"]');
+    await page.waitForSelector('[data-step="pay"][data-status="failed"]');
+    await page.waitForSelector('[data-testid="run-log"] >> text=card declined');
+    await page.waitForSelector('[data-testid="run-log"] >> text=user signed in');
+    assert.equal(await page.textContent('[data-testid="run-message"]'), 'paying');
+    // 100, +2 clamped at 100, −5 for the error log, −10 for the failed step.
+    assert.match((await page.getAttribute('[data-testid="health-gauge"]', 'aria-label'))!, /health 85 \(stable\)/);
+    await postEvents(hub.url, 'runs.e2e-1', { type: 'run.completed', data: { status: 'failed', summary: { passed: 1, failed: 1 } } });
+    await page.waitForSelector('[data-testid="run-detail"] [data-testid="run-status"]:text("failed")');
+    await shot('run-detail');
+  });
+
+  it('turns red when the hub stops and green when it is back; events published meanwhile appear exactly once', async () => {
+    await go('#/feed');
+    await postEvents(hub.url, 'demo.restart', { type: 'before' });
+    await page.waitForSelector('[data-channel="demo.restart"][data-offset="1"]');
+    const errorsBefore = consoleErrors.length;
+    await hub.close();
+    await page.waitForSelector('.connection[data-state="disconnected"]');
+    assert.equal(await page.$eval('.connection', (el) => getComputedStyle(el).borderColor), 'rgb(220, 38, 38)', 'red');
+    await page.waitForSelector('.connection >> text=Retry now');
+    await shot('reconnecting');
+    await start();
+    await postEvents(hub.url, 'demo.restart', [{ type: 'meanwhile-1' }, { type: 'meanwhile-2' }]);
+    await page.waitForSelector('.connection[data-state="connected"]', { timeout: 15_000 });
+    await postEvents(hub.url, 'demo.restart', { type: 'after' });
+    await page.waitForSelector('[data-channel="demo.restart"][data-offset="4"]');
+    await page.waitForTimeout(300);
+    const seen = (await rows()).filter((r) => r.startsWith('demo.restart#'));
+    assert.deepEqual(seen, ['demo.restart#4', 'demo.restart#3', 'demo.restart#2', 'demo.restart#1'], 'each once, newest first');
+    const unexpected = consoleErrors.slice(errorsBefore).filter((e) => !NETWORK_FAILURE.test(e));
+    assert.deepEqual(unexpected, []);
+    consoleErrors.splice(errorsBefore); // the hub was down on purpose: its network errors are expected
+  });
+
+  it('renders hostile payloads as text and opens no dialog', async () => {
+    const attack = '<img src=x onerror=alert(1)>';
+    await postEvents(hub.url, 'demo.xss', { type: attack, data: { message: attack, html: `<script>alert(2)</script>${attack}` } });
+    await page.waitForSelector('[data-channel="demo.xss"]');
+    assert.equal(await page.textContent('[data-channel="demo.xss"] [data-testid="feed-type"]'), attack);
+    await page.click('[data-channel="demo.xss"]');
+    await page.waitForSelector('[data-testid="event-detail"] .json');
+    assert.equal(await page.$$eval('[data-testid="feed"] img, [data-testid="event-detail"] img, [data-testid="event-detail"] script', (els) => els.length), 0);
+    assert.match((await page.textContent('[data-testid="event-detail"]'))!, /<script>alert\(2\)<\/script>/);
+    await page.waitForTimeout(200);
+    assert.deepEqual(dialogs, []);
+  });
+
+  it('filters by type, severity, channel and text, and pauses', async () => {
+    await postEvents(hub.url, 'demo.filter', [
+      { type: 'alpha', severity: 'info', data: { message: 'first needle' } },
+      { type: 'beta', severity: 'error', data: { message: 'second' } },
+      { type: 'alpha', severity: 'warning', data: { message: 'third needle' } },
+    ]);
+    await page.waitForSelector('[data-channel="demo.filter"][data-offset="3"]');
+    await page.fill('input[aria-label="channel pattern"]', 'demo.filter');
+    await page.fill('input[aria-label="type"]', 'alpha');
+    assert.deepEqual(await rows(), ['demo.filter#3', 'demo.filter#1']);
+    await page.uncheck('input[aria-label="severity warning"]');
+    assert.deepEqual(await rows(), ['demo.filter#1']);
+    await page.check('input[aria-label="severity warning"]');
+    await page.fill('input[aria-label="type"]', '');
+    await page.fill('input[aria-label="search"]', 'needle');
+    assert.deepEqual(await rows(), ['demo.filter#3', 'demo.filter#1']);
+    await page.fill('input[aria-label="search"]', '');
+
+    await page.click('[data-testid="pause"]');
+    await postEvents(hub.url, 'demo.filter', [{ type: 'while-paused' }, { type: 'while-paused' }]);
+    await page.waitForSelector('[data-testid="pause"]:text("Resume (2 new)")');
+    assert.deepEqual(await rows(), ['demo.filter#3', 'demo.filter#2', 'demo.filter#1'], 'nothing added while paused');
+    await page.click('[data-testid="pause"]');
+    await page.waitForSelector('[data-channel="demo.filter"][data-offset="5"]');
+    assert.deepEqual(await rows(), ['demo.filter#5', 'demo.filter#4', 'demo.filter#3', 'demo.filter#2', 'demo.filter#1']);
+    await page.fill('input[aria-label="channel pattern"]', '');
+  });
+
+  it('stays usable under 1 000 events/s for 10 s (long tasks reported)', async () => {
+    await go('#/feed');
+    await page.evaluate(() => ((window as any).longTasks = []));
+    const started = Date.now();
+    let sent = 0;
+    while (Date.now() - started < 10_000) {
+      const tick = Date.now();
+      await Promise.all([0, 1, 2, 3].map((c) => postEvents(hub.url, `load.c${c}`, Array.from({ length: 25 }, (_, i) => ({ type: 'tick', severity: i % 10 === 0 ? 'warning' : 'info', data: { i: sent + i } })))));
+      sent += 100;
+      await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - tick))));
+    }
+    const seconds = (Date.now() - started) / 1000;
+    const longTasks: number[] = await page.evaluate(() => (window as any).longTasks);
+    const total = longTasks.reduce((a, b) => a + b, 0);
+    console.log(`# load: ${sent} events in ${seconds.toFixed(1)} s (${Math.round(sent / seconds)}/s); long tasks: ${longTasks.length}, total ${Math.round(total)} ms, longest ${Math.round(Math.max(0, ...longTasks))} ms`);
+    await page.waitForFunction(() => document.querySelector('[data-testid="feed-count"]')?.textContent?.includes('1000 live'));
+    assert.ok((await rows()).length > 0 && (await rows()).length < 100, 'only visible rows are rendered');
+    await page.click('[data-testid="pause"]');
+    await page.waitForSelector('[data-testid="pause"]:text-matches("Resume")');
+    await page.click('[data-testid="pause"]');
+    await shot('feed-under-load');
+  });
+
+  it('shows the overview and channels, publishes from the form, and has a light theme', async () => {
+    await go('#/overview');
+    await page.waitForSelector('[data-testid="card-total"] .value:not(:text("—"))');
+    await page.waitForTimeout(1500); // a few chart samples
+    await shot('overview');
+    await go('#/channels');
+    await page.waitForSelector('[data-testid="channels-table"] tr[data-channel="demo.first"]');
+    await page.fill('[data-testid="publish-form"] input >> nth=0', 'demo.form');
+    await page.click('[data-testid="publish-form"] button[type="submit"]');
+    await page.waitForSelector('[data-testid="publish-result"]:text("Published demo.form #1")');
+    await shot('channels');
+    const first = await page.getAttribute('html', 'data-theme');
+    await page.click('button[aria-label="switch theme"]');
+    const second = await page.getAttribute('html', 'data-theme');
+    assert.deepEqual([first, second].sort(), ['dark', 'light']);
+    await go('#/runs');
+    await page.waitForSelector('tr[data-run="e2e-1"]');
+    await shot(`runs-${second}`);
+    await page.setViewportSize({ width: 2560, height: 1440 });
+    await go('#/overview');
+    await shot('overview-wall');
+    assert.deepEqual(consoleErrors, []);
+  });
+});
