@@ -1,0 +1,195 @@
+/**
+ * A load-generator process: holds many subscriber connections of one kind (herald, raw, socketio),
+ * records publish→receive latency (from the timestamp in each payload) into an HDR histogram and, per
+ * client, counts gaps and duplicates in the sequence numbers — constant memory per client.
+ */
+import * as hdr from 'hdr-histogram-js';
+import { io as socketIo, type Socket } from 'socket.io-client';
+import { WebSocket } from 'ws';
+import type { Kind } from './lib/kinds.js';
+import { nowMs } from './lib/kinds.js';
+
+interface Client {
+  close(): void;
+  pause(): void;
+  reconnect(): Promise<void>;
+  lastSeq: number;
+  lastOffset: number;
+  epoch: string;
+  lost: number;
+  duplicates: number;
+}
+
+const PAYLOAD = /"ts":([\d.]+),"seq":(\d+)/g;
+const OFFSET = /"offset":(\d+),"epoch":"([0-9a-f]+)"/g;
+let histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+let received = 0;
+let measuring = true;
+const clients: Client[] = [];
+
+function record(client: Client, text: string): void {
+  const now = nowMs();
+  PAYLOAD.lastIndex = 0;
+  for (let m = PAYLOAD.exec(text); m; m = PAYLOAD.exec(text)) {
+    const seq = Number(m[2]);
+    if (!measuring) continue;
+    if (client.lastSeq >= 0 && seq <= client.lastSeq) {
+      client.duplicates++;
+      continue;
+    }
+    if (client.lastSeq >= 0 && seq > client.lastSeq + 1) client.lost += seq - client.lastSeq - 1;
+    client.lastSeq = seq;
+    received++;
+    histogram.recordValue(Math.max(1, Math.round((now - Number(m[1])) * 1000)));
+  }
+}
+
+function heraldClient(url: string, localAddress: string, channel: string): Promise<Client> {
+  let ws: WebSocket;
+  let subscribed: () => void = () => {};
+  const client: Client = {
+    lastSeq: -1,
+    lastOffset: 0,
+    epoch: '',
+    lost: 0,
+    duplicates: 0,
+    close: () => ws.close(),
+    pause: () => (ws as unknown as { _socket: { pause(): void } })._socket.pause(),
+    reconnect: () => {
+      ws.close();
+      return open(true);
+    },
+  };
+  const open = (resume: boolean) =>
+    new Promise<void>((resolve, reject) => {
+      subscribed = resolve;
+      ws = new WebSocket(`${url.replace('http', 'ws')}/ws`, { localAddress, perMessageDeflate: false });
+      ws.on('open', () => {
+        const since = resume ? { since: { offset: client.lastOffset, epoch: client.epoch } } : {};
+        ws.send(JSON.stringify({ op: 'subscribe', id: 1, channel, ...since }));
+      });
+      ws.on('message', (data: Buffer) => {
+        const text = data.toString();
+        if (text.includes('"op":"subscribed"')) {
+          const reply = JSON.parse(text) as { epoch: string; offset: number };
+          if (!resume) [client.epoch, client.lastOffset] = [reply.epoch, reply.offset];
+          subscribed();
+        }
+        OFFSET.lastIndex = 0;
+        for (let m = OFFSET.exec(text); m; m = OFFSET.exec(text)) [client.lastOffset, client.epoch] = [Number(m[1]), m[2]!];
+        record(client, text);
+      });
+      ws.on('error', reject);
+    });
+  return open(false).then(() => client);
+}
+
+function rawClient(url: string, localAddress: string): Promise<Client> {
+  let ws: WebSocket;
+  const client: Client = {
+    lastSeq: -1,
+    lastOffset: 0,
+    epoch: '',
+    lost: 0,
+    duplicates: 0,
+    close: () => ws.close(),
+    pause: () => (ws as unknown as { _socket: { pause(): void } })._socket.pause(),
+    reconnect: () => {
+      ws.close();
+      return open();
+    },
+  };
+  const open = () =>
+    new Promise<void>((resolve, reject) => {
+      ws = new WebSocket(`${url.replace('http', 'ws')}/?role=sub`, { localAddress, perMessageDeflate: false });
+      ws.on('open', () => resolve());
+      ws.on('message', (data: Buffer) => record(client, data.toString()));
+      ws.on('error', reject);
+    });
+  return open().then(() => client);
+}
+
+function socketIoClient(url: string, localAddress: string): Promise<Client> {
+  let socket: Socket;
+  const client: Client = {
+    lastSeq: -1,
+    lastOffset: 0,
+    epoch: '',
+    lost: 0,
+    duplicates: 0,
+    close: () => socket.disconnect(),
+    pause: () => ((socket.io.engine.transport as unknown as { ws: { _socket: { pause(): void } } }).ws._socket.pause()),
+    // Dropping the transport (not a clean disconnect) is what lets its connection-state recovery resume.
+    reconnect: () =>
+      new Promise<void>((resolve) => {
+        socket.once('connect', () => resolve());
+        socket.io.engine.close();
+      }),
+  };
+  return new Promise((resolve, reject) => {
+    socket = socketIo(url, { transports: ['websocket'], query: { role: 'sub' }, reconnectionDelay: 100, reconnectionDelayMax: 1000, localAddress } as never);
+    socket.on('event', (message: unknown) => record(client, JSON.stringify(message)));
+    socket.once('connect', () => resolve(client));
+    socket.once('connect_error', reject);
+  });
+}
+
+async function connect(kind: Kind, url: string, count: number, localAddress: string, channel: string): Promise<number> {
+  let failed = 0;
+  const BATCH = 250; // Opened in waves so that the accept queue is not flooded.
+  for (let i = 0; i < count; i += BATCH) {
+    const wave = Array.from({ length: Math.min(BATCH, count - i) }, () =>
+      (kind === 'herald' ? heraldClient(url, localAddress, channel) : kind === 'raw' ? rawClient(url, localAddress) : socketIoClient(url, localAddress)).then(
+        (client) => void clients.push(client),
+        () => void failed++,
+      ),
+    );
+    await Promise.all(wave);
+  }
+  return failed;
+}
+
+process.on('message', async (message: any) => {
+  switch (message.cmd) {
+    case 'connect': {
+      const failed = await connect(message.kind, message.url, message.count, message.localAddress, message.channel);
+      process.send!({ cmd: 'connected', count: clients.length, failed });
+      break;
+    }
+    case 'reset':
+      histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+      received = 0;
+      measuring = true;
+      for (const c of clients) [c.lastSeq, c.lost, c.duplicates] = [message.firstSeq - 1, 0, 0];
+      process.send!({ cmd: 'reset' });
+      break;
+    case 'report': {
+      // Events never received at the end of the window are lost too.
+      const endLost = clients.reduce((sum, c, i) => sum + (message.skip?.includes(i) ? 0 : Math.max(0, message.lastSeq - c.lastSeq)), 0);
+      const lost = clients.reduce((sum, c, i) => sum + (message.skip?.includes(i) ? 0 : c.lost), 0) + endLost;
+      const duplicates = clients.reduce((sum, c) => sum + c.duplicates, 0);
+      process.send!({ cmd: 'report', histogram: hdr.encodeIntoCompressedBase64(histogram), received, lost, duplicates });
+      break;
+    }
+    case 'pause': {
+      const indexes: number[] = [];
+      for (let i = 0; i < Math.round(clients.length * message.fraction); i++) {
+        clients[i]!.pause();
+        indexes.push(i);
+      }
+      process.send!({ cmd: 'paused', indexes });
+      break;
+    }
+    case 'storm': {
+      const started = nowMs();
+      const results = await Promise.allSettled(clients.map((c) => c.reconnect()));
+      process.send!({ cmd: 'stormed', ms: nowMs() - started, failed: results.filter((r) => r.status === 'rejected').length });
+      break;
+    }
+    case 'close':
+      for (const c of clients) c.close();
+      setTimeout(() => process.exit(0), 200);
+      break;
+  }
+});
+process.send!({ cmd: 'ready' });

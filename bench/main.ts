@@ -1,0 +1,201 @@
+/**
+ * `npm run bench [-- --quick] [-- --write]`: the same scenarios, in the same harness, against Herald,
+ * a minimal raw `ws` server and Socket.IO 4.8, reported as ratios (machines here are shared and noisy).
+ */
+import { fork } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import * as hdr from 'hdr-histogram-js';
+import { Fleet, ServerProcess, type Report } from './lib/harness.js';
+import { KINDS, LABEL, openPublisher, padFor, type Kind, type Publisher } from './lib/kinds.js';
+
+const quick = process.argv.includes('--quick');
+const write = process.argv.includes('--write');
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const SETTINGS = quick
+  ? { subscribers: 500, workers: 2, latencySeconds: 2, fanoutRates: [100, 400, 1600], stepSeconds: 1, drainMs: 500, stormRate: 20, memoryLarge: 0, slow: null, ingestSeconds: 2 }
+  : { subscribers: 10_000, workers: 4, latencySeconds: 8, fanoutRates: [10, 20, 40, 80, 120, 160, 240, 320], stepSeconds: 4, drainMs: 2000, stormRate: 20, memoryLarge: 18_000, slow: { subscribers: 1000, rate: 40, bytes: 4096, seconds: 20 }, ingestSeconds: 8 };
+const P99_LIMIT_MS = 100;
+
+type Results = Record<string, Partial<Record<Kind | 'sqlite' | 'memory', number | string>>>;
+const results: Results = {};
+const put = (metric: string, kind: Kind | 'sqlite' | 'memory', value: number | string) => ((results[metric] ??= {})[kind] = value);
+const ms = (h: hdr.Histogram, p: number) => h.getValueAtPercentile(p) / 1000;
+const log = (text: string) => console.log(`# ${text}`);
+const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
+
+let seq = 0;
+/** Publishes `rate` messages a second for `seconds`, evenly in 10 ms slices; returns the last sequence. */
+async function publishAt(publisher: Publisher, rate: number, seconds: number, pad: string): Promise<number> {
+  const start = performance.now();
+  let sent = 0;
+  while (performance.now() - start < seconds * 1000) {
+    const due = Math.floor(((performance.now() - start) / 1000) * rate);
+    while (sent < due) {
+      publisher.send(seq++, pad);
+      sent++;
+    }
+    await sleep(10);
+  }
+  return seq - 1;
+}
+
+/** One measured window: reset counters, publish, let it drain, collect. */
+async function measure(fleet: Fleet, publisher: Publisher, rate: number, seconds: number, pad: string, drainMs: number): Promise<Report> {
+  await fleet.reset(seq);
+  const last = await publishAt(publisher, rate, seconds, pad);
+  await sleep(drainMs);
+  return fleet.report(last);
+}
+
+async function perServer(kind: Kind): Promise<void> {
+  const n = SETTINGS.subscribers;
+  const server = await ServerProcess.start(kind);
+  const fleet = await Fleet.start(SETTINGS.workers);
+  try {
+    const before = await server.stats();
+    const connected = await fleet.connect(kind, server.url, n);
+    await sleep(500);
+    const idle = await server.stats();
+    put(`Memory per idle subscribed connection at ${connected.toLocaleString()} (KB)`, kind, Math.round((idle.rss - before.rss) / connected / 102.4) / 10);
+
+    const publisher = await openPublisher(kind, server.url, 'bench');
+    const pad = padFor(128);
+    await measure(fleet, publisher, 10, 1, pad, 300); // warm-up
+    const cpuBefore = (await server.stats()).cpuMicros;
+    const latency = await measure(fleet, publisher, 10, SETTINGS.latencySeconds, pad, SETTINGS.drainMs);
+    const cpuAfter = (await server.stats()).cpuMicros;
+    put(`Latency p50 (ms), ${n.toLocaleString()} subs × 10 msg/s`, kind, +ms(latency.histogram, 50).toFixed(2));
+    put(`Latency p99 (ms), ${n.toLocaleString()} subs × 10 msg/s`, kind, +ms(latency.histogram, 99).toFixed(2));
+    put(`Latency p99.9 (ms), ${n.toLocaleString()} subs × 10 msg/s`, kind, +ms(latency.histogram, 99.9).toFixed(2));
+    put(`Server CPU during latency run (% of a core)`, kind, Math.round(((cpuAfter - cpuBefore) / 1e6 / (SETTINGS.latencySeconds + SETTINGS.drainMs / 1000 + 0.2)) * 100));
+    log(`${LABEL[kind]} latency: p50 ${ms(latency.histogram, 50)} p99 ${ms(latency.histogram, 99)} lost ${latency.lost}`);
+
+    let best = 0;
+    for (const rate of SETTINGS.fanoutRates) {
+      const step = await measure(fleet, publisher, rate, SETTINGS.stepSeconds, pad, SETTINGS.drainMs);
+      const p99 = ms(step.histogram, 99);
+      log(`${LABEL[kind]} fan-out ${rate} msg/s × ${n}: p99 ${p99.toFixed(1)} ms, delivered ${step.received}, lost ${step.lost}`);
+      if (p99 > P99_LIMIT_MS || step.lost > 0) break;
+      best = rate * n;
+    }
+    put(`Fan-out: highest delivered msg/s with p99 ≤ ${P99_LIMIT_MS} ms, nothing lost`, kind, best);
+
+    // Reconnect storm: everyone drops at once while events keep flowing; then count gaps per client.
+    await fleet.reset(seq);
+    const stormPublishing = publishAt(publisher, SETTINGS.stormRate, 4, pad);
+    await sleep(1000);
+    const storm = await fleet.storm();
+    const last = await stormPublishing;
+    await sleep(SETTINGS.drainMs);
+    const after = await fleet.report(last);
+    put(`Reconnect storm: time until all ${n.toLocaleString()} resumed (ms)`, kind, Math.round(storm.ms));
+    put(`Reconnect storm: events lost`, kind, after.lost);
+    log(`${LABEL[kind]} storm: ${Math.round(storm.ms)} ms, lost ${after.lost}, duplicates ${after.duplicates}, failed ${storm.failed}`);
+    publisher.close();
+  } finally {
+    await fleet.close();
+    await server.stop();
+  }
+}
+
+/** Idle memory with as many connections as one process's file-descriptor limit allows. */
+async function memoryLarge(kind: Kind, n: number): Promise<void> {
+  const server = await ServerProcess.start(kind);
+  const fleet = await Fleet.start(Math.max(2, Math.ceil(n / 9000)));
+  try {
+    const before = await server.stats();
+    const connected = await fleet.connect(kind, server.url, n);
+    await sleep(1000);
+    const idle = await server.stats();
+    put(`Memory per idle subscribed connection at ${n.toLocaleString()} (KB)`, kind, Math.round((idle.rss - before.rss) / connected / 102.4) / 10);
+    log(`${LABEL[kind]} memory at ${connected}: ${((idle.rss - before.rss) / connected / 1024).toFixed(1)} KB/conn`);
+  } finally {
+    await fleet.close();
+    await server.stop();
+  }
+}
+
+/** 1 % of subscribers stop reading: what happens to everyone else's latency, and to the server's memory. */
+async function slowConsumers(kind: Kind, s: { subscribers: number; rate: number; bytes: number; seconds: number }): Promise<void> {
+  const server = await ServerProcess.start(kind);
+  const fleet = await Fleet.start(2);
+  try {
+    await fleet.connect(kind, server.url, s.subscribers);
+    const publisher = await openPublisher(kind, server.url, 'bench');
+    const pad = padFor(s.bytes);
+    const baseline = await measure(fleet, publisher, s.rate, s.seconds / 2, pad, 1000);
+    await fleet.pause(0.01);
+    const rss: number[] = [];
+    const sampler = setInterval(() => void server.stats().then((st) => rss.push(st.rss)), 1000);
+    const slow = await measure(fleet, publisher, s.rate, s.seconds, pad, 1000);
+    clearInterval(sampler);
+    const ratio = ms(slow.histogram, 99) / Math.max(0.001, ms(baseline.histogram, 99));
+    put(`Slow consumers (1 % stop reading): healthy p99 with / without`, kind, +ratio.toFixed(2));
+    put(`Slow consumers: server RSS first → last second (MB)`, kind, `${Math.round(rss[0]! / 2 ** 20)} → ${Math.round(rss.at(-1)! / 2 ** 20)}`);
+    put(`Slow consumers: server RSS growth (MB)`, kind, Math.round((rss.at(-1)! - rss[0]!) / 2 ** 20));
+    log(`${LABEL[kind]} slow consumers: healthy p99 ${ms(baseline.histogram, 99)} → ${ms(slow.histogram, 99)} ms, lost ${slow.lost}, RSS ${rss.map((r) => Math.round(r / 2 ** 20)).join(' ')}`);
+    publisher.close();
+  } finally {
+    await fleet.close();
+    await server.stop();
+  }
+}
+
+/** Herald only: HTTP batch publishing, durable SQLite against the in-memory store. */
+async function ingest(store: 'sqlite' | 'memory'): Promise<void> {
+  const server = await ServerProcess.start('herald', store);
+  const workers = Array.from({ length: 2 }, () => fork(new URL('./ingest-worker.ts', import.meta.url).pathname, [], { execArgv: ['--import', 'tsx'] }));
+  try {
+    await Promise.all(workers.map((w) => new Promise((r) => w.once('message', r))));
+    const replies = await Promise.all(
+      workers.map((w, worker) => new Promise<any>((resolve) => {
+        w.on('message', (m: any) => m.cmd === 'ingested' && resolve(m));
+        w.send({ cmd: 'ingest', url: server.url, seconds: SETTINGS.ingestSeconds, concurrency: 4, batch: 100, bytes: 128, worker });
+      })),
+    );
+    const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
+    for (const r of replies) histogram.add(hdr.decodeFromCompressedBase64(r.histogram));
+    const acked = replies.reduce((s, r) => s + r.acked, 0);
+    put('Durable ingest: events/s acknowledged (HTTP, 100-event batches)', store, Math.round(acked / SETTINGS.ingestSeconds));
+    put('Durable ingest: p99 acknowledgement (ms)', store, +ms(histogram, 99).toFixed(1));
+    log(`Herald ${store} ingest: ${Math.round(acked / SETTINGS.ingestSeconds)} events/s, p99 ack ${ms(histogram, 99)} ms`);
+  } finally {
+    for (const w of workers) w.kill();
+    await server.stop();
+  }
+}
+
+function table(): string {
+  const ratio = (a: unknown, b: unknown) => (typeof a === 'number' && typeof b === 'number' && b !== 0 ? `${(a / b).toFixed(2)}×` : '—');
+  const lines = ['| metric | Herald | raw ws | Socket.IO 4.8 | Herald / raw ws | Herald / Socket.IO |', '| --- | ---: | ---: | ---: | ---: | ---: |'];
+  for (const [metric, row] of Object.entries(results)) {
+    if ('sqlite' in row || 'memory' in row) {
+      lines.push(`| ${metric} | sqlite ${row.sqlite ?? '—'} | — | — | memory ${row.memory ?? '—'} | sqlite / memory ${ratio(row.sqlite, row.memory)} |`);
+      continue;
+    }
+    lines.push(`| ${metric} | ${row.herald ?? '—'} | ${row.raw ?? '—'} | ${row.socketio ?? '—'} | ${ratio(row.herald, row.raw)} | ${ratio(row.herald, row.socketio)} |`);
+  }
+  return lines.join('\n');
+}
+
+const started = Date.now();
+const kinds = KINDS.filter((k) => !only || only.includes(k));
+for (const kind of kinds) await perServer(kind);
+if (SETTINGS.memoryLarge) for (const kind of kinds) await memoryLarge(kind, SETTINGS.memoryLarge);
+if (SETTINGS.slow) for (const kind of kinds) await slowConsumers(kind, SETTINGS.slow);
+if (!only || only.includes('herald')) {
+  await ingest('sqlite');
+  await ingest('memory');
+}
+const elapsed = Math.round((Date.now() - started) / 1000);
+const output = table();
+console.log(`\n${output}\n\n${quick ? 'quick run' : 'full run'} in ${elapsed} s`);
+
+if (write) {
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const machine = `${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${process.platform}`;
+  const doc = `# Benchmarks\n\nNewest full run: ${new Date().toISOString().slice(0, 10)}, \`npm run bench -- --write\` (${elapsed} s).\n\nMachine: ${machine}. The servers, the load generators (${SETTINGS.workers} processes) and the publisher share these cores, so absolute numbers are low; the ratios compare three servers measured by the same harness in the same run.\n\n${output}\n`;
+  writeFileSync(new URL('../docs/benchmarks.md', import.meta.url), doc);
+}
+process.exit(0);

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# npm run bench [-- --quick] [-- --write]: every scenario against Herald, raw ws and Socket.IO.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# As many file descriptors as this machine allows (each connection needs one on each side).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+npm run build --silent >/dev/null
+exec node --expose-gc --import tsx bench/main.ts "$@"

@@ -1,0 +1,15 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer } from '@herald/server';
+import { answerStats } from './report.js';
+
+// Herald as users run it: durable SQLite store (or `memory` when asked), one process, one port.
+const store = (process.argv[2] ?? process.env.BENCH_STORE ?? 'sqlite') as 'sqlite' | 'memory';
+const dataDir = mkdtempSync(join(tmpdir(), 'herald-bench-'));
+const hub = await startServer({ port: 0, store, dataDir, logLevel: 'error', heartbeatMs: 600_000, maxSubscriptions: 10 });
+answerStats(async () => {
+  await hub.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+process.send!({ cmd: 'ready', port: hub.port });
