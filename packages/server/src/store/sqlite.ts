@@ -1,6 +1,7 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { Worker } from 'node:worker_threads';
+import type Database from 'better-sqlite3';
+import { openEventDatabase, type SyncMode } from './sqlite-schema.js';
+import type { WriterAppend, WriterAppendResult, WriterReply, WriterRequest } from './sqlite-writer.js';
 import {
   newEpoch,
   type AppendInput,
@@ -13,7 +14,7 @@ import {
   type StoredEvent,
 } from './types.js';
 
-export type SyncMode = 'full' | 'normal';
+export type { SyncMode };
 
 export interface SqliteStoreOptions {
   dataDir: string;
@@ -25,12 +26,6 @@ export interface SqliteStoreOptions {
   sync?: SyncMode;
 }
 
-interface ChannelRow {
-  id: number;
-  epoch: string;
-  latest: number;
-}
-
 interface PendingAppend {
   channel: string;
   inputs: AppendInput[];
@@ -38,109 +33,87 @@ interface PendingAppend {
   reject: (error: unknown) => void;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS channels (
-  id INTEGER PRIMARY KEY,
-  name TEXT NOT NULL UNIQUE,
-  epoch TEXT NOT NULL,
-  latest INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-  channel_id INTEGER NOT NULL,
-  offset INTEGER NOT NULL,
-  time INTEGER NOT NULL,
-  idem TEXT,
-  body TEXT NOT NULL,
-  PRIMARY KEY (channel_id, offset)
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS events_idem ON events (channel_id, idem) WHERE idem IS NOT NULL;
-`;
+type EventRow = { offset: number; time: number; body: string };
+/** Omit distributed over a union, so each request kind keeps its own fields. */
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+// Node 20 cannot load TypeScript in a worker even when the main thread runs under tsx (tests,
+// benchmarks), so from source the compiled writer is used: `npm test` and `npm run bench` build first.
+const WRITER = import.meta.url.endsWith('.ts') ? new URL('../../dist/store/sqlite-writer.js', import.meta.url) : new URL('./sqlite-writer.js', import.meta.url);
 
 /**
  * The embedded default: SQLite in WAL mode in the data folder.
  *
- * Group commit: appends that arrive in the same turn of the event loop are written in one transaction
- * (one fsync), and each caller is answered only after that transaction committed. Concurrent
- * publishers therefore share the cost of durability instead of queueing behind one fsync each.
+ * Writes go to a writer thread (sqlite-writer.ts) so that fsync never stalls the event loop; reads use
+ * this thread's own connection (WAL lets them run beside the writer). Group commit: appends that arrive
+ * while a batch is being committed form the next batch, so concurrent publishers share one fsync and
+ * batches grow by themselves under load. Each caller is answered only after its batch committed.
  */
 export class SqliteStore implements EventStore {
   private readonly db: Database.Database;
-  private readonly retention: RetentionPolicy;
-  /** Epoch of channels that never stored anything; kept in `meta` so it survives restarts. */
+  private readonly writer: Worker;
   private readonly storeEpoch: string;
-  private readonly channelCache = new Map<string, ChannelRow>();
-  private pending: PendingAppend[] = [];
-  private flushScheduled = false;
-  private closed = false;
   private readonly statements;
+  private readonly waiting = new Map<number, { resolve: (value: any) => void; reject: (error: Error) => void }>();
+  private pending: PendingAppend[] = [];
+  private appendInFlight = false;
+  private flushScheduled = false;
+  private nextRequest = 1;
+  private closing: Promise<void> | undefined;
+  private writerFailure: Error | undefined;
 
-  constructor(options: SqliteStoreOptions) {
-    mkdirSync(options.dataDir, { recursive: true });
-    this.retention = options.retention;
-    this.db = new Database(join(options.dataDir, 'herald.db'));
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${options.sync === 'normal' ? 'NORMAL' : 'FULL'}`);
-    this.db.exec(SCHEMA);
+  constructor(private readonly options: SqliteStoreOptions) {
+    this.db = openEventDatabase(options.dataDir, options.sync ?? 'full');
     const db = this.db;
     this.statements = {
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)'),
-      getChannel: db.prepare<[string], ChannelRow>('SELECT id, epoch, latest FROM channels WHERE name = ?'),
-      insertChannel: db.prepare('INSERT INTO channels (name, epoch, latest) VALUES (?, ?, 0)'),
-      setLatest: db.prepare('UPDATE channels SET latest = ? WHERE id = ?'),
-      resetChannel: db.prepare('UPDATE channels SET latest = 0, epoch = ? WHERE id = ?'),
+      getChannel: db.prepare<[string], { id: number; epoch: string; latest: number }>('SELECT id, epoch, latest FROM channels WHERE name = ?'),
       listChannels: db.prepare<[], { name: string; epoch: string; latest: number; lastTime: number | null }>(
         `SELECT c.name, c.epoch, c.latest,
            (SELECT e.time FROM events e WHERE e.channel_id = c.id ORDER BY e.offset DESC LIMIT 1) AS lastTime
          FROM channels c WHERE c.latest > 0 ORDER BY c.name`,
       ),
-      findIdem: db.prepare<[number, string], { offset: number }>('SELECT offset FROM events WHERE channel_id = ? AND idem = ?'),
-      insertEvent: db.prepare('INSERT INTO events (channel_id, offset, time, idem, body) VALUES (?, ?, ?, ?, ?)'),
       earliest: db.prepare<[number], { offset: number | null }>('SELECT MIN(offset) AS offset FROM events WHERE channel_id = ?'),
-      readAfter: db.prepare<[number, number, number], { offset: number; time: number; body: string }>(
-        'SELECT offset, time, body FROM events WHERE channel_id = ? AND offset > ? ORDER BY offset LIMIT ?',
-      ),
-      readSinceTime: db.prepare<[number, number, number], { offset: number; time: number; body: string }>(
-        'SELECT offset, time, body FROM events WHERE channel_id = ? AND time > ? ORDER BY offset LIMIT ?',
-      ),
-      trimCount: db.prepare('DELETE FROM events WHERE channel_id = ? AND offset <= ?'),
-      newestOlderThan: db.prepare<[number, number], { offset: number | null }>(
-        'SELECT MAX(offset) AS offset FROM events WHERE channel_id = ? AND time < ?',
-      ),
-      allChannelIds: db.prepare<[], { id: number }>('SELECT id FROM channels'),
-      deleteChannelEvents: db.prepare('DELETE FROM events WHERE channel_id = ?'),
+      readAfter: db.prepare<[number, number, number], EventRow>('SELECT offset, time, body FROM events WHERE channel_id = ? AND offset > ? ORDER BY offset LIMIT ?'),
+      readSinceTime: db.prepare<[number, number, number], EventRow>('SELECT offset, time, body FROM events WHERE channel_id = ? AND time > ? ORDER BY offset LIMIT ?'),
     };
-    this.storeEpoch = this.loadStoreEpoch();
+    this.storeEpoch = this.statements.getMeta.get('epoch')?.value ?? this.createStoreEpoch();
+    this.writer = new Worker(WRITER, {
+      workerData: { dataDir: options.dataDir, sync: options.sync ?? 'full', maxCount: options.retention.maxCount, storeEpoch: this.storeEpoch },
+    });
+    this.writer.on('message', (reply: WriterReply) => this.onReply(reply));
+    this.writer.on('error', (error) => this.failAll(error));
+    this.writer.on('exit', () => this.closing || this.failAll(new Error('the SQLite writer thread stopped')));
+    // An idle writer must not keep the process alive; one with requests outstanding must (see request()).
+    this.writer.unref();
   }
 
   append(channel: string, inputs: AppendInput[]): Promise<AppendResult> {
-    if (this.closed) return Promise.reject(new Error('store is closed'));
+    if (this.closing) return Promise.reject(new Error('store is closed'));
+    if (this.writerFailure) return Promise.reject(this.writerFailure);
     return new Promise((resolve, reject) => {
       this.pending.push({ channel, inputs, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.scheduleFlush();
     });
   }
 
   async read(channel: string, afterOffset: number, limit: number): Promise<HistoryPage> {
-    const row = this.channelRow(channel);
+    const row = this.statements.getChannel.get(channel);
     if (!row) return { position: this.emptyPosition(), events: [] };
     const rows = this.statements.readAfter.all(row.id, afterOffset, limit);
     return { position: this.positionOf(row), events: rows.map((r) => toStored(channel, r)) };
   }
 
   async readSinceTime(channel: string, afterTime: number, limit: number): Promise<HistoryPage> {
-    const row = this.channelRow(channel);
+    const row = this.statements.getChannel.get(channel);
     if (!row) return { position: this.emptyPosition(), events: [] };
     const rows = this.statements.readSinceTime.all(row.id, afterTime, limit);
     return { position: this.positionOf(row), events: rows.map((r) => toStored(channel, r)) };
   }
 
   async position(channel: string): Promise<ChannelPosition> {
-    const row = this.channelRow(channel);
+    const row = this.statements.getChannel.get(channel);
     return row ? this.positionOf(row) : this.emptyPosition();
   }
 
@@ -149,103 +122,97 @@ export class SqliteStore implements EventStore {
   }
 
   async reset(channel: string): Promise<ChannelPosition> {
-    // Appends already queued belong to the old epoch: write them first so they are not mixed in.
+    // Appends already queued belong to the old epoch: they are sent (and so written) first.
     this.flush();
-    const epoch = newEpoch();
-    const row = this.ensureChannel(channel, epoch);
-    this.db.transaction(() => {
-      this.statements.deleteChannelEvents.run(row.id);
-      this.statements.resetChannel.run(epoch, row.id);
-    })();
-    row.epoch = epoch;
-    row.latest = 0;
-    return this.positionOf(row);
+    const epoch = await this.request<string>({ type: 'reset', channel });
+    return { epoch, latest: 0, earliest: 1 };
   }
 
   async sweep(now = Date.now()): Promise<number> {
-    const cutoff = now - this.retention.maxAgeMs;
-    let dropped = 0;
-    this.db.transaction(() => {
-      for (const { id } of this.statements.allChannelIds.all()) {
-        const newest = this.statements.newestOlderThan.get(id, cutoff)?.offset;
-        if (newest != null) dropped += this.statements.trimCount.run(id, newest).changes;
+    return this.request<number>({ type: 'sweep', cutoff: now - this.options.retention.maxAgeMs });
+  }
+
+  /** Waits for every accepted append to commit, then stops the writer and closes. Safe to call twice. */
+  close(): Promise<void> {
+    return (this.closing ??= (async () => {
+      while (this.pending.length > 0 || this.appendInFlight) {
+        this.flush();
+        await new Promise((r) => setImmediate(r));
       }
-    })();
-    return dropped;
+      if (!this.writerFailure) {
+        this.writer.ref(); // keep the process up until the writer has closed the database
+        const exited = new Promise((r) => this.writer.once('exit', r));
+        await this.request({ type: 'close' }).catch(() => {});
+        await exited;
+      }
+      this.db.close();
+    })());
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.flush();
-    this.closed = true;
-    this.db.close();
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
   }
 
-  /** Writes every pending append in one transaction, then answers each caller. */
+  /** Sends everything pending as one batch, unless a batch is still being committed. */
   private flush(): void {
-    this.flushScheduled = false;
+    if (this.appendInFlight || this.pending.length === 0) return;
     const batch = this.pending;
-    if (batch.length === 0 || this.closed) return;
     this.pending = [];
-    let results: AppendResult[];
-    try {
-      results = this.db.transaction(() => batch.map((p) => this.writeAppend(p)))();
-    } catch (error) {
-      // The transaction rolled back: drop cached positions that may have advanced inside it.
-      this.channelCache.clear();
-      for (const p of batch) p.reject(error);
-      return;
-    }
-    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+    this.appendInFlight = true;
+    const appends: WriterAppend[] = batch.map((p) => ({ channel: p.channel, events: p.inputs.map((i) => ({ json: i.json, idem: i.event.id ?? null })) }));
+    this.request<WriterAppendResult[]>({ type: 'append', appends }).then(
+      (results) => {
+        this.appendInFlight = false;
+        results.forEach((result, i) => {
+          const { channel, inputs, resolve } = batch[i]!;
+          const stored: StoredEvent[] = [];
+          inputs.forEach((input, k) => {
+            if (!result.duplicates[k]) stored.push({ channel, offset: result.offsets[k]!, time: result.time, json: input.json });
+          });
+          resolve({ epoch: result.epoch, offsets: result.offsets, duplicates: result.duplicates, stored });
+        });
+        this.flush();
+      },
+      (error: unknown) => {
+        this.appendInFlight = false;
+        for (const p of batch) p.reject(error);
+        this.flush();
+      },
+    );
   }
 
-  private writeAppend({ channel, inputs }: PendingAppend): AppendResult {
-    const row = this.ensureChannel(channel, this.storeEpoch);
-    const now = Date.now();
-    const offsets: number[] = [];
-    const duplicates: boolean[] = [];
-    const stored: StoredEvent[] = [];
-    for (const input of inputs) {
-      const id = input.event.id;
-      const existing = id === undefined ? undefined : this.statements.findIdem.get(row.id, id)?.offset;
-      if (existing !== undefined) {
-        offsets.push(existing);
-        duplicates.push(true);
-        continue;
-      }
-      const offset = row.latest + 1;
-      this.statements.insertEvent.run(row.id, offset, now, id ?? null, input.json);
-      row.latest = offset;
-      offsets.push(offset);
-      duplicates.push(false);
-      stored.push({ channel, offset, time: now, json: input.json });
-    }
-    if (stored.length > 0) {
-      this.statements.setLatest.run(row.latest, row.id);
-      const keepFrom = row.latest - this.retention.maxCount;
-      if (keepFrom > 0) this.statements.trimCount.run(row.id, keepFrom);
-    }
-    return { epoch: row.epoch, offsets, duplicates, stored };
+  private request<T>(body: WithoutId<WriterRequest>): Promise<T> {
+    if (this.writerFailure) return Promise.reject(this.writerFailure);
+    const id = this.nextRequest++;
+    return new Promise<T>((resolve, reject) => {
+      if (this.waiting.size === 0) this.writer.ref();
+      this.waiting.set(id, { resolve, reject });
+      this.writer.postMessage({ ...body, id });
+    });
   }
 
-  private channelRow(name: string): ChannelRow | undefined {
-    const cached = this.channelCache.get(name);
-    if (cached) return cached;
-    const row = this.statements.getChannel.get(name);
-    if (row) this.channelCache.set(name, row);
-    return row;
+  private onReply(reply: WriterReply): void {
+    const waiter = this.waiting.get(reply.id);
+    if (!waiter) return;
+    this.waiting.delete(reply.id);
+    if (this.waiting.size === 0 && !this.closing) this.writer.unref();
+    if (reply.ok) waiter.resolve(reply.result);
+    else waiter.reject(new Error(reply.message));
   }
 
-  private ensureChannel(name: string, epoch: string): ChannelRow {
-    const existing = this.channelRow(name);
-    if (existing) return existing;
-    const id = Number(this.statements.insertChannel.run(name, epoch).lastInsertRowid);
-    const row: ChannelRow = { id, epoch, latest: 0 };
-    this.channelCache.set(name, row);
-    return row;
+  private failAll(error: Error): void {
+    this.writerFailure ??= error;
+    for (const waiter of this.waiting.values()) waiter.reject(error);
+    this.waiting.clear();
+    for (const p of this.pending.splice(0)) p.reject(error);
   }
 
-  private positionOf(row: ChannelRow): ChannelPosition {
+  private positionOf(row: { id: number; epoch: string; latest: number }): ChannelPosition {
     const earliest = this.statements.earliest.get(row.id)?.offset ?? row.latest + 1;
     return { epoch: row.epoch, latest: row.latest, earliest };
   }
@@ -254,15 +221,13 @@ export class SqliteStore implements EventStore {
     return { epoch: this.storeEpoch, latest: 0, earliest: 1 };
   }
 
-  private loadStoreEpoch(): string {
-    const existing = this.statements.getMeta.get('epoch')?.value;
-    if (existing) return existing;
+  private createStoreEpoch(): string {
     const epoch = newEpoch();
     this.statements.setMeta.run('epoch', epoch);
     return epoch;
   }
 }
 
-function toStored(channel: string, row: { offset: number; time: number; body: string }): StoredEvent {
+function toStored(channel: string, row: EventRow): StoredEvent {
   return { channel, offset: row.offset, time: row.time, json: row.body };
 }
