@@ -25,6 +25,8 @@ const OFFSET = /"offset":(\d+),"epoch":"([0-9a-f]+)"/g;
 let histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
 let received = 0;
 let measuring = true;
+/** First sequence of the current window: late arrivals from an earlier (overloaded) window are ignored. */
+let windowStart = 0;
 const clients: Client[] = [];
 
 function record(client: Client, text: string): void {
@@ -32,7 +34,7 @@ function record(client: Client, text: string): void {
   PAYLOAD.lastIndex = 0;
   for (let m = PAYLOAD.exec(text); m; m = PAYLOAD.exec(text)) {
     const seq = Number(m[2]);
-    if (!measuring) continue;
+    if (!measuring || seq < windowStart) continue;
     if (client.lastSeq >= 0 && seq <= client.lastSeq) {
       client.duplicates++;
       continue;
@@ -68,15 +70,23 @@ function heraldClient(url: string, localAddress: string, channel: string): Promi
         const since = resume ? { since: { offset: client.lastOffset, epoch: client.epoch } } : {};
         ws.send(JSON.stringify({ op: 'subscribe', id: 1, channel, ...since }));
       });
+      let waitingForReply = true;
       ws.on('message', (data: Buffer) => {
         const text = data.toString();
-        if (text.includes('"op":"subscribed"')) {
+        // Only the first frames can be the reply; later ones skip the check (the harness must stay cheap).
+        if (waitingForReply && text.includes('"op":"subscribed"')) {
+          waitingForReply = false;
           const reply = JSON.parse(text) as { epoch: string; offset: number };
           if (!resume) [client.epoch, client.lastOffset] = [reply.epoch, reply.offset];
           subscribed();
         }
-        OFFSET.lastIndex = 0;
-        for (let m = OFFSET.exec(text); m; m = OFFSET.exec(text)) [client.lastOffset, client.epoch] = [Number(m[1]), m[2]!];
+        // The last offset in the frame is all a resume needs.
+        const at = text.lastIndexOf('"offset":');
+        if (at >= 0) {
+          OFFSET.lastIndex = at;
+          const m = OFFSET.exec(text);
+          if (m) [client.lastOffset, client.epoch] = [Number(m[1]), m[2]!];
+        }
         record(client, text);
       });
       ws.on('error', reject);
@@ -160,6 +170,7 @@ process.on('message', async (message: any) => {
       histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
       received = 0;
       measuring = true;
+      windowStart = message.firstSeq;
       for (const c of clients) [c.lastSeq, c.lost, c.duplicates] = [message.firstSeq - 1, 0, 0];
       process.send!({ cmd: 'reset' });
       break;

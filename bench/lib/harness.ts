@@ -19,8 +19,9 @@ function request<T>(child: ChildProcess, message: object, reply: string): Promis
   });
 }
 
-function spawnScript(script: string, args: string[] = []): ChildProcess {
-  return fork(`${HERE}${script}`, args, { execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function spawnScript(script: string, args: string[] = [], profileDir?: string): ChildProcess {
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  return fork(`${HERE}${script}`, args, { execArgv: ['--expose-gc', '--import', 'tsx', ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
 function waitFor<T>(child: ChildProcess, cmd: string): Promise<T> {
@@ -43,9 +44,10 @@ export class ServerProcess {
     readonly url: string,
   ) {}
 
-  static async start(kind: Kind, store?: 'sqlite' | 'memory'): Promise<ServerProcess> {
+  /** With `profileDir`, the process writes a V8 CPU profile there when it stops (`--cpu-prof`). */
+  static async start(kind: Kind, store?: 'sqlite' | 'memory', profileDir?: string): Promise<ServerProcess> {
     const script = kind === 'herald' ? 'servers/herald.ts' : kind === 'raw' ? 'servers/raw-ws.ts' : 'servers/socketio.ts';
-    const child = spawnScript(script, store ? [store] : []);
+    const child = spawnScript(script, store ? [store] : [], profileDir);
     const { port } = await waitFor<{ port: number }>(child, 'ready');
     return new ServerProcess(child, `http://127.0.0.1:${port}`);
   }

@@ -1,4 +1,10 @@
+import * as ws from 'ws';
 import type { StoredEvent } from '../store/types.js';
+
+/** A final, unmasked, uncompressed text frame: what a server sends (RFC 6455 §5.2). */
+const TEXT_FRAME = { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false } as const;
+// ws exports its Sender (with the static frame builder) at run time; its type declarations do not.
+const frame = (ws as unknown as { Sender: { frame(data: Buffer, options: typeof TEXT_FRAME): Buffer[] } }).Sender.frame;
 
 /**
  * One stored event on its way to subscribers. Each wire form is built at most once per event and the
@@ -36,8 +42,12 @@ export class Delivery {
     return `{"op":"event","channel":"${channel}","offset":${offset},"epoch":"${this.epoch}","time":${time},"event":${json}}`;
   }
 
+  /**
+   * The complete WebSocket frame (header and payload), built once: every subscriber's socket is written
+   * the same bytes, one write each — no per-subscriber header, no writev of two buffers.
+   */
   wsFrame(): Buffer {
-    return (this.wsBytes ??= Buffer.from(this.wsText()));
+    return (this.wsBytes ??= Buffer.concat(frame(Buffer.from(this.wsText()), TEXT_FRAME)));
   }
 
   /** One SSE message; `id:` is the offset so that EventSource's Last-Event-ID resumes the channel. */

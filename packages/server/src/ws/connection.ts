@@ -49,8 +49,19 @@ export class Connection implements Subscriber {
     return !this.closing;
   }
 
+  /**
+   * Writes a ready-made frame straight to the socket. Safe because the hub never compresses
+   * (permessage-deflate is off), so ws's sender writes synchronously and holds no queue that this
+   * could overtake: replies sent with ws.send and events written here keep their order.
+   */
   deliver(delivery: Delivery): void {
-    this.sendBytes(delivery.wsFrame());
+    if (this.closing) return;
+    const frame = delivery.wsFrame();
+    if (this.ws.bufferedAmount + frame.length > this.ctx.config.maxOutboundBytes) {
+      this.closeSlowConsumer();
+      return;
+    }
+    (this.ws as unknown as { _socket: { write(chunk: Buffer): boolean } })._socket.write(frame);
   }
 
   send(message: object): void {
