@@ -193,7 +193,18 @@ process.on('message', async (message: any) => {
     }
     case 'storm': {
       const started = nowMs();
-      const results = await Promise.allSettled(clients.map((c) => c.reconnect()));
+      // Like a real client, a reconnect that fails is tried again after a short, growing pause.
+      const retrying = async (client: Client) => {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            return await client.reconnect();
+          } catch (error) {
+            if (attempt >= 20) throw error;
+            await new Promise((r) => setTimeout(r, Math.random() * Math.min(2000, 100 * 2 ** attempt)));
+          }
+        }
+      };
+      const results = await Promise.allSettled(clients.map(retrying));
       process.send!({ cmd: 'stormed', ms: nowMs() - started, failed: results.filter((r) => r.status === 'rejected').length });
       break;
     }

@@ -142,7 +142,9 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   }, SWEEP_INTERVAL_MS);
   sweeper.unref();
 
-  await app.listen({ port: config.port, host: config.host });
+  // A hub that restarts sees every client reconnect at once: a deeper accept queue than Node's default
+  // 511 keeps that storm from overflowing into SYN retries of 1, 3, 7… seconds (the OS may cap it).
+  await app.listen({ port: config.port, host: config.host, backlog: 4096 });
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
