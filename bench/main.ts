@@ -15,7 +15,7 @@ const quick = process.argv.includes('--quick');
 const write = process.argv.includes('--write');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const SETTINGS = quick
-  ? { subscribers: 500, workers: 2, latencySeconds: 2, fanoutRates: [100, 400, 1600], stepSeconds: 1, drainMs: 500, stormRate: 20, memoryLarge: 0, latencyTier: 0, slow: null, ingestSeconds: 2 }
+  ? { subscribers: 500, workers: 2, latencySeconds: 2, fanoutRates: [100, 400], stepSeconds: 1, drainMs: 400, stormRate: 20, memoryLarge: 0, latencyTier: 0, slow: null, ingestSeconds: 2 }
   : {
       subscribers: 10_000,
       workers: 3,
