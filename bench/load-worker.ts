@@ -29,6 +29,9 @@ let measuring = true;
 let windowStart = 0;
 const clients: Client[] = [];
 
+/** The per-client counters every kind shares: where it is, and what went missing. */
+const counters = () => ({ lastSeq: -1, lastOffset: 0, epoch: '', lost: 0, duplicates: 0 });
+
 function record(client: Client, text: string): void {
   const now = nowMs();
   PAYLOAD.lastIndex = 0;
@@ -50,11 +53,7 @@ function heraldClient(url: string, localAddress: string, channel: string): Promi
   let ws: WebSocket;
   let subscribed: () => void = () => {};
   const client: Client = {
-    lastSeq: -1,
-    lastOffset: 0,
-    epoch: '',
-    lost: 0,
-    duplicates: 0,
+    ...counters(),
     close: () => ws.close(),
     pause: () => (ws as unknown as { _socket: { pause(): void } })._socket.pause(),
     reconnect: () => {
@@ -97,11 +96,7 @@ function heraldClient(url: string, localAddress: string, channel: string): Promi
 function rawClient(url: string, localAddress: string): Promise<Client> {
   let ws: WebSocket;
   const client: Client = {
-    lastSeq: -1,
-    lastOffset: 0,
-    epoch: '',
-    lost: 0,
-    duplicates: 0,
+    ...counters(),
     close: () => ws.close(),
     pause: () => (ws as unknown as { _socket: { pause(): void } })._socket.pause(),
     reconnect: () => {
@@ -122,11 +117,7 @@ function rawClient(url: string, localAddress: string): Promise<Client> {
 function socketIoClient(url: string, localAddress: string): Promise<Client> {
   let socket: Socket;
   const client: Client = {
-    lastSeq: -1,
-    lastOffset: 0,
-    epoch: '',
-    lost: 0,
-    duplicates: 0,
+    ...counters(),
     close: () => socket.disconnect(),
     pause: () => ((socket.io.engine.transport as unknown as { ws: { _socket: { pause(): void } } }).ws._socket.pause()),
     // Dropping the transport (not a clean disconnect) is what lets its connection-state recovery resume.
