@@ -55,7 +55,8 @@ export class Connection implements Subscriber {
    * could overtake: replies sent with ws.send and events written here keep their order.
    */
   deliver(delivery: Delivery): void {
-    if (this.closing) return;
+    // ws.send would check this itself; a direct write must not touch a socket that is closing.
+    if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
     const frame = delivery.wsFrame();
     if (this.ws.bufferedAmount + frame.length > this.ctx.config.maxOutboundBytes) {
       this.closeSlowConsumer();
