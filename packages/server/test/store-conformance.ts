@@ -102,6 +102,16 @@ export function describeStoreConformance(engine: string, open: (retention: Reten
       assert.equal(after.epoch, reset.epoch);
     });
 
+    it('drops on reset the appends made before it, even while a commit is under way', async () => {
+      const store = make();
+      const first = store.append('r2', events('a'));
+      await new Promise((r) => setImmediate(r)); // the first append is being committed now
+      const second = store.append('r2', events('b'));
+      const reset = await store.reset('r2');
+      await Promise.all([first, second]);
+      assert.deepEqual(await store.position('r2'), { epoch: reset.epoch, latest: 0, earliest: 1 }, 'both belonged to the old epoch');
+    });
+
     it('gives an unknown channel a stable epoch and an empty position', async () => {
       const store = make();
       const first = await store.position('never');

@@ -122,8 +122,8 @@ export class SqliteStore implements EventStore {
   }
 
   async reset(channel: string): Promise<ChannelPosition> {
-    // Appends already queued belong to the old epoch: they are sent (and so written) first.
-    this.flush();
+    // Appends made before the reset belong to the old epoch: they are written (and so dropped) first.
+    await this.drain();
     const epoch = await this.request<string>({ type: 'reset', channel });
     return { epoch, latest: 0, earliest: 1 };
   }
@@ -135,10 +135,7 @@ export class SqliteStore implements EventStore {
   /** Waits for every accepted append to commit, then stops the writer and closes. Safe to call twice. */
   close(): Promise<void> {
     return (this.closing ??= (async () => {
-      while (this.pending.length > 0 || this.appendInFlight) {
-        this.flush();
-        await new Promise((r) => setImmediate(r));
-      }
+      await this.drain();
       if (!this.writerFailure) {
         this.writer.ref(); // keep the process up until the writer has closed the database
         const exited = new Promise((r) => this.writer.once('exit', r));
@@ -147,6 +144,14 @@ export class SqliteStore implements EventStore {
       }
       this.db.close();
     })());
+  }
+
+  /** Resolves once every append accepted so far is committed (or failed). */
+  private async drain(): Promise<void> {
+    while (this.pending.length > 0 || this.appendInFlight) {
+      this.flush();
+      await new Promise((r) => setImmediate(r));
+    }
   }
 
   private scheduleFlush(): void {
