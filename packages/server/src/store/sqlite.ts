@@ -60,6 +60,13 @@ export class SqliteStore implements EventStore {
   private flushScheduled = false;
   private nextRequest = 1;
   private closing: Promise<void> | undefined;
+  /**
+   * Per channel, the highest offset whose commit this thread has processed. The writer commits on its
+   * own thread, so the database can briefly hold events this thread has not yet fanned out; reads stop
+   * at this horizon so that history never runs ahead of fan-out (the hub's resume relies on that).
+   * Seeded from the database when a channel's first batch of this process is sent.
+   */
+  private readonly visible = new Map<string, number>();
   private writerFailure: Error | undefined;
 
   constructor(private readonly options: SqliteStoreOptions) {
@@ -75,8 +82,12 @@ export class SqliteStore implements EventStore {
          FROM channels c WHERE c.latest > 0 ORDER BY c.name`,
       ),
       earliest: db.prepare<[number], { offset: number | null }>('SELECT MIN(offset) AS offset FROM events WHERE channel_id = ?'),
-      readAfter: db.prepare<[number, number, number], EventRow>('SELECT offset, time, body FROM events WHERE channel_id = ? AND offset > ? ORDER BY offset LIMIT ?'),
-      readSinceTime: db.prepare<[number, number, number], EventRow>('SELECT offset, time, body FROM events WHERE channel_id = ? AND time > ? ORDER BY offset LIMIT ?'),
+      readAfter: db.prepare<[number, number, number, number], EventRow>(
+        'SELECT offset, time, body FROM events WHERE channel_id = ? AND offset > ? AND offset <= ? ORDER BY offset LIMIT ?',
+      ),
+      readSinceTime: db.prepare<[number, number, number, number], EventRow>(
+        'SELECT offset, time, body FROM events WHERE channel_id = ? AND time > ? AND offset <= ? ORDER BY offset LIMIT ?',
+      ),
     };
     this.storeEpoch = this.statements.getMeta.get('epoch')?.value ?? this.createStoreEpoch();
     this.writer = new Worker(WRITER, {
@@ -99,21 +110,21 @@ export class SqliteStore implements EventStore {
   }
 
   async read(channel: string, afterOffset: number, limit: number): Promise<HistoryPage> {
-    const row = this.statements.getChannel.get(channel);
+    const row = this.visibleRow(channel);
     if (!row) return { position: this.emptyPosition(), events: [] };
-    const rows = this.statements.readAfter.all(row.id, afterOffset, limit);
+    const rows = this.statements.readAfter.all(row.id, afterOffset, row.latest, limit);
     return { position: this.positionOf(row), events: rows.map((r) => toStored(channel, r)) };
   }
 
   async readSinceTime(channel: string, afterTime: number, limit: number): Promise<HistoryPage> {
-    const row = this.statements.getChannel.get(channel);
+    const row = this.visibleRow(channel);
     if (!row) return { position: this.emptyPosition(), events: [] };
-    const rows = this.statements.readSinceTime.all(row.id, afterTime, limit);
+    const rows = this.statements.readSinceTime.all(row.id, afterTime, row.latest, limit);
     return { position: this.positionOf(row), events: rows.map((r) => toStored(channel, r)) };
   }
 
   async position(channel: string): Promise<ChannelPosition> {
-    const row = this.statements.getChannel.get(channel);
+    const row = this.visibleRow(channel);
     return row ? this.positionOf(row) : this.emptyPosition();
   }
 
@@ -125,6 +136,7 @@ export class SqliteStore implements EventStore {
     // Appends made before the reset belong to the old epoch: they are written (and so dropped) first.
     await this.drain();
     const epoch = await this.request<string>({ type: 'reset', channel });
+    this.visible.set(channel, 0);
     return { epoch, latest: 0, earliest: 1 };
   }
 
@@ -169,12 +181,15 @@ export class SqliteStore implements EventStore {
     const batch = this.pending;
     this.pending = [];
     this.appendInFlight = true;
+    // Nothing is in flight now, so the database holds exactly what this thread has processed.
+    for (const { channel } of batch) if (!this.visible.has(channel)) this.visible.set(channel, this.statements.getChannel.get(channel)?.latest ?? 0);
     const appends: WriterAppend[] = batch.map((p) => ({ channel: p.channel, events: p.inputs.map((i) => ({ json: i.json, idem: i.event.id ?? null })) }));
     this.request<WriterAppendResult[]>({ type: 'append', appends }).then(
       (results) => {
         this.appendInFlight = false;
         results.forEach((result, i) => {
           const { channel, inputs, resolve } = batch[i]!;
+          this.visible.set(channel, Math.max(this.visible.get(channel) ?? 0, ...result.offsets));
           const stored: StoredEvent[] = [];
           inputs.forEach((input, k) => {
             if (!result.duplicates[k]) stored.push({ channel, offset: result.offsets[k]!, time: result.time, json: input.json });
@@ -215,6 +230,14 @@ export class SqliteStore implements EventStore {
     for (const waiter of this.waiting.values()) waiter.reject(error);
     this.waiting.clear();
     for (const p of this.pending.splice(0)) p.reject(error);
+  }
+
+  /** The channel's row, its `latest` capped at what this thread has processed (see `visible`). */
+  private visibleRow(channel: string): { id: number; epoch: string; latest: number } | undefined {
+    const row = this.statements.getChannel.get(channel);
+    if (!row) return undefined;
+    const horizon = this.visible.get(channel);
+    return horizon === undefined ? row : { ...row, latest: Math.min(row.latest, horizon) };
   }
 
   private positionOf(row: { id: number; epoch: string; latest: number }): ChannelPosition {

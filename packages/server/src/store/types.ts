@@ -63,7 +63,12 @@ export interface RetentionPolicy {
 }
 
 export interface EventStore {
-  /** Stores events at the end of a channel. Resolves only once they are durable in this engine's sense. */
+  /**
+   * Stores events at the end of a channel. Resolves only once they are durable in this engine's sense.
+   * Reads (`read`, `readSinceTime`, `position`) must not show an appended event before this promise has
+   * resolved: the hub fans events out when it resolves, and a resume that saw an event in history before
+   * its fan-out would receive it twice.
+   */
   append(channel: string, inputs: AppendInput[]): Promise<AppendResult>;
   /** Events with offset > afterOffset, oldest first, at most `limit`. */
   read(channel: string, afterOffset: number, limit: number): Promise<HistoryPage>;
