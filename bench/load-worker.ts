@@ -29,6 +29,16 @@ let measuring = true;
 let windowStart = 0;
 const clients: Client[] = [];
 
+/** Close, stop reading, and drop-then-reopen for a client on a plain `ws` socket (herald and raw kinds). */
+const socketControls = (socket: () => WebSocket, reopen: () => Promise<void>) => ({
+  close: () => socket().close(),
+  pause: () => (socket() as unknown as { _socket: { pause(): void } })._socket.pause(),
+  reconnect: () => {
+    socket().close();
+    return reopen();
+  },
+});
+
 /** The per-client counters every kind shares: where it is, and what went missing. */
 const counters = () => ({ lastSeq: -1, lastOffset: 0, epoch: '', lost: 0, duplicates: 0 });
 
@@ -54,12 +64,7 @@ function heraldClient(url: string, localAddress: string, channel: string): Promi
   let subscribed: () => void = () => {};
   const client: Client = {
     ...counters(),
-    close: () => ws.close(),
-    pause: () => (ws as unknown as { _socket: { pause(): void } })._socket.pause(),
-    reconnect: () => {
-      ws.close();
-      return open(true);
-    },
+    ...socketControls(() => ws, () => open(true)),
   };
   const open = (resume: boolean) =>
     new Promise<void>((resolve, reject) => {
@@ -70,7 +75,10 @@ function heraldClient(url: string, localAddress: string, channel: string): Promi
         ws.send(JSON.stringify({ op: 'subscribe', id: 1, channel, ...since }));
       });
       let waitingForReply = true;
+      const socket = ws;
       ws.on('message', (data: Buffer) => {
+        // Frames still arriving on a replaced socket are ignored, as the client SDK does by generation.
+        if (socket !== ws) return;
         const text = data.toString();
         // Only the first frames can be the reply; later ones skip the check (the harness must stay cheap).
         if (waitingForReply && text.includes('"op":"subscribed"')) {
@@ -97,18 +105,14 @@ function rawClient(url: string, localAddress: string): Promise<Client> {
   let ws: WebSocket;
   const client: Client = {
     ...counters(),
-    close: () => ws.close(),
-    pause: () => (ws as unknown as { _socket: { pause(): void } })._socket.pause(),
-    reconnect: () => {
-      ws.close();
-      return open();
-    },
+    ...socketControls(() => ws, () => open()),
   };
   const open = () =>
     new Promise<void>((resolve, reject) => {
       ws = new WebSocket(`${url.replace('http', 'ws')}/?role=sub`, { localAddress, perMessageDeflate: false });
       ws.on('open', () => resolve());
-      ws.on('message', (data: Buffer) => record(client, data.toString()));
+      const socket = ws;
+      ws.on('message', (data: Buffer) => socket === ws && record(client, data.toString()));
       ws.on('error', reject);
     });
   return open().then(() => client);

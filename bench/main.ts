@@ -109,6 +109,7 @@ async function perServer(kind: Kind): Promise<void> {
     const after = await fleet.report(last);
     put(`Reconnect storm: time until all ${n.toLocaleString()} resumed (ms)`, kind, Math.round(storm.ms));
     put(`Reconnect storm: events lost`, kind, after.lost);
+    put(`Reconnect storm: events delivered twice`, kind, after.duplicates);
     log(`${LABEL[kind]} storm: ${Math.round(storm.ms)} ms, lost ${after.lost}, duplicates ${after.duplicates}, failed ${storm.failed}`);
     publisher.close();
   } finally {

@@ -1,17 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { after, describe, it } from 'node:test';
-import { getJson, tempDir } from '../../server/test/support/hub.js';
+import { describe, it } from 'node:test';
+import { getJson, scratchDirs } from '../../server/test/support/hub.js';
 import { CLI, spawnHub, until } from '../../server/test/support/process.js';
 
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-function dataDir(): string {
-  const dir = tempDir('herald-cli-');
-  dirs.push(dir);
-  return dir;
-}
+const dataDir = scratchDirs('herald-cli-');
 
 /** Runs the herald CLI to completion and returns its exit code and output. */
 function herald(args: string[], env: Record<string, string>, stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { CloseCodes } from '@herald/protocol';
-import { tempDir } from '../../server/test/support/hub.js';
+import { scratchDirs } from '../../server/test/support/hub.js';
 import { TestClient } from '../../server/test/support/ws-client.js';
 import { CLI, spawnHub } from '../../server/test/support/process.js';
 
@@ -23,12 +22,10 @@ function publish(url: string, channel: string, events: unknown[]): Promise<numbe
 }
 
 describe('herald serve', () => {
-  const dirs: string[] = [];
-  after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  const scratchDir = scratchDirs('herald-serve-');
 
   it('loses no acknowledged event when killed with SIGKILL in the middle of publishing', async () => {
-    const dataDir = tempDir();
-    dirs.push(dataDir);
+    const dataDir = scratchDir();
     const first = await spawnHub(dataDir);
     const acknowledged = new Map<string, number>();
     let killed = false;
@@ -64,14 +61,12 @@ describe('herald serve', () => {
       const offsets = [...stored.values()].sort((a, b) => a - b);
       assert.deepEqual(offsets, Array.from({ length: offsets.length }, (_, i) => i + 1), 'offsets have no gaps');
     } finally {
-      second.child.kill('SIGKILL');
-      await second.exited;
+      await second.kill();
     }
   });
 
   it('rebuilds run snapshots that were not yet written when the hub was killed', async () => {
-    const dataDir = tempDir();
-    dirs.push(dataDir);
+    const dataDir = scratchDir();
     const first = await spawnHub(dataDir);
     const events = [
       { type: 'run.started', data: { title: 'killed mid-flight' } },
@@ -82,8 +77,7 @@ describe('herald serve', () => {
     ];
     assert.deepEqual(await publish(first.url, 'runs.crash', events), [1, 2, 3, 4, 5]);
     // Killed at once: the acknowledged events are on disk, the run archive had no time to flush.
-    first.child.kill('SIGKILL');
-    await first.exited;
+    await first.kill();
     const second = await spawnHub(dataDir);
     try {
       const run = (await fetch(`${second.url}/api/runs/crash`).then((r) => r.json())) as any;
@@ -94,14 +88,12 @@ describe('herald serve', () => {
       const search = (await fetch(`${second.url}/api/search?q=reactor`).then((r) => r.json())) as any;
       assert.deepEqual(search.hits.map((h: any) => h.runId), ['crash']);
     } finally {
-      second.child.kill('SIGKILL');
-      await second.exited;
+      await second.kill();
     }
   });
 
   it('shuts down gracefully on SIGTERM: clients are closed with 1012 and the process exits 0', async () => {
-    const dataDir = tempDir();
-    dirs.push(dataDir);
+    const dataDir = scratchDir();
     const hub = await spawnHub(dataDir);
     const client = await TestClient.connect(hub.url);
     await client.request({ op: 'subscribe', channel: 'bye' });

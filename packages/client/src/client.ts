@@ -2,6 +2,7 @@ import {
   CloseCodes,
   isPattern,
   matchesPattern,
+  messagesOfFrame,
   shouldReconnect,
   type DeliveredEvent,
   type EventInput,
@@ -215,8 +216,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
     ws.onmessage = (event) => {
       if (generation !== this.generation) return;
       this.lastSeen = Date.now();
-      const parsed = JSON.parse(String(event.data)) as ServerMessage | ServerMessage[];
-      for (const message of Array.isArray(parsed) ? parsed : [parsed]) {
+      for (const message of messagesOfFrame(JSON.parse(String(event.data)))) {
         if (message.op === 'hello') {
           greeted = true;
           this.onHello(message.clientId, message.heartbeatMs);

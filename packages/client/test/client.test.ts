@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { after, describe, it, mock } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import { EventSource } from 'eventsource';
 import { WebSocket } from 'ws';
 import { backoffDelay, HeraldClient, type DeliveredEvent, type StateChange, type WebSocketConstructor } from '@herald/client';
 import { startBlockingProxy } from '../../server/test/support/block-websocket-proxy.js';
-import { postEvents, startHub, tempDir } from '../../server/test/support/hub.js';
+import { postEvents, scratchDirs, startHub } from '../../server/test/support/hub.js';
 import { spawnHub, until } from '../../server/test/support/process.js';
 
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-function dataDir(): string {
-  const dir = tempDir('herald-client-');
-  dirs.push(dir);
-  return dir;
-}
+const dataDir = scratchDirs('herald-client-');
 
 function collect(client: HeraldClient, channel: string) {
   const events: DeliveredEvent[] = [];

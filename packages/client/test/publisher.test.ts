@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { createPublisher } from '@herald/client/publisher';
 import { getJson, startHub, tempDir } from '../../server/test/support/hub.js';
-import { spawnHub, until } from '../../server/test/support/process.js';
+import { spawnHub } from '../../server/test/support/process.js';
 
 async function history(url: string, channel: string): Promise<any[]> {
   const events: any[] = [];

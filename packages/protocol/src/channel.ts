@@ -29,10 +29,6 @@ export function checkChannel(name: unknown, allowPattern: boolean): ChannelCheck
   return { ok: true, isPattern };
 }
 
-export function isValidChannel(name: unknown): name is string {
-  return checkChannel(name, false).ok;
-}
-
 export function isPattern(name: string): boolean {
   return name === '>' || name === '*' || name.includes('*') || name.endsWith('.>');
 }

@@ -65,7 +65,3 @@ const closeByNumber = new Map<number, CloseCodeInfo>(Object.values(CloseCodes).m
 export function shouldReconnect(code: number): boolean {
   return closeByNumber.get(code)?.reconnect ?? true;
 }
-
-export function describeClose(code: number): CloseCodeInfo | undefined {
-  return closeByNumber.get(code);
-}

@@ -28,7 +28,7 @@ export class HubStats {
   private readonly sampler: NodeJS.Timeout;
 
   constructor(
-    private readonly hub: Hub,
+    hub: Hub,
     private readonly connections: () => ConnectionCounts,
     channelCount: () => Promise<number>,
   ) {

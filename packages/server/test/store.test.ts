@@ -1,19 +1,10 @@
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { MemoryStore, prepareEvents, SqliteStore } from '../src/index.js';
 import { describeStoreConformance } from './store-conformance.js';
-import { tempDir } from './support/hub.js';
+import { scratchDirs } from './support/hub.js';
 
-const dirs: string[] = [];
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-function sqliteDir(): string {
-  const dir = tempDir('herald-store-');
-  dirs.push(dir);
-  return dir;
-}
+const sqliteDir = scratchDirs('herald-store-');
 
 describeStoreConformance('memory', (retention) => new MemoryStore(retention));
 describeStoreConformance('sqlite', (retention) => new SqliteStore({ dataDir: sqliteDir(), retention }));

@@ -58,11 +58,7 @@ export class Connection implements Subscriber {
     // ws.send would check this itself; a direct write must not touch a socket that is closing.
     if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
     const frame = delivery.wsFrame();
-    if (this.ws.bufferedAmount + frame.length > this.ctx.config.maxOutboundBytes) {
-      this.closeSlowConsumer();
-      return;
-    }
-    (this.ws as unknown as { _socket: { write(chunk: Buffer): boolean } })._socket.write(frame);
+    if (this.hasRoomFor(frame.length)) (this.ws as unknown as { _socket: { write(chunk: Buffer): boolean } })._socket.write(frame);
   }
 
   send(message: object): void {
@@ -82,12 +78,14 @@ export class Connection implements Subscriber {
   }
 
   private sendBytes(bytes: Buffer): void {
-    if (this.closing) return;
-    if (this.ws.bufferedAmount + bytes.length > this.ctx.config.maxOutboundBytes) {
-      this.closeSlowConsumer();
-      return;
-    }
-    this.ws.send(bytes, TEXT_FRAME);
+    if (!this.closing && this.hasRoomFor(bytes.length)) this.ws.send(bytes, TEXT_FRAME);
+  }
+
+  /** Whether `length` more bytes fit under the outbound cap; closes the connection as slow when not. */
+  private hasRoomFor(length: number): boolean {
+    if (this.ws.bufferedAmount + length <= this.ctx.config.maxOutboundBytes) return true;
+    this.closeSlowConsumer();
+    return false;
   }
 
   /**

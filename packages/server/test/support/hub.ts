@@ -1,11 +1,23 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { after } from 'node:test';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type HeraldConfig, type HeraldServer } from '../../src/index.js';
 
 export function tempDir(prefix = 'herald-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** For one test file: a maker of temporary folders, all removed when the file's tests end. */
+export function scratchDirs(prefix = 'herald-test-'): () => string {
+  const dirs: string[] = [];
+  after(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+  return () => {
+    const dir = tempDir(prefix);
+    dirs.push(dir);
+    return dir;
+  };
 }
 
 export interface TestHub extends HeraldServer {
