@@ -4,6 +4,7 @@ import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createPublisher } from '@herald/client/publisher';
+import { parseDuration } from '@herald/server';
 import { notice } from './format.js';
 import { hubUrl, URL_OPTION } from './hub-url.js';
 
@@ -34,7 +35,11 @@ export async function run(argv: string[]): Promise<number> {
     console.error('herald run: --channel must be runs.<id>, the id made of [A-Za-z0-9_-]');
     return 2;
   }
-  const flushTimeoutMs = values['flush-timeout'] === undefined ? 30_000 : Number.parseFloat(values['flush-timeout']) * (values['flush-timeout'].endsWith('ms') ? 1 : 1000);
+  const flushTimeoutMs = values['flush-timeout'] === undefined ? 30_000 : parseDuration(values['flush-timeout']);
+  if (flushTimeoutMs === undefined) {
+    console.error('herald run: --flush-timeout takes a duration such as 500ms, 30s or 2m');
+    return 2;
+  }
   const publisher = createPublisher({ url: hubUrl(values.url), onDrop: ({ reason }) => notice(`an event was refused: ${reason}`) });
   const title = values.title ?? command.join(' ');
   notice(`publishing to ${channel}`);

@@ -96,6 +96,12 @@ const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3
 const BYTES = /^(\d+)(b|kb|kib|mb|mib|gb|gib)?$/i;
 const BYTE_UNITS: Record<string, number> = { b: 1, kb: 1000, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
 
+/** `500ms`, `30s`, `5m`, `7d` (a bare number is milliseconds) in milliseconds; undefined if malformed. */
+export function parseDuration(text: string): number | undefined {
+  const m = DURATION.exec(text.trim());
+  return m ? Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']!) : undefined;
+}
+
 /** Reads one textual setting (a flag or an environment variable) into its typed value. */
 export function parseSetting(spec: OptionSpec, text: string, origin: string): string | number {
   const fail = (what: string): never => {
@@ -104,10 +110,7 @@ export function parseSetting(spec: OptionSpec, text: string, origin: string): st
   const kind = spec.kind;
   if (kind === 'string') return text;
   if (kind === 'int') return /^\d+$/.test(text) ? Number(text) : fail('a whole number ≥ 0');
-  if (kind === 'duration') {
-    const m = DURATION.exec(text.trim()) ?? fail('a duration such as 500ms, 30s, 5m, 7d (a bare number is milliseconds)');
-    return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']!);
-  }
+  if (kind === 'duration') return parseDuration(text) ?? fail('a duration such as 500ms, 30s, 5m, 7d (a bare number is milliseconds)');
   if (kind === 'bytes') {
     const m = BYTES.exec(text.trim()) ?? fail('a size such as 65536, 64KiB, 1MiB');
     return Number(m[1]) * BYTE_UNITS[(m[2] ?? 'b').toLowerCase()]!;

@@ -69,7 +69,8 @@ export class Hub {
 
   /**
    * Starts a subscription: it is indexed at once (holding live events), then history is read. The caller
-   * sends the reply and `replay`, then calls `subscription.goLive(outcome.coveredUpTo)` in the same turn.
+   * sends the reply and `replay`, then calls `subscription.goLive(outcome.coveredUpTo)`; live events that
+   * arrive while the replay is being written stay held until then.
    */
   async subscribe(subscription: Subscription, since: Since | undefined): Promise<SubscribeOutcome> {
     const { channel, isPattern } = subscription;

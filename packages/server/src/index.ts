@@ -1,5 +1,5 @@
 export { startServer, createStore, type HeraldServer, type ServerOverrides } from './server.js';
-export { resolveConfig, configFromEnv, parseSetting, CONFIG_OPTIONS, DEFAULT_CONFIG, ConfigError, type HeraldConfig } from './config.js';
+export { resolveConfig, configFromEnv, parseDuration, parseSetting, CONFIG_OPTIONS, DEFAULT_CONFIG, ConfigError, type HeraldConfig } from './config.js';
 export { Hub } from './hub.js';
 export { MemoryStore } from './store/memory.js';
 export { SqliteStore, type SqliteStoreOptions } from './store/sqlite.js';

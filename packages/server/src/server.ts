@@ -75,7 +75,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   const stats = new HubStats(
     hub,
     () => ({ websocket: websockets.connections.size, sse: sse.streams.size }),
-    async () => (await store.channels()).length,
+    () => store.channelCount(),
   );
   const onSlowConsumer = () => stats.slowConsumerCloses++;
   const onCommandError = (code: ErrorCode) => stats.countError(code);

@@ -126,6 +126,7 @@ export function describeStoreConformance(engine: string, open: (retention: Reten
       await store.append('list.b', events('1'));
       const listed = (await store.channels()).filter((c) => c.name.startsWith('list.'));
       assert.deepEqual(listed.map((c) => [c.name, c.latest]).sort(), [['list.a', 2], ['list.b', 1]]);
+      assert.equal(await store.channelCount(), (await store.channels()).length);
     });
   });
 }

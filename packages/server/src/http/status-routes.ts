@@ -25,11 +25,11 @@ export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connect
 
   app.get('/api/stats', async () => {
     const counts = connections();
-    const channels = await hub.store.channels();
+    const channels = await hub.store.channelCount();
     return {
       uptimeSeconds: stats.uptimeSeconds(),
       connections: { total: counts.websocket + counts.sse, websocket: counts.websocket, sse: counts.sse },
-      channels: channels.length,
+      channels,
       events: { in: hub.eventsIn, out: hub.eventsOut, ...stats.rates() },
       slowConsumerCloses: stats.slowConsumerCloses,
       runs: runCounts(),

@@ -84,6 +84,12 @@ export class MemoryStore implements EventStore {
       .map(([name, state]) => ({ name, epoch: state.epoch, latest: state.latest, lastTime: state.events.at(-1)?.time }));
   }
 
+  async channelCount(): Promise<number> {
+    let count = 0;
+    for (const state of this.channelsByName.values()) if (state.latest > 0) count++;
+    return count;
+  }
+
   async reset(channel: string): Promise<ChannelPosition> {
     const state: MemoryChannel = { epoch: newEpoch(), latest: 0, events: [], ids: new Map(), idOfOffset: new Map() };
     this.channelsByName.set(channel, state);

@@ -81,6 +81,7 @@ export class SqliteStore implements EventStore {
            (SELECT e.time FROM events e WHERE e.channel_id = c.id ORDER BY e.offset DESC LIMIT 1) AS lastTime
          FROM channels c WHERE c.latest > 0 ORDER BY c.name`,
       ),
+      countChannels: db.prepare<[], { count: number }>('SELECT COUNT(*) AS count FROM channels WHERE latest > 0'),
       earliest: db.prepare<[number], { offset: number | null }>('SELECT MIN(offset) AS offset FROM events WHERE channel_id = ?'),
       readAfter: db.prepare<[number, number, number, number], EventRow>(
         'SELECT offset, time, body FROM events WHERE channel_id = ? AND offset > ? AND offset <= ? ORDER BY offset LIMIT ?',
@@ -130,6 +131,10 @@ export class SqliteStore implements EventStore {
 
   async channels(): Promise<ChannelSummary[]> {
     return this.statements.listChannels.all().map((r) => ({ name: r.name, epoch: r.epoch, latest: r.latest, lastTime: r.lastTime ?? undefined }));
+  }
+
+  async channelCount(): Promise<number> {
+    return this.statements.countChannels.get()!.count;
   }
 
   async reset(channel: string): Promise<ChannelPosition> {

@@ -77,6 +77,8 @@ export interface EventStore {
   position(channel: string): Promise<ChannelPosition>;
   /** Every channel that has ever stored an event (and not been reset to empty). */
   channels(): Promise<ChannelSummary[]>;
+  /** How many channels `channels()` would list, without listing them (stats are polled every second). */
+  channelCount(): Promise<number>;
   /** Drops a channel's history and starts a new epoch. */
   reset(channel: string): Promise<ChannelPosition>;
   /** Applies the age part of the retention policy now (count is applied on append). */
