@@ -113,6 +113,8 @@ export class HeraldClient extends Emitter<ClientEvents> {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private watchdog: ReturnType<typeof setInterval> | undefined;
   private websocketFailed = false;
+  /** WebSocket attempts in a row that never got `hello`; one alone (a hub restarting) is no reason to fall back. */
+  private websocketFailures = 0;
 
   constructor(private readonly options: ClientOptions) {
     super();
@@ -226,8 +228,8 @@ export class HeraldClient extends Emitter<ClientEvents> {
     ws.onclose = (event) => {
       if (generation !== this.generation) return;
       this.ws = undefined;
-      // A socket that never said hello was refused or blocked on the way: try the fallback next.
-      if (!greeted && this.canUseSse()) this.websocketFailed = true;
+      // Sockets that keep failing before hello are refused or blocked on the way: try the fallback next.
+      if (!greeted && ++this.websocketFailures >= 2 && this.canUseSse()) this.websocketFailed = true;
       this.scheduleReconnect(event.code, event.reason);
     };
     ws.onerror = () => {};
@@ -241,6 +243,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
     } catch (error) {
       // The hub itself is down: WebSocket was not the problem, so try it first next time.
       this.websocketFailed = false;
+      this.websocketFailures = 0;
       if (generation === this.generation) this.scheduleReconnect(1006, `hub unreachable: ${String(error)}`);
       return;
     }
@@ -267,6 +270,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
     this.heartbeatMs = heartbeatMs;
     this.attempt = 0;
     this.websocketFailed = false;
+    this.websocketFailures = 0;
     this.transport = 'websocket';
     this.setState('connected', { transport: 'websocket' });
     for (const sub of this.subs.values()) this.startSubscription(sub);

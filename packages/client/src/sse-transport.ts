@@ -28,7 +28,8 @@ export class SseTransport {
   ) {}
 
   subscribe(sub: Subscription<any>): void {
-    const since = sub.isPattern ? undefined : (sub.resumeFrom() as { offset?: number } | undefined)?.offset;
+    const resumeFrom = sub.resumeFrom();
+    const since = sub.isPattern ? undefined : (resumeFrom as { offset?: number } | undefined)?.offset;
     const query = since === undefined ? '' : `?since=${since}`;
     const source = new this.EventSourceImpl(`${this.baseUrl}/api/channels/${encodeURIComponent(sub.channel)}/stream${query}`);
     this.sources.set(sub, source);
@@ -37,8 +38,9 @@ export class SseTransport {
     source.addEventListener('subscribed', (message) => {
       const reply = JSON.parse(message.data) as Omit<SubscribedMessage, 'op'>;
       const known = sub.positions.get(sub.channel);
-      // SSE resumes by offset only; an epoch that moved on means the remembered offsets are void.
-      const recovered = known && reply.epoch !== known.epoch ? false : reply.recovered;
+      // SSE resumes by offset only: an epoch that moved on voids the remembered offset, and a pattern
+      // that had somewhere to resume from cannot be replayed at all — the app must hear about both.
+      const recovered = (known && reply.epoch !== known.epoch) || (sub.isPattern && resumeFrom !== undefined) ? false : reply.recovered;
       sub.onSubscribed({ op: 'subscribed', ...reply, ...(recovered === undefined ? {} : { recovered }) });
     });
     source.onmessage = (message) => sub.deliver({ op: 'event', ...JSON.parse(message.data) } as EventMessage);

@@ -75,7 +75,12 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
       this.emit('snapshot', { snapshot: reply.snapshot, offset: reply.offset, epoch: reply.epoch });
     }
     if (reply.recovered === false) {
-      this.emit('reset', { channel: this.channel, epoch: reply.epoch, offset: reply.offset, reason: known && known.epoch !== reply.epoch ? 'epoch-changed' : 'history-lost' });
+      this.emit('reset', {
+        channel: this.channel,
+        ...(reply.epoch !== undefined ? { epoch: reply.epoch } : {}),
+        ...(reply.offset !== undefined ? { offset: reply.offset } : {}),
+        reason: known && known.epoch !== reply.epoch ? 'epoch-changed' : 'history-lost',
+      });
     }
     // After a recovered resume the replay advances the position; otherwise start from the reply's.
     if (!this.isPattern && reply.epoch !== undefined && reply.offset !== undefined && reply.recovered !== true) {

@@ -97,6 +97,39 @@ describe('HeraldClient against a real hub', () => {
     }
   });
 
+  it('stays on WebSocket when one upgrade is refused (a hub restarting), instead of falling back', async () => {
+    const hub = await startHub();
+    let client: HeraldClient | undefined;
+    const proxy = await startBlockingProxy(hub.url, 1);
+    try {
+      client = new HeraldClient({ url: proxy.url, WebSocket: WebSocket as unknown as WebSocketConstructor, EventSource: EventSource as any, backoff: fastBackoff }).connect();
+      await until(() => client!.state === 'connected', 'connected');
+      assert.equal(proxy.refused(), 1);
+      assert.equal(client.transport, 'websocket');
+    } finally {
+      client?.close();
+      await proxy.close();
+      await hub.dispose();
+    }
+  });
+
+  it('raises reset when a pattern subscription must resume over SSE, which cannot replay patterns', async () => {
+    const hub = await startHub();
+    let client: HeraldClient | undefined;
+    try {
+      const { json } = await postEvents(hub.url, 'c.pat.a', { type: 'seen' });
+      client = new HeraldClient({ url: hub.url, EventSource: EventSource as any, transports: ['sse'] }).connect();
+      const resets: unknown[] = [];
+      const sub = client.subscribe('c.pat.*', undefined, { since: { positions: { 'c.pat.a': { offset: 1, epoch: json.epoch } } } });
+      sub.on('reset', (r) => resets.push(r));
+      await until(() => resets.length === 1, 'reset');
+      assert.deepEqual(resets[0], { channel: 'c.pat.*', reason: 'history-lost' });
+    } finally {
+      client?.close();
+      await hub.dispose();
+    }
+  });
+
   it('publishes over the WebSocket and reports hub errors with their code', async () => {
     const hub = await startHub();
     try {

@@ -1,12 +1,14 @@
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 
 /**
- * A proxy in front of a hub that forwards plain HTTP (including SSE streams) but refuses every WebSocket
- * upgrade, like a corporate proxy that blocks WebSockets.
+ * A proxy in front of a hub that forwards plain HTTP (including SSE streams) but refuses WebSocket
+ * upgrades, like a corporate proxy that blocks WebSockets — all of them, or only the first `refuse`
+ * (like a hub that answers 503 while it restarts), forwarding the rest.
  */
-export async function startBlockingProxy(target: string): Promise<{ url: string; close(): Promise<void> }> {
+export async function startBlockingProxy(target: string, refuse = Infinity): Promise<{ url: string; refused: () => number; close(): Promise<void> }> {
   const upstream = new URL(target);
+  let refused = 0;
   const server: Server = createServer((req, res) => {
     const forward = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers);
@@ -16,13 +18,26 @@ export async function startBlockingProxy(target: string): Promise<{ url: string;
     res.on('close', () => forward.destroy());
     req.pipe(forward);
   });
-  server.on('upgrade', (_req, socket) => {
-    socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  server.on('upgrade', (req, socket, head) => {
+    if (refused < refuse) {
+      refused++;
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    const up = connect(Number(upstream.port), upstream.hostname, () => {
+      const headers = Object.entries(req.headers).map(([k, v]) => `${k}: ${v}`).join('\r\n');
+      up.write(`${req.method} ${req.url} HTTP/1.1\r\n${headers}\r\n\r\n`);
+      up.write(head);
+      socket.pipe(up).pipe(socket);
+    });
+    up.on('error', () => socket.destroy());
+    socket.on('error', () => up.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    refused: () => refused,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
