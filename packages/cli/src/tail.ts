@@ -2,14 +2,17 @@ import { parseArgs } from 'node:util';
 import { HeraldClient, type WebSocketConstructor } from '@herald/client';
 import { isPattern } from '@herald/protocol';
 import { WebSocket } from 'ws';
-import { formatEvent, notice } from './format.js';
+import { formatEvent, formatEventJson, notice } from './format.js';
 import { hubUrl, URL_OPTION } from './hub-url.js';
 
 export const tailUsage = `Usage: herald tail <channel|pattern> [--since N] [--json] [--url u]
 
   Follows events live, resuming after hub restarts with no gap and no duplicate.
   --since N  first replay the events after offset N (exact channels; 0 = all history)
-  --json     one JSON object per line instead of coloured text`;
+  --json     one JSON object per line instead of coloured text
+
+  Control characters in events (terminal escape sequences, carriage returns, bells) are printed as
+  visible escapes such as \\x1b or \\u009b, never sent to the terminal.`;
 
 /** `herald tail`: a live feed in the terminal until Ctrl-C. */
 export async function tail(argv: string[]): Promise<number> {
@@ -34,7 +37,7 @@ export async function tail(argv: string[]): Promise<number> {
     if (change.to === 'disconnected') notice(change.retryInMs === undefined ? `disconnected for good (${change.code} ${change.reason ?? ''})` : `connection lost; retrying in ${(change.retryInMs / 1000).toFixed(1)}s`);
   });
   const subscription = client.subscribe(channel, (delivered) => {
-    console.log(values.json ? JSON.stringify(delivered) : formatEvent(delivered));
+    console.log(values.json ? formatEventJson(delivered) : formatEvent(delivered));
   }, values.since === undefined ? {} : { since: { offset: Number(values.since) } });
   subscription.on('reset', (info) => notice(`history for ${info.channel} no longer covers the gap (${info.reason}); some events were missed`));
   subscription.on('error', (error) => {
