@@ -1,4 +1,4 @@
-import { MAX_EVENT_ID_LENGTH, MAX_EVENT_TYPE_LENGTH, MAX_SOURCE_LENGTH } from './limits.js';
+import { Defaults, MAX_EVENT_ID_LENGTH, MAX_EVENT_TYPE_LENGTH, MAX_SOURCE_LENGTH } from './limits.js';
 
 export const SEVERITIES = ['debug', 'info', 'success', 'warning', 'error'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -40,10 +40,42 @@ export interface DeliveredEvent<TData = unknown> {
 const EVENT_KEYS = new Set(['type', 'severity', 'data', 'ts', 'id', 'source']);
 const SEVERITY_SET: ReadonlySet<string> = new Set(SEVERITIES);
 
-export type EventCheck = { ok: true; event: HeraldEvent } | { ok: false; reason: string };
+/** Limits on the shape of an event's `data`; a hub may be configured to other values than the defaults. */
+export interface EventShapeLimits {
+  /** Deepest nesting of objects and arrays: a plain value is 0 deep, `{"a":[1]}` 2. */
+  maxDepth: number;
+  /** Most object keys plus array elements, counted over the whole value. */
+  maxKeys: number;
+}
 
-/** Validates a published event and normalises it. Unknown fields are refused so that typos show up. */
-export function checkEvent(input: unknown): EventCheck {
+export const DEFAULT_EVENT_SHAPE: EventShapeLimits = { maxDepth: Defaults.maxEventDepth, maxKeys: Defaults.maxEventKeys };
+
+/**
+ * Which limit `data` breaks, if any. The walk keeps its own stack and stops at the first breach, so a
+ * hostile value costs at most `maxKeys` steps and no call-stack frames, however deep or large it is.
+ */
+export function checkEventShape(data: unknown, limits: EventShapeLimits): keyof EventShapeLimits | undefined {
+  if (typeof data !== 'object' || data === null) return undefined;
+  const stack: Array<{ value: object; depth: number }> = [{ value: data, depth: 1 }];
+  let keys = 0;
+  for (let node = stack.pop(); node; node = stack.pop()) {
+    if (node.depth > limits.maxDepth) return 'maxDepth';
+    const children: unknown[] = Array.isArray(node.value) ? node.value : Object.values(node.value);
+    keys += children.length;
+    if (keys > limits.maxKeys) return 'maxKeys';
+    for (const child of children) if (typeof child === 'object' && child !== null) stack.push({ value: child, depth: node.depth + 1 });
+  }
+  return undefined;
+}
+
+/** `limit` names the shape limit an event broke, so that the hub can say how its operator changes it. */
+export type EventCheck = { ok: true; event: HeraldEvent } | { ok: false; reason: string; limit?: keyof EventShapeLimits };
+
+/**
+ * Validates a published event and normalises it. Unknown fields are refused so that typos show up, and
+ * `data` must keep within `limits` (see EventShapeLimits).
+ */
+export function checkEvent(input: unknown, limits: EventShapeLimits = DEFAULT_EVENT_SHAPE): EventCheck {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return { ok: false, reason: 'event must be a JSON object' };
   const raw = input as Record<string, unknown>;
   for (const key of Object.keys(raw)) {
@@ -56,7 +88,12 @@ export function checkEvent(input: unknown): EventCheck {
     return { ok: false, reason: `event.severity must be one of ${SEVERITIES.join(', ')}` };
   }
   const event: HeraldEvent = { type, severity: (severity as Severity | undefined) ?? 'info' };
-  if (data !== undefined) event.data = data;
+  if (data !== undefined) {
+    const broken = checkEventShape(data, limits);
+    if (broken === 'maxDepth') return { ok: false, limit: broken, reason: `event.data is nested more than ${limits.maxDepth} levels deep` };
+    if (broken === 'maxKeys') return { ok: false, limit: broken, reason: `event.data holds more than ${limits.maxKeys} keys and array elements in all` };
+    event.data = data;
+  }
   if (ts !== undefined) {
     const millis = typeof ts === 'number' ? ts : typeof ts === 'string' ? Date.parse(ts) : Number.NaN;
     if (!Number.isFinite(millis)) return { ok: false, reason: 'event.ts must be milliseconds since the epoch or an ISO-8601 string' };

@@ -12,6 +12,19 @@ export const Defaults = {
   maxBodyBytes: 8 * 1024 * 1024,
   /** Most events in one HTTP batch. */
   maxBatchEvents: 1000,
+  /**
+   * Deepest nesting of objects and arrays in an event's `data` (`{"a":[1]}` is 2 deep). Real events —
+   * logs, metrics, error reports with causes, step trees — stay well under 10 levels; 32 leaves room for
+   * them while every consumer that walks data recursively (the dashboard's views, a Python client's
+   * `json`, whose recursion limit is about 1000) stays far from its stack limit.
+   */
+  maxEventDepth: 32,
+  /**
+   * Most object keys plus array elements in the whole of an event's `data`. 10 000 still fits a series of
+   * 10 000 numbers, yet bounds the work of everyone who renders or indexes an event independently of
+   * `maxMessageBytes` (which an operator may raise to megabytes).
+   */
+  maxEventKeys: 10_000,
   maxSubscriptionsPerConnection: 1000,
   /** Bytes queued for one client before it is closed as a slow consumer. */
   maxOutboundBytes: 1024 * 1024,

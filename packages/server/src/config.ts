@@ -11,6 +11,8 @@ export interface HeraldConfig {
   sync: 'full' | 'normal';
   maxMessageBytes: number;
   maxBodyBytes: number;
+  maxEventDepth: number;
+  maxEventKeys: number;
   maxSubscriptions: number;
   maxOutboundBytes: number;
   heartbeatMs: number;
@@ -47,6 +49,8 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
   { key: 'sync', flag: 'sync', env: 'HERALD_SYNC', kind: { oneOf: ['full', 'normal'] }, description: 'SQLite durability: `full` fsyncs every group commit (survives power loss); `normal` survives a hub crash only.' },
   { key: 'maxMessageBytes', flag: 'max-message-bytes', env: 'HERALD_MAX_MESSAGE_BYTES', kind: 'bytes', description: 'Largest WebSocket frame and largest single event.' },
   { key: 'maxBodyBytes', flag: 'max-body-bytes', env: 'HERALD_MAX_BODY_BYTES', kind: 'bytes', description: 'Largest HTTP request body.' },
+  { key: 'maxEventDepth', flag: 'max-event-depth', env: 'HERALD_MAX_EVENT_DEPTH', kind: 'int', description: "Deepest nesting of objects and arrays in an event's data (1 to 512)." },
+  { key: 'maxEventKeys', flag: 'max-event-keys', env: 'HERALD_MAX_EVENT_KEYS', kind: 'int', description: "Most object keys plus array elements in the whole of an event's data." },
   { key: 'maxSubscriptions', flag: 'max-subscriptions', env: 'HERALD_MAX_SUBSCRIPTIONS', kind: 'int', description: 'Subscriptions one WebSocket connection may hold.' },
   { key: 'maxOutboundBytes', flag: 'max-outbound-bytes', env: 'HERALD_MAX_OUTBOUND_BYTES', kind: 'bytes', description: 'Bytes queued for one client before it is closed as a slow consumer.' },
   { key: 'heartbeatMs', flag: 'heartbeat', env: 'HERALD_HEARTBEAT', kind: 'duration', description: 'Interval of WebSocket pings and SSE keep-alives; a peer silent for two is dropped.' },
@@ -71,6 +75,8 @@ export const DEFAULT_CONFIG: HeraldConfig = {
   sync: 'full',
   maxMessageBytes: Defaults.maxMessageBytes,
   maxBodyBytes: Defaults.maxBodyBytes,
+  maxEventDepth: Defaults.maxEventDepth,
+  maxEventKeys: Defaults.maxEventKeys,
   maxSubscriptions: Defaults.maxSubscriptionsPerConnection,
   maxOutboundBytes: Defaults.maxOutboundBytes,
   heartbeatMs: Defaults.heartbeatMs,
@@ -144,6 +150,12 @@ export function resolveConfig(partial: Partial<HeraldConfig> = {}): HeraldConfig
   if (config.port > 65535) throw new ConfigError(`port must be at most 65535 (got ${config.port})`);
   atLeast('maxMessageBytes', 256);
   atLeast('maxBodyBytes', 256);
+  atLeast('maxEventDepth', 1);
+  // Serialising is recursive (V8 runs out of stack at a few thousand levels) and Python's json gives up at 1000.
+  if (config.maxEventDepth > 512) {
+    throw new ConfigError(`maxEventDepth must be at most 512 (got ${config.maxEventDepth}): deeper events overflow the stack of JSON libraries (Python's json gives up at 1000 levels)`);
+  }
+  atLeast('maxEventKeys', 1);
   atLeast('maxSubscriptions', 1);
   atLeast('maxOutboundBytes', 1024);
   atLeast('heartbeatMs', 10);
