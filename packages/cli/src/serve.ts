@@ -5,7 +5,11 @@ import { parseArgs } from 'node:util';
 import { CONFIG_OPTIONS, configFromEnv, DEFAULT_CONFIG, parseSetting, startServer, type HeraldConfig } from '@herald/server';
 
 export function serveUsage(): string {
-  const rows = CONFIG_OPTIONS.map((o) => `  --${o.flag.padEnd(22)} ${o.env.padEnd(28)} ${o.description} (default ${String(DEFAULT_CONFIG[o.key])})`);
+  const rows = CONFIG_OPTIONS.map((o) => {
+    const fallback = DEFAULT_CONFIG[o.key];
+    const shown = o.kind === 'flag' ? '' : ` (default ${fallback === '' ? 'none' : String(fallback)})`;
+    return `  --${o.flag.padEnd(22)} ${o.env.padEnd(28)} ${o.description}${shown}`;
+  });
   return `Usage: herald serve [options]\n\nEvery option can also be set by its environment variable; a flag wins over the variable.\n\n${rows.join('\n')}`;
 }
 
@@ -27,7 +31,7 @@ export async function serve(argv: string[]): Promise<number> {
   }
   const { values } = parseArgs({
     args: argv,
-    options: Object.fromEntries(CONFIG_OPTIONS.map((o) => [o.flag, { type: 'string' as const }])),
+    options: Object.fromEntries(CONFIG_OPTIONS.map((o) => [o.flag, { type: o.kind === 'flag' ? ('boolean' as const) : ('string' as const) }])),
     strict: true,
     allowPositionals: false,
   });
@@ -35,14 +39,23 @@ export async function serve(argv: string[]): Promise<number> {
   for (const spec of CONFIG_OPTIONS) {
     const text = values[spec.flag];
     if (typeof text === 'string') config[spec.key] = parseSetting(spec, text, `--${spec.flag}`);
+    else if (typeof text === 'boolean') config[spec.key] = text;
   }
   if (config.dashboardDir === undefined) config.dashboardDir = bundledDashboard();
   const server = await startServer(config as Partial<HeraldConfig>);
   const where = server.config.store === 'sqlite' ? `sqlite in ${server.config.dataDir}` : 'memory (history is lost on exit)';
   console.log(`Herald hub listening on ${server.url}  (store: ${where})`);
+  if (server.hub.access.required) {
+    const how = [server.keys.size > 0 ? `${server.keys.size} API key${server.keys.size === 1 ? '' : 's'}` : '', server.config.jwtSecret || server.config.jwtPublicKey || server.config.jwksFile ? 'JWT' : ''].filter(Boolean).join(' and ');
+    console.log(`  access:   credentials required (${how}); send Authorization: Bearer <key or token>`);
+  } else {
+    console.log(`  access:   OPEN — no API keys or JWT configured: anyone who can reach ${server.config.host} may read, publish and delete.`);
+    console.log(`            Turn it on with: herald keys create --name admin --allow admin   (see docs/security.md)`);
+  }
   if (server.config.dashboardDir && server.config.dashboardDir !== 'off') console.log(`  dashboard: ${server.url}/`);
-  console.log(`  publish:  curl -d '{"type":"hello"}' ${server.url}/api/channels/demo/events`);
-  console.log(`  watch:    curl -N ${server.url}/api/channels/demo/stream`);
+  const bearer = server.hub.access.required ? ` -H "Authorization: Bearer $HERALD_API_KEY"` : '';
+  console.log(`  publish:  curl${bearer} --json '{"type":"hello"}' ${server.url}/api/channels/demo/events`);
+  console.log(`  watch:    curl${bearer} -N ${server.url}/api/channels/demo/stream`);
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

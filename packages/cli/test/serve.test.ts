@@ -10,7 +10,7 @@ import { CLI, spawnHub } from '../../server/test/support/process.js';
 /** One POST on its own connection; resolves with the acknowledged offsets, rejects if not acknowledged. */
 function publish(url: string, channel: string, events: unknown[]): Promise<number[]> {
   return new Promise((resolve, reject) => {
-    const req = request(`${url}/api/channels/${channel}/events`, { method: 'POST', agent: false }, (res) => {
+    const req = request(`${url}/api/channels/${channel}/events`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => (res.statusCode === 201 ? resolve(JSON.parse(body).offsets) : reject(new Error(`status ${res.statusCode}`))));

@@ -27,6 +27,11 @@ export const ErrorCodes = {
   already_subscribed: { status: 409, description: 'The connection is already subscribed to this channel or pattern.' },
   not_subscribed: { status: 404, description: 'The connection is not subscribed to this channel or pattern.' },
   not_found: { status: 404, description: 'No such route or resource.' },
+  unauthorized: { status: 401, description: 'Credentials are missing, malformed, expired, revoked or refused (bad signature, wrong audience or issuer, algorithm not allowed). Send an API key or a valid token as `Authorization: Bearer …`.' },
+  forbidden: { status: 403, description: 'The credentials are valid but do not allow this action on this channel or pattern (a pattern needs permission for every channel it can match).' },
+  origin_not_allowed: { status: 403, description: 'The request came from a browser page on an origin the hub does not allow (allowed: the hub\'s own origin, loopback origins and those in `--cors-origin`).' },
+  host_not_allowed: { status: 421, description: 'The `Host` header names neither the hub\'s address nor its `--public-url` (protects against DNS rebinding; add the name with `--allowed-hosts`).' },
+  unsupported_media_type: { status: 415, description: 'A request with a body must send it as `Content-Type: application/json`.' },
   shutting_down: { status: 503, description: 'The hub is shutting down and takes no new work; retry against the restarted hub.' },
   internal: { status: 500, description: 'The hub failed unexpectedly; the request may be retried.' },
 } as const satisfies Record<string, ErrorCodeInfo>;
@@ -51,7 +56,9 @@ export const CloseCodes = {
   slowConsumer: { code: 4001, reconnect: true, description: 'The outbound buffer for this connection passed its cap because the client did not read. Reconnect and resume from the last offset.' },
   clientIdInUse: { code: 4002, reconnect: true, description: 'Another live connection already uses the requested clientId. Retry with backoff (the old connection may be about to time out) or pick another id.' },
   invalidClientId: { code: 4003, reconnect: false, description: 'The requested clientId is not valid (1–64 characters of [A-Za-z0-9_.:-]).' },
-  unauthorized: { code: 4401, reconnect: false, description: 'Reserved for authenticated hubs: credentials missing or refused.' },
+  authExpired: { code: 4004, reconnect: true, description: 'The token expired and was not refreshed in time. Get a new token and reconnect; subscriptions resume with no gap.' },
+  authTimeout: { code: 4005, reconnect: true, description: 'The hub requires credentials and no `auth` frame arrived within the deadline after the upgrade.' },
+  unauthorized: { code: 4401, reconnect: false, description: 'Credentials missing, refused or revoked (also sent to connections already open when their key is revoked). Do not retry with the same credentials.' },
 } as const satisfies Record<string, CloseCodeInfo>;
 
 export type CloseCodeName = keyof typeof CloseCodes;

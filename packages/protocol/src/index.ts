@@ -5,3 +5,4 @@ export * from './event.js';
 export * from './messages.js';
 export * from './runs.js';
 export * from './run-reducer.js';
+export * from './access.js';

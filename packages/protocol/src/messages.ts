@@ -44,13 +44,51 @@ export interface PingCommand {
   id?: CommandId;
 }
 
-export type ClientCommand = SubscribeCommand | UnsubscribeCommand | PublishCommand | PingCommand;
+/**
+ * Credentials for a connection whose upgrade carried none (browsers cannot set headers on a WebSocket):
+ * the first frame, within the hub's auth deadline. The hub answers with `hello`, or closes with 4401.
+ */
+export interface AuthCommand {
+  op: 'auth';
+  id?: CommandId;
+  token: string;
+}
+/** A new token for the same subject, before the current one expires; answered with `refreshed`. */
+export interface RefreshCommand {
+  op: 'refresh';
+  id?: CommandId;
+  token: string;
+}
+
+export type ClientCommand = SubscribeCommand | UnsubscribeCommand | PublishCommand | PingCommand | AuthCommand | RefreshCommand;
+
+/** Every op a client may send, for dispatch tables and tests that must cover them all. */
+export const CLIENT_OPS = ['subscribe', 'unsubscribe', 'publish', 'ping', 'auth', 'refresh'] as const satisfies readonly ClientCommand['op'][];
 
 export interface HelloMessage {
   op: 'hello';
   clientId: string;
   heartbeatMs: number;
   version: number;
+  /** Who the connection acts as, when the hub requires credentials. */
+  auth?: ConnectionAuth;
+  /** Largest frame the hub accepts, in bytes: a client checks a publish against it before sending. */
+  maxMessageBytes?: number;
+}
+export interface ConnectionAuth {
+  name: string;
+  /** When the credentials stop working (ms since the epoch); an `expiring` message comes first. */
+  expiresAt?: number;
+}
+/** The connection's token expires soon: send `refresh` with a new one, or be closed with 4004. */
+export interface ExpiringMessage {
+  op: 'expiring';
+  expiresAt: number;
+}
+export interface RefreshedMessage {
+  op: 'refreshed';
+  id?: CommandId;
+  expiresAt?: number;
 }
 export interface SubscribedMessage {
   op: 'subscribed';
@@ -105,6 +143,8 @@ export type ServerMessage =
   | UnsubscribedMessage
   | PublishedMessage
   | PongMessage
+  | ExpiringMessage
+  | RefreshedMessage
   | ErrorMessage
   | EventMessage;
 

@@ -93,10 +93,14 @@ export interface RunSummary {
   finishedAt: number | null;
 }
 
+/**
+ * The run id of a run channel: everything after `runs.`, so `runs.build-42` is run `build-42` and
+ * `runs.team-a.build-42` is run `team-a.build-42` — teams can be given `runs.team-a.>` and own their runs.
+ */
 export function runIdOfChannel(channel: string): string | undefined {
   if (!channel.startsWith(RUN_CHANNEL_PREFIX)) return undefined;
   const id = channel.slice(RUN_CHANNEL_PREFIX.length);
-  return id.length > 0 && !id.includes('.') ? id : undefined;
+  return id.length > 0 && !id.includes('*') && !id.includes('>') ? id : undefined;
 }
 
 export function healthBand(score: number): HealthBand {

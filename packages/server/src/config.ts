@@ -25,12 +25,23 @@ export interface HeraldConfig {
   healthStepPassed: number;
   healthStepFailed: number;
   healthError: number;
+  /** Extra browser origins allowed to call the hub, comma-separated ('' or 'off': none). */
   corsOrigin: string;
+  publicUrl: string;
+  allowedHosts: string;
+  jwtSecret: string;
+  jwtPublicKey: string;
+  jwksFile: string;
+  jwtAudience: string;
+  jwtIssuer: string;
+  insecure: boolean;
+  authTimeoutMs: number;
+  sessionTtlMs: number;
   /** Folder of the dashboard's built files, served at `/` ('' or 'off': none). */
   dashboardDir: string;
 }
 
-type Kind = 'int' | 'string' | 'duration' | 'bytes' | { oneOf: readonly string[] };
+type Kind = 'int' | 'string' | 'duration' | 'bytes' | 'flag' | { oneOf: readonly string[] };
 
 interface OptionSpec {
   key: keyof HeraldConfig;
@@ -38,6 +49,8 @@ interface OptionSpec {
   env: string;
   kind: Kind;
   description: string;
+  /** Never printed (`--help` shows whether it is set, not its value). */
+  secret?: boolean;
 }
 
 /** Every setting, its flag and its environment variable: the CLI, the docs and validation read this. */
@@ -62,7 +75,17 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
   { key: 'healthStepPassed', flag: 'health-step-passed', env: 'HERALD_HEALTH_STEP_PASSED', kind: 'int', description: 'Health points added for each passed step.' },
   { key: 'healthStepFailed', flag: 'health-step-failed', env: 'HERALD_HEALTH_STEP_FAILED', kind: 'int', description: 'Health points taken for each failed step.' },
   { key: 'healthError', flag: 'health-error', env: 'HERALD_HEALTH_ERROR', kind: 'int', description: 'Health points taken for each other event of severity `error`.' },
-  { key: 'corsOrigin', flag: 'cors-origin', env: 'HERALD_CORS_ORIGIN', kind: 'string', description: 'Origin allowed to call the HTTP API from browsers (`*` for any, `off` for none).' },
+  { key: 'corsOrigin', flag: 'cors-origin', env: 'HERALD_CORS_ORIGIN', kind: 'string', description: 'Other browser origins allowed to use the hub, comma-separated (`https://app.example.com`); the hub\'s own and loopback origins are always allowed. `*` is refused.' },
+  { key: 'publicUrl', flag: 'public-url', env: 'HERALD_PUBLIC_URL', kind: 'string', description: 'The URL people reach the hub at (behind a proxy or by name): its host and origin are accepted as the hub\'s own.' },
+  { key: 'allowedHosts', flag: 'allowed-hosts', env: 'HERALD_ALLOWED_HOSTS', kind: 'string', description: 'Extra names the `Host` header may carry, comma-separated (IP addresses and localhost always pass).' },
+  { key: 'jwtSecret', flag: 'jwt-secret', env: 'HERALD_JWT_SECRET', kind: 'string', secret: true, description: 'HS256 secret (32+ characters) that tokens are verified with; turns authentication on.' },
+  { key: 'jwtPublicKey', flag: 'jwt-public-key', env: 'HERALD_JWT_PUBLIC_KEY', kind: 'string', description: 'PEM public key file (RSA: RS256, EC P-256: ES256) that tokens are verified with; turns authentication on.' },
+  { key: 'jwksFile', flag: 'jwks-file', env: 'HERALD_JWKS_FILE', kind: 'string', description: 'JWKS file (`{"keys":[…]}`, RS256/ES256) that tokens are verified with; turns authentication on.' },
+  { key: 'jwtAudience', flag: 'jwt-audience', env: 'HERALD_JWT_AUDIENCE', kind: 'string', description: 'When set, tokens must carry this `aud`.' },
+  { key: 'jwtIssuer', flag: 'jwt-issuer', env: 'HERALD_JWT_ISSUER', kind: 'string', description: 'When set, tokens must carry this `iss`.' },
+  { key: 'insecure', flag: 'insecure', env: 'HERALD_INSECURE', kind: 'flag', description: 'Start open (no keys, no JWT) on a non-loopback address anyway: anyone who reaches it may do anything.' },
+  { key: 'authTimeoutMs', flag: 'auth-timeout', env: 'HERALD_AUTH_TIMEOUT', kind: 'duration', description: 'How long a WebSocket without credentials on the upgrade has to send its `auth` frame.' },
+  { key: 'sessionTtlMs', flag: 'session-ttl', env: 'HERALD_SESSION_TTL', kind: 'duration', description: 'Longest a dashboard sign-in lasts (never past the token\'s own expiry).' },
   { key: 'dashboardDir', flag: 'dashboard', env: 'HERALD_DASHBOARD', kind: 'string', description: 'Folder of the dashboard to serve at `/` (`herald serve` uses the bundled one; `off` for none).' },
   { key: 'logLevel', flag: 'log-level', env: 'HERALD_LOG_LEVEL', kind: { oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, description: 'pino log level.' },
 ];
@@ -89,7 +112,17 @@ export const DEFAULT_CONFIG: HeraldConfig = {
   healthStepPassed: 2,
   healthStepFailed: 10,
   healthError: 5,
-  corsOrigin: '*',
+  corsOrigin: '',
+  publicUrl: '',
+  allowedHosts: '',
+  jwtSecret: '',
+  jwtPublicKey: '',
+  jwksFile: '',
+  jwtAudience: '',
+  jwtIssuer: '',
+  insecure: false,
+  authTimeoutMs: 10_000,
+  sessionTtlMs: 12 * 60 * 60 * 1000,
   dashboardDir: '',
 };
 
@@ -109,12 +142,16 @@ export function parseDuration(text: string): number | undefined {
 }
 
 /** Reads one textual setting (a flag or an environment variable) into its typed value. */
-export function parseSetting(spec: OptionSpec, text: string, origin: string): string | number {
+export function parseSetting(spec: OptionSpec, text: string, origin: string): string | number | boolean {
   const fail = (what: string): never => {
     throw new ConfigError(`${origin}: "${text}" is not ${what}`);
   };
   const kind = spec.kind;
   if (kind === 'string') return text;
+  if (kind === 'flag') {
+    if (/^(1|true|yes|on)$/i.test(text)) return true;
+    return /^(0|false|no|off)$/i.test(text) ? false : fail('true or false');
+  }
   if (kind === 'int') return /^\d+$/.test(text) ? Number(text) : fail('a whole number ≥ 0');
   if (kind === 'duration') return parseDuration(text) ?? fail('a duration such as 500ms, 30s, 5m, 7d (a bare number is milliseconds)');
   if (kind === 'bytes') {
@@ -176,6 +213,19 @@ export function resolveConfig(partial: Partial<HeraldConfig> = {}): HeraldConfig
     }
   }
   if (!config.host) throw new ConfigError('host must not be empty');
+  atLeast('authTimeoutMs', 100);
+  atLeast('sessionTtlMs', 1000);
+  for (const origin of listSetting(config.corsOrigin)) {
+    if (origin === '*') throw new ConfigError('corsOrigin "*" would let every web page the user opens use the hub: list the origins, comma-separated (https://app.example.com)');
+    if (!/^https?:\/\/[^/]+$/.test(origin)) throw new ConfigError(`corsOrigin "${origin}" is not an origin: write scheme://host[:port], such as https://app.example.com`);
+  }
+  if (config.publicUrl && !/^https?:\/\/[^/]+/.test(config.publicUrl)) throw new ConfigError(`publicUrl "${config.publicUrl}" must be an http(s) URL, such as https://herald.example.com`);
   if (config.store === 'sqlite' && !config.dataDir) throw new ConfigError('dataDir must not be empty with the sqlite store');
   return config;
+}
+
+/** A comma-separated setting as a list; `off` and '' are empty. */
+export function listSetting(text: string): string[] {
+  if (text === 'off') return [];
+  return text.split(',').map((s) => s.trim()).filter(Boolean);
 }

@@ -1,22 +1,35 @@
+import type { AccessPolicy, Action, ReadScope } from './access/policy.js';
+import type { Principal } from './access/principal.js';
 import type { Broker } from './broker/types.js';
 import { Delivery } from './fanout/delivery.js';
 import { SubscriptionIndex } from './fanout/subscription-index.js';
 import type { Subscription } from './fanout/subscription.js';
 import { recoverChannel, recoverPattern, type Since } from './recovery.js';
-import type { AppendInput, AppendResult, EventStore, StoredEvent } from './store/types.js';
+import type { AppendInput, AppendResult, ChannelPosition, EventStore, HistoryPage, StoredEvent } from './store/types.js';
 
 /**
- * Lets a feature take part in publishing without the hub knowing it: `beforeAppend` may refuse events
- * (throw a HeraldError) before anything is stored; `afterAppend` sees stored events in offset order
- * before any subscriber does, so state derived from them is never behind what subscribers were sent.
+ * Lets a feature (runs) take part in the hub without the hub knowing it: `beforeAppend` may refuse
+ * events (throw a HeraldError) before anything is stored; `afterAppend` sees stored events in offset
+ * order before any subscriber does, so state derived from them is never behind what subscribers were
+ * sent; `afterReset` hears that a channel's history is gone, so derived state does not outlive it;
+ * `snapshot` is state a subscriber can ask for instead of history, consistent with `offset`.
  */
-export interface PublishHook {
+export interface HubFeature {
   beforeAppend?(channel: string, inputs: readonly AppendInput[]): void;
   afterAppend?(channel: string, epoch: string, stored: readonly StoredEvent[]): void;
+  afterReset?(channel: string, position: ChannelPosition): void;
+  snapshot?(channel: string): { snapshot: unknown; offset: number } | undefined;
 }
 
-/** State a subscriber can ask for instead of history: consistent with `offset`, events after it follow. */
-export type SnapshotProvider = (channel: string) => { snapshot: unknown; offset: number } | undefined;
+/** A row of the channel list. */
+export interface ChannelListing {
+  name: string;
+  epoch: string;
+  latest: number;
+  lastTime: number | undefined;
+  /** Subscriptions (exact and pattern) on this hub that match the channel. */
+  subscribers: number;
+}
 
 export interface SubscribeOutcome {
   subscription: Subscription;
@@ -33,38 +46,89 @@ export interface SubscribeOutcome {
 }
 
 /**
- * The transport-free core: publishing goes store → broker → fan-out; subscribing registers first and
- * reads history second, so no event can fall between the replay and the live stream.
+ * The transport-free core and the one door to history, subscriptions and access: every read,
+ * subscribe, publish and reset names who is asking, and the access policy decides before anything is
+ * touched. Publishing goes store → broker → fan-out; subscribing registers first and reads history
+ * second, so no event can fall between the replay and the live stream.
  */
 export class Hub {
-  readonly index = new SubscriptionIndex();
   eventsIn = 0;
   eventsOut = 0;
-  readonly hooks: PublishHook[] = [];
-  snapshots: SnapshotProvider | undefined;
+  private readonly index = new SubscriptionIndex();
+  private readonly features: HubFeature[] = [];
   private mark = 0;
   // Fields used by the fan-out visitor, so that the hot loop allocates no closure per event.
   private currentDelivery: Delivery | undefined;
   private readonly visit = (sub: Subscription): void => this.deliverTo(sub);
 
   constructor(
-    readonly store: EventStore,
+    private readonly store: EventStore,
     private readonly broker: Broker,
+    readonly access: AccessPolicy,
     private readonly maxRecoveryEvents: number,
   ) {
     broker.onEvents((epoch, events) => this.fanOut(epoch, events));
   }
 
+  /** Plugs a feature in; returns the function that takes it out. */
+  use(feature: HubFeature): () => void {
+    this.features.push(feature);
+    return () => {
+      const index = this.features.indexOf(feature);
+      if (index >= 0) this.features.splice(index, 1);
+    };
+  }
+
+  /** For doors and features with their own data (runs, stats): the policy's verdict, or a throw. */
+  authorize(who: Principal, action: Action): void {
+    this.access.authorize(who, action);
+  }
+
+  /** What `who` may read, for filtering a list; authorizes the listing. */
+  scope(who: Principal, what: string): ReadScope {
+    return this.access.scope(who, what);
+  }
+
   /** Stores events (group-committed by the store), then hands the new ones to the broker. */
-  async publish(channel: string, inputs: AppendInput[]): Promise<AppendResult> {
-    for (const hook of this.hooks) hook.beforeAppend?.(channel, inputs);
+  async publish(who: Principal, channel: string, inputs: AppendInput[]): Promise<AppendResult> {
+    this.access.authorize(who, { kind: 'publish', channel });
+    for (const feature of this.features) feature.beforeAppend?.(channel, inputs);
     const result = await this.store.append(channel, inputs);
     if (result.stored.length > 0) {
       this.eventsIn += result.stored.length;
-      for (const hook of this.hooks) hook.afterAppend?.(channel, result.epoch, result.stored);
+      for (const feature of this.features) feature.afterAppend?.(channel, result.epoch, result.stored);
       this.broker.publish(result.epoch, result.stored);
     }
     return result;
+  }
+
+  /** A page of a channel's stored history, oldest first. */
+  async history(who: Principal, channel: string, afterOffset: number, limit: number): Promise<HistoryPage> {
+    this.access.authorize(who, { kind: 'subscribe', channel });
+    return this.store.read(channel, afterOffset, limit);
+  }
+
+  /** Deletes a channel's history; the channel starts again in a new epoch. Features drop derived state. */
+  async reset(who: Principal, channel: string): Promise<ChannelPosition> {
+    this.access.authorize(who, { kind: 'reset', channel });
+    const position = await this.store.reset(channel);
+    for (const feature of this.features) feature.afterReset?.(channel, position);
+    return position;
+  }
+
+  /** The channels `who` may read, with their positions and local subscriber counts. */
+  async channels(who: Principal): Promise<ChannelListing[]> {
+    const scope = this.access.scope(who, 'channels');
+    const all = await this.store.channels();
+    return all
+      .filter((c) => scope.allows(c.name))
+      .map((c) => ({ name: c.name, epoch: c.epoch, latest: c.latest, lastTime: c.lastTime, subscribers: this.index.countMatches(c.name) }));
+  }
+
+  /** How many channels there are (hub-wide, so admin only when credentials are required). */
+  async channelCount(who: Principal): Promise<number> {
+    this.access.authorize(who, { kind: 'admin', what: 'the channel count' });
+    return this.store.channelCount();
   }
 
   /**
@@ -72,8 +136,9 @@ export class Hub {
    * sends the reply and `replay`, then calls `subscription.goLive(outcome.coveredUpTo)`; live events that
    * arrive while the replay is being written stay held until then.
    */
-  async subscribe(subscription: Subscription, since: Since | undefined): Promise<SubscribeOutcome> {
+  async subscribe(who: Principal, subscription: Subscription, since: Since | undefined): Promise<SubscribeOutcome> {
     const { channel, isPattern } = subscription;
+    this.access.authorize(who, { kind: 'subscribe', channel });
     this.index.add(subscription);
     try {
       if (isPattern) {
@@ -87,7 +152,8 @@ export class Hub {
       if (since?.kind === 'snapshot') {
         const position = await this.store.position(channel);
         // Taken after the subscription started holding live events: everything after `offset` follows.
-        const taken = this.snapshots?.(channel);
+        let taken: { snapshot: unknown; offset: number } | undefined;
+        for (const feature of this.features) taken ??= feature.snapshot?.(channel);
         const offset = taken?.offset ?? position.latest;
         return { subscription, epoch: position.epoch, offset, snapshot: taken?.snapshot ?? null, replay: [], coveredUpTo: () => offset };
       }

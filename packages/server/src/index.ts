@@ -9,3 +9,9 @@ export type { EventStore, AppendInput, AppendResult, StoredEvent, ChannelPositio
 export { SubscriptionIndex } from './fanout/subscription-index.js';
 export { Subscription, type Subscriber } from './fanout/subscription.js';
 export { prepareEvents } from './events-in.js';
+export { AccessPolicy, type Action, type ReadScope } from './access/policy.js';
+export { KeyStore, KeyError, KEY_PREFIX, type KeyRecord } from './access/keys.js';
+export { TokenVerifier, TokenError, mintToken, MIN_SECRET_LENGTH, type TokenOptions, type MintOptions } from './access/tokens.js';
+export { SYSTEM, OPEN, ANONYMOUS, type Principal } from './access/principal.js';
+export { HeraldError } from './errors.js';
+export type { HubFeature, ChannelListing } from './hub.js';

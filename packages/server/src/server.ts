@@ -1,12 +1,19 @@
 import type { AddressInfo } from 'node:net';
 import { CloseCodes, ErrorCodes, type ErrorCode } from '@herald/protocol';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import { Gatekeeper } from './access/gatekeeper.js';
+import { KeyStore } from './access/keys.js';
+import { isLoopback, OriginRules } from './access/origins.js';
+import { PassBook } from './access/passes.js';
+import { AccessPolicy } from './access/policy.js';
+import { TokenError, TokenVerifier } from './access/tokens.js';
 import { MemoryBroker } from './broker/memory.js';
 import type { Broker } from './broker/types.js';
-import { resolveConfig, type HeraldConfig } from './config.js';
+import { ConfigError, listSetting, resolveConfig, type HeraldConfig } from './config.js';
 import { HeraldError } from './errors.js';
+import { registerAccessHooks } from './http/access-hooks.js';
+import { registerAuthRoutes } from './http/auth-routes.js';
 import { registerChannelRoutes } from './http/channel-routes.js';
-import { registerCors } from './http/cors.js';
 import { registerDashboard } from './http/dashboard.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { SseEndpoint } from './http/sse.js';
@@ -22,6 +29,12 @@ import { WebSocketEndpoint } from './ws/endpoint.js';
 
 /** How often the age part of retention runs. */
 const SWEEP_INTERVAL_MS = 60_000;
+/** How often the key file is checked for keys revoked by `herald keys revoke` in another process. */
+const KEY_WATCH_INTERVAL_MS = 250;
+/** SSE tickets only open a stream; EventSource reconnects within seconds, so a minute is plenty. */
+const TICKET_TTL_MS = 60_000;
+/** Bounds memory held by sessions and tickets; the oldest go first. */
+const MAX_PASSES = 10_000;
 
 export interface HeraldServer {
   readonly config: HeraldConfig;
@@ -31,6 +44,10 @@ export interface HeraldServer {
   readonly hub: Hub;
   readonly runs: RunTracker;
   readonly app: FastifyInstance;
+  /** The API keys in the data folder (create and revoke take effect at once). */
+  readonly keys: KeyStore;
+  /** Every route, as registered (method and URL), so that tests can walk them all. */
+  readonly routes: ReadonlyArray<{ method: string; url: string }>;
   /**
    * Graceful shutdown: refuse new connections and publishes, close clients with 1012, finish pending
    * commits, close the store. Safe to call twice.
@@ -52,14 +69,48 @@ export function createStore(config: HeraldConfig): EventStore {
 /** Starts a hub: HTTP API, WebSocket `/ws` and SSE on one port. */
 export async function startServer(options: Partial<HeraldConfig> = {}, overrides: ServerOverrides = {}): Promise<HeraldServer> {
   const config = resolveConfig(options);
+  const keys = new KeyStore(config.dataDir, config.store === 'sqlite');
+  let tokens: TokenVerifier;
+  try {
+    tokens = new TokenVerifier({
+      secret: config.jwtSecret || undefined,
+      publicKey: config.jwtPublicKey || undefined,
+      jwksFile: config.jwksFile || undefined,
+      audience: config.jwtAudience || undefined,
+      issuer: config.jwtIssuer || undefined,
+    });
+  } catch (error) {
+    keys.close();
+    throw error instanceof TokenError ? new ConfigError(error.message) : error;
+  }
+  const policy = new AccessPolicy(keys, tokens);
+  if (!policy.required && !isLoopback(config.host) && !config.insecure) {
+    keys.close();
+    throw new ConfigError(
+      `refusing to listen on ${config.host} with no API keys or JWT configured: anyone who can reach it could read, publish and delete. ` +
+        'Create a key (herald keys create --name admin --allow admin), set --jwt-secret, or pass --insecure if that is really what you want.',
+    );
+  }
   const store = overrides.store ?? createStore(config);
   const broker = overrides.broker ?? new MemoryBroker();
-  const hub = new Hub(store, broker, config.maxRecoveryEvents);
+  const hub = new Hub(store, broker, policy, config.maxRecoveryEvents);
+  const gate = new Gatekeeper(
+    policy,
+    new OriginRules({ host: config.host, publicUrl: config.publicUrl, corsOrigins: listSetting(config.corsOrigin), allowedHosts: listSetting(config.allowedHosts) }),
+    new PassBook(config.sessionTtlMs, MAX_PASSES),
+    new PassBook(TICKET_TTL_MS, MAX_PASSES),
+  );
+  keys.watch(KEY_WATCH_INTERVAL_MS, (revoked) => policy.keysRevoked(revoked));
   let shuttingDown = false;
   const isShuttingDown = () => shuttingDown;
 
   const app = Fastify({
-    logger: { level: config.logLevel },
+    logger: {
+      level: config.logLevel,
+      // Credentials travel in headers, cookies and (SSE tickets) the query: none of them reaches a log line.
+      serializers: { req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url.split('?')[0] }) },
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie'], censor: '[redacted]' },
+    },
     bodyLimit: config.maxBodyBytes,
     // A log line per publish would cost more than the publish; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
@@ -69,6 +120,10 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     forceCloseConnections: 'idle',
   });
   const log = app.log;
+  const routes: Array<{ method: string; url: string }> = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+  });
 
   let websockets: WebSocketEndpoint;
   let sse: SseEndpoint;
@@ -79,12 +134,18 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   );
   const onSlowConsumer = () => stats.slowConsumerCloses++;
   const onCommandError = (code: ErrorCode) => stats.countError(code);
-  websockets = new WebSocketEndpoint({ hub, config, log, isShuttingDown, onSlowConsumer, onCommandError });
+  websockets = new WebSocketEndpoint({ hub, config, log, isShuttingDown, onSlowConsumer, onCommandError, gate });
   sse = new SseEndpoint({ hub, config, isShuttingDown, onSlowConsumer });
+  policy.onRevoked((revoked) => {
+    gate.sessions.revokeKeys(revoked);
+    gate.tickets.revokeKeys(revoked);
+    sse.endForKeys(revoked);
+  });
 
-  // Bodies are JSON whatever the Content-Type says, so that `curl -d '{…}'` works as typed.
+  // Only JSON bodies: a `text/plain` or form POST is what a foreign page can send without a preflight,
+  // so anything else is refused with 415 before it is read.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     const text = String(body);
     if (text.trim() === '') return done(null, undefined);
     try {
@@ -114,10 +175,11 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   });
   await runs.start();
 
-  registerCors(app, config.corsOrigin);
+  registerAccessHooks(app, gate);
+  registerAuthRoutes(app, { gate, secureCookies: config.publicUrl.startsWith('https:') });
   await registerDashboard(app, config.dashboardDir);
   registerChannelRoutes(app, { hub, config, isShuttingDown });
-  registerRunRoutes(app, runs, runStore);
+  registerRunRoutes(app, hub, runs, runStore);
   sse.register(app);
   registerStatusRoutes(app, {
     hub,
@@ -159,6 +221,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       websockets.closeAll(CloseCodes.restart.code, 'hub restarting');
       sse.closeAll();
       runs.close();
+      keys.close();
       // Publishes already accepted are committed and answered before the store closes.
       await store.close();
       await broker.close();
@@ -166,12 +229,15 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       await app.close();
     })());
 
-  return { config, url: `http://${host}:${address.port}`, port: address.port, hub, runs, app, close };
+  return { config, url: `http://${host}:${address.port}`, port: address.port, hub, runs, app, keys, routes, close };
 }
 
 function toErrorBody(error: FastifyError | HeraldError, config: HeraldConfig): { code: ErrorCode; message: string } {
   if (error instanceof HeraldError) return { code: error.code, message: error.message };
   if (error.validation) return { code: 'bad_request', message: error.message };
+  if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || error.statusCode === 415) {
+    return { code: 'unsupported_media_type', message: 'send the body as Content-Type: application/json' };
+  }
   if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { code: 'too_large', message: `the body is larger than the cap of ${config.maxBodyBytes} bytes (maxBodyBytes)` };
   if (error.statusCode === 413) return { code: 'too_large', message: error.message };
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) return { code: 'bad_request', message: error.message };

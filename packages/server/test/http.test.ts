@@ -18,9 +18,15 @@ describe('HTTP API', () => {
     assert.deepEqual(batch.json.offsets, [2, 3, 3]);
   });
 
-  it('accepts a JSON body without a JSON content type, as curl -d sends it', async () => {
-    const response = await fetch(`${hub.url}/api/channels/h.curl/events`, { method: 'POST', body: '{"type":"plain"}', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
-    assert.equal(response.status, 201);
+  it('refuses bodies that are not application/json with 415 (what a page can send without a preflight), and stores nothing', async () => {
+    for (const type of ['application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=x']) {
+      const response = await fetch(`${hub.url}/api/channels/h.curl/events`, { method: 'POST', body: '{"type":"plain"}', headers: { 'content-type': type } });
+      assert.equal(response.status, 415, type);
+      assert.equal(((await response.json()) as any).error.code, 'unsupported_media_type');
+    }
+    const ok = await fetch(`${hub.url}/api/channels/h.curl/events`, { method: 'POST', body: '{"type":"json"}', headers: { 'content-type': 'application/json; charset=utf-8' } });
+    assert.equal(ok.status, 201);
+    assert.deepEqual(((await ok.json()) as any).offsets, [1], 'only the JSON request was stored');
   });
 
   it('pages through history with since, limit and next', async () => {

@@ -19,7 +19,7 @@ describe('resume under concurrent publishing', () => {
         await Promise.all([0, 1, 2, 3].map(async () => {
           while (next < ${total}) {
             next++;
-            const r = await fetch(${JSON.stringify(hub.url)} + '/api/channels/race/events', { method: 'POST', body: '{"type":"tick"}' });
+            const r = await fetch(${JSON.stringify(hub.url)} + '/api/channels/race/events', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"type":"tick"}' });
             if (r.status !== 201) process.exit(1);
           }
         }));

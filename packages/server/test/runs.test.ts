@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { Hub, MemoryBroker, prepareEvents, SqliteStore, startServer } from '../src/index.js';
+import { AccessPolicy, Hub, KeyStore, MemoryBroker, prepareEvents, SqliteStore, startServer, SYSTEM, TokenVerifier } from '../src/index.js';
 import { DEFAULT_HEALTH_WEIGHTS } from '@herald/protocol';
 import { RunStore } from '../src/runs/run-store.js';
 import { RunTracker } from '../src/runs/tracker.js';
@@ -129,7 +129,7 @@ describe('runs under concurrent publishing', () => {
       (async () => {
         for (let i = 1; i <= ${total}; i++) {
           const body = JSON.stringify({ type: 'run.progress', data: { percent: i % 101, message: 'step ' + i } });
-          const r = await fetch(${JSON.stringify(hub.url)} + '/api/channels/runs.busy/events', { method: 'POST', body });
+          const r = await fetch(${JSON.stringify(hub.url)} + '/api/channels/runs.busy/events', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
           if (r.status !== 201) process.exit(1);
         }
       })();`], { stdio: 'inherit' });
@@ -171,14 +171,14 @@ describe('runs across restarts', () => {
     const dataDir = tempDir();
     const retention = { maxCount: 1000, maxAgeMs: 86_400_000 };
     const store = new SqliteStore({ dataDir, retention });
-    const hub = new Hub(store, new MemoryBroker(), 100);
-    await hub.publish('runs.unseen', prepareEvents([{ type: 'run.started', data: { title: 'unseen' } }, { type: 'run.progress', data: { percent: 70 } }], 65536));
+    const hub = new Hub(store, new MemoryBroker(), new AccessPolicy(new KeyStore(dataDir, false), new TokenVerifier({})), 100);
+    await hub.publish(SYSTEM, 'runs.unseen', prepareEvents([{ type: 'run.started', data: { title: 'unseen' } }, { type: 'run.progress', data: { percent: 70 } }], 65536));
     const runStore = new RunStore(dataDir);
     const tracker = new RunTracker(hub, runStore, { stallAfterMs: 60_000, retentionAgeMs: 86_400_000, weights: DEFAULT_HEALTH_WEIGHTS, log: silentLog });
     assert.equal(tracker.get('unseen'), undefined);
     await tracker.start();
     assert.deepEqual([tracker.get('unseen')?.percent, tracker.get('unseen')?.offset], [70, 2]);
-    await hub.publish('runs.unseen', prepareEvents([{ type: 'run.completed', data: { status: 'succeeded' } }], 65536));
+    await hub.publish(SYSTEM, 'runs.unseen', prepareEvents([{ type: 'run.completed', data: { status: 'succeeded' } }], 65536));
     tracker.close();
     assert.equal(new RunStore(dataDir).get('unseen')?.status, 'succeeded', 'written to the archive on close');
     await store.close();

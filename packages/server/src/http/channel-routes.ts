@@ -6,6 +6,7 @@ import { prepareEvents, requireChannel } from '../events-in.js';
 import { Delivery } from '../fanout/delivery.js';
 import type { Hub } from '../hub.js';
 
+
 export interface ChannelRoutesContext {
   hub: Hub;
   config: HeraldConfig;
@@ -32,7 +33,7 @@ export function registerChannelRoutes(app: FastifyInstance, { hub, config, isShu
     if (raw.length > Defaults.maxBatchEvents) {
       throw new HeraldError('too_many_events', `a batch may hold at most ${Defaults.maxBatchEvents} events (got ${raw.length})`);
     }
-    const result = await hub.publish(channel, prepareEvents(raw, config.maxMessageBytes));
+    const result = await hub.publish(request.principal, channel, prepareEvents(raw, config.maxMessageBytes));
     reply.code(201);
     return { channel, epoch: result.epoch, offsets: result.offsets };
   });
@@ -56,7 +57,7 @@ export function registerChannelRoutes(app: FastifyInstance, { hub, config, isShu
       const channel = requireChannel((request.params as { channel: string }).channel);
       const query = request.query as { since?: number; limit?: number };
       const since = query.since ?? 0;
-      const page = await hub.store.read(channel, since, query.limit ?? Defaults.defaultHistoryPage);
+      const page = await hub.history(request.principal, channel, since, query.limit ?? Defaults.defaultHistoryPage);
       const { epoch, latest, earliest } = page.position;
       const events = page.events.map((e) => new Delivery(epoch, e).envelope());
       const next = page.events.at(-1)?.offset ?? Math.max(since, Math.min(latest, earliest - 1));
@@ -66,22 +67,16 @@ export function registerChannelRoutes(app: FastifyInstance, { hub, config, isShu
     },
   );
 
-  app.get('/api/channels', async () => {
-    const channels = await hub.store.channels();
+  app.get('/api/channels', async (request) => {
+    const channels = await hub.channels(request.principal);
     return {
-      channels: channels.map((c) => ({
-        name: c.name,
-        epoch: c.epoch,
-        offset: c.latest,
-        lastEventTime: c.lastTime ?? null,
-        subscribers: hub.index.countMatches(c.name),
-      })),
+      channels: channels.map((c) => ({ name: c.name, epoch: c.epoch, offset: c.latest, lastEventTime: c.lastTime ?? null, subscribers: c.subscribers })),
     };
   });
 
   app.delete('/api/channels/:channel', { schema: { params: channelParams } }, async (request) => {
     const channel = requireChannel((request.params as { channel: string }).channel);
-    const position = await hub.store.reset(channel);
+    const position = await hub.reset(request.principal, channel);
     return { channel, epoch: position.epoch, offset: position.latest };
   });
 }

@@ -1,6 +1,7 @@
-import { RUN_STATUSES, type RunStatus } from '@herald/protocol';
-import type { FastifyInstance } from 'fastify';
+import { RUN_CHANNEL_PREFIX, RUN_STATUSES, type RunStatus } from '@herald/protocol';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HeraldError } from '../errors.js';
+import type { Hub } from '../hub.js';
 import { summarize } from '@herald/protocol';
 import type { RunStore } from '../runs/run-store.js';
 import type { RunTracker } from '../runs/tracker.js';
@@ -9,7 +10,15 @@ const MAX_PAGE = 200;
 const MAX_POINTS = 5000;
 
 /** `/api/runs…` and `/api/search`: the run archive for list views, detail views and charts. */
-export function registerRunRoutes(app: FastifyInstance, tracker: RunTracker, store: RunStore): void {
+export function registerRunRoutes(app: FastifyInstance, hub: Hub, tracker: RunTracker, store: RunStore): void {
+  /** A run is read with the permission to read its channel; asked before looking, so nothing leaks. */
+  const readableRun = (request: FastifyRequest, id: string) => {
+    hub.authorize(request.principal, { kind: 'subscribe', channel: `${RUN_CHANNEL_PREFIX}${id}` });
+    const run = tracker.get(id);
+    if (!run) throw new HeraldError('not_found', `no run "${id}"`);
+    return run;
+  };
+
   app.get(
     '/api/runs',
     {
@@ -29,20 +38,16 @@ export function registerRunRoutes(app: FastifyInstance, tracker: RunTracker, sto
     },
     async (request) => {
       const query = request.query as { status?: RunStatus; label?: string; q?: string; limit?: number; cursor?: string };
+      const scope = hub.scope(request.principal, 'runs');
       // Snapshots changed in the last few hundred milliseconds are written first, so the list is current.
       tracker.flush();
       const label = query.label === undefined ? undefined : { key: query.label.slice(0, query.label.indexOf('=')), value: query.label.slice(query.label.indexOf('=') + 1) };
-      const page = store.list({ status: query.status, label, text: query.q, limit: query.limit ?? 50, cursor: query.cursor });
+      const page = store.list({ status: query.status, label, text: query.q, limit: query.limit ?? 50, cursor: query.cursor, readable: scope.all ? undefined : scope.patterns });
       return { runs: page.runs.map(summarize), next: page.next };
     },
   );
 
-  app.get('/api/runs/:id', async (request) => {
-    const { id } = request.params as { id: string };
-    const run = tracker.get(id);
-    if (!run) throw new HeraldError('not_found', `no run "${id}"`);
-    return run;
-  });
+  app.get('/api/runs/:id', async (request) => readableRun(request, (request.params as { id: string }).id));
 
   app.get(
     '/api/runs/:id/metrics',
@@ -62,8 +67,7 @@ export function registerRunRoutes(app: FastifyInstance, tracker: RunTracker, sto
     async (request) => {
       const { id } = request.params as { id: string };
       const query = request.query as { name?: string; since?: number; points?: number };
-      const run = tracker.get(id);
-      if (!run) throw new HeraldError('not_found', `no run "${id}"`);
+      const run = readableRun(request, id);
       tracker.flush();
       const names = query.name === undefined ? store.metricNames(id) : [query.name];
       return {
@@ -91,8 +95,9 @@ export function registerRunRoutes(app: FastifyInstance, tracker: RunTracker, sto
     },
     async (request) => {
       const query = request.query as { q: string; limit?: number };
+      const scope = hub.scope(request.principal, 'search results');
       tracker.flush();
-      return { query: query.q, hits: store.search(query.q, query.limit ?? 50) };
+      return { query: query.q, hits: store.search(query.q, query.limit ?? 50, scope.all ? undefined : scope.patterns) };
     },
   );
 }

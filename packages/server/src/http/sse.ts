@@ -6,6 +6,7 @@ import type { HeraldConfig } from '../config.js';
 import { HeraldError } from '../errors.js';
 import type { Delivery } from '../fanout/delivery.js';
 import { Subscription, type Subscriber } from '../fanout/subscription.js';
+import type { Principal } from '../access/principal.js';
 import type { Hub } from '../hub.js';
 import type { Since } from '../recovery.js';
 
@@ -14,8 +15,10 @@ class SseStream implements Subscriber {
   deliveryMark = 0;
   closed = false;
   subscription: Subscription | undefined;
+  private expiry: NodeJS.Timeout | undefined;
 
   constructor(
+    readonly principal: Principal,
     readonly res: ServerResponse,
     /** Exact channels carry `id:` (the offset) so that EventSource can resume; patterns cannot. */
     private readonly withIds: boolean,
@@ -41,9 +44,17 @@ class SseStream implements Subscriber {
     this.res.write(bytes);
   }
 
+  /** A stream opened with expiring credentials ends when they do; EventSource then comes back with new ones. */
+  endAt(time: number | undefined): void {
+    if (time === undefined) return;
+    this.expiry = setTimeout(() => this.end(), Math.max(0, time - Date.now()));
+    this.expiry.unref();
+  }
+
   end(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.expiry);
     this.endpoint.forget(this);
     this.res.end();
   }
@@ -75,6 +86,11 @@ export class SseEndpoint {
     this.ctx.onSlowConsumer();
   }
 
+  /** Ends the streams opened with these (now revoked) keys. */
+  endForKeys(keys: ReadonlySet<string>): void {
+    for (const stream of [...this.streams]) if (stream.principal.key && keys.has(stream.principal.key.id)) stream.end();
+  }
+
   forget(stream: SseStream): void {
     this.streams.delete(stream);
     if (stream.subscription) this.ctx.hub.unsubscribe(stream.subscription);
@@ -98,6 +114,9 @@ export class SseEndpoint {
     if (!check.ok) throw new HeraldError('invalid_channel', check.reason);
     if (this.ctx.isShuttingDown()) throw new HeraldError('shutting_down', 'the hub is shutting down');
     const since = this.sinceOf(request, check.isPattern);
+    const who = request.principal;
+    // Asked before the 200 goes out, so that a refusal is a plain 401/403 (the hub asks again below).
+    this.ctx.hub.authorize(who, { kind: 'subscribe', channel });
 
     reply.hijack();
     const res = reply.raw;
@@ -110,13 +129,14 @@ export class SseEndpoint {
       'x-accel-buffering': 'no',
     });
     res.write('retry: 1000\n\n');
-    const stream = new SseStream(res, !check.isPattern, this);
+    const stream = new SseStream(who, res, !check.isPattern, this);
+    stream.endAt(who.expiresAt);
     const subscription = new Subscription(stream, channel, check.isPattern);
     stream.subscription = subscription;
     this.streams.add(stream);
     request.raw.on('close', () => stream.end());
 
-    this.ctx.hub.subscribe(subscription, since).then(async (outcome) => {
+    this.ctx.hub.subscribe(who, subscription, since).then(async (outcome) => {
       if (stream.closed) return;
       stream.writeNamed('subscribed', { channel, epoch: outcome.epoch, offset: outcome.offset, recovered: outcome.recovered });
       if (outcome.recovered === false) stream.writeNamed('reset', { channel, epoch: outcome.epoch, offset: outcome.offset });

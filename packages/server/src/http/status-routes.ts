@@ -23,9 +23,10 @@ export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connect
     };
   });
 
-  app.get('/api/stats', async () => {
+  app.get('/api/stats', async (request) => {
+    hub.authorize(request.principal, { kind: 'admin', what: '/api/stats' });
     const counts = connections();
-    const channels = await hub.store.channelCount();
+    const channels = await hub.channelCount(request.principal);
     return {
       uptimeSeconds: stats.uptimeSeconds(),
       connections: { total: counts.websocket + counts.sse, websocket: counts.websocket, sse: counts.sse },
@@ -36,7 +37,8 @@ export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connect
     };
   });
 
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', async (request, reply) => {
+    hub.authorize(request.principal, { kind: 'admin', what: '/metrics' });
     reply.type(stats.registry.contentType);
     return stats.registry.metrics();
   });

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RunSnapshot, RunStatus } from '@herald/protocol';
+import { patternCovers, type RunSnapshot, type RunStatus } from '@herald/protocol';
 import Database from 'better-sqlite3';
 import { HeraldError } from '../errors.js';
 
@@ -47,6 +47,8 @@ export interface RunQuery {
   limit: number;
   /** Opaque cursor from a previous page's `next`. */
   cursor?: string;
+  /** Only runs whose channel one of these patterns covers (undefined: all). */
+  readable?: readonly string[];
 }
 
 export interface SearchHit {
@@ -72,6 +74,11 @@ export class RunStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${sync === 'normal' ? 'NORMAL' : 'FULL'}`);
     this.db.exec(SCHEMA);
+    // Lists and search show only runs the caller may read: the grant's patterns, matched in SQL so that
+    // keyset pagination still returns full pages.
+    this.db.function('herald_readable', { deterministic: true }, (patterns, channel) =>
+      (JSON.parse(String(patterns)) as string[]).some((p) => patternCovers(p, String(channel))) ? 1 : 0,
+    );
     const db = this.db;
     this.statements = {
       upsert: db.prepare(
@@ -146,6 +153,10 @@ export class RunStore {
       const like = `%${query.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
       params.push(like, like);
     }
+    if (query.readable) {
+      where.push(`herald_readable(?, 'runs.' || id)`);
+      params.push(JSON.stringify(query.readable));
+    }
     if (query.cursor) {
       const [createdAt, id] = decodeCursor(query.cursor);
       where.push('(created_at, id) < (?, ?)');
@@ -181,32 +192,37 @@ export class RunStore {
   }
 
   /** Full-text search over run titles and log messages; every word must match (prefixes allowed). */
-  search(text: string, limit: number): SearchHit[] {
+  search(text: string, limit: number, readable?: readonly string[]): SearchHit[] {
     const words = text.match(/[\p{L}\p{N}_]+/gu) ?? [];
     if (words.length === 0) return [];
     const match = words.map((w) => `"${w}"*`).join(' ');
     const rows = this.db
-      .prepare<[string, number], { runId: string; kind: 'title' | 'log'; offset: number; snippet: string; title: string | null }>(
+      .prepare<unknown[], { runId: string; kind: 'title' | 'log'; offset: number; snippet: string; title: string | null }>(
         `SELECT run_text.run_id AS runId, run_text.kind AS kind, run_text.offset AS offset,
                 snippet(run_text, 3, '[', ']', '…', 12) AS snippet, runs.title AS title
          FROM run_text LEFT JOIN runs ON runs.id = run_text.run_id
-         WHERE run_text MATCH ? ORDER BY rank LIMIT ?`,
+         WHERE run_text MATCH ? ${readable ? `AND herald_readable(?, 'runs.' || run_text.run_id)` : ''} ORDER BY rank LIMIT ?`,
       )
-      .all(match, limit);
+      .all(match, ...(readable ? [JSON.stringify(readable)] : []), limit);
     return rows.map((r) => ({ runId: r.runId, title: r.title ?? r.runId, kind: r.kind, offset: r.offset, snippet: r.snippet }));
   }
 
   /** Drops runs (with their metrics and text) not updated since `cutoff`. */
   sweep(cutoff: number): number {
     const expired = this.statements.expiredRuns.all(cutoff);
+    this.delete(expired.map((r) => r.id));
+    return expired.length;
+  }
+
+  /** Drops runs with their metrics and text (their channel was reset, or they aged out). */
+  delete(ids: readonly string[]): void {
     this.db.transaction(() => {
-      for (const { id } of expired) {
+      for (const id of ids) {
         this.statements.deleteRun.run(id);
         this.statements.deleteMetrics.run(id);
         this.statements.deleteText.run(id);
       }
     })();
-    return expired.length;
   }
 
   close(): void {

@@ -2,8 +2,9 @@ import { checkRunEventData, RUN_SUMMARY_CHANNEL, runIdOfChannel, type HeraldEven
 import type { FastifyBaseLogger } from 'fastify';
 import { HeraldError } from '../errors.js';
 import { prepareEvents } from '../events-in.js';
-import type { Hub, PublishHook } from '../hub.js';
-import type { AppendInput, StoredEvent } from '../store/types.js';
+import { SYSTEM } from '../access/principal.js';
+import type { Hub, HubFeature } from '../hub.js';
+import type { AppendInput, ChannelPosition, StoredEvent } from '../store/types.js';
 import { applyRunEvent, emptySnapshot, summarize, type HealthWeights } from '@herald/protocol';
 import type { MetricPoint, RunStore, TextEntry } from './run-store.js';
 
@@ -27,7 +28,7 @@ const CATCH_UP_PAGE = 1000;
  * asked for. Changes are written in batches; after a crash, `start()` replays whatever events the
  * archive had not yet taken in, so the archive catches up with the durable event history.
  */
-export class RunTracker implements PublishHook {
+export class RunTracker implements HubFeature {
   private readonly live = new Map<string, RunSnapshot>();
   private readonly dirty = new Set<RunSnapshot>();
   private metrics: MetricPoint[] = [];
@@ -35,6 +36,7 @@ export class RunTracker implements PublishHook {
   private readonly stallPending = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
+  private unplug: (() => void) | undefined;
 
   constructor(
     private readonly hub: Hub,
@@ -45,25 +47,20 @@ export class RunTracker implements PublishHook {
   /** Loads unfinished runs and replays events the archive missed (a crash between commit and flush). */
   async start(): Promise<void> {
     for (const run of this.store.unfinished()) this.live.set(run.id, run);
-    for (const channel of await this.hub.store.channels()) {
+    for (const channel of await this.hub.channels(SYSTEM)) {
       const id = runIdOfChannel(channel.name);
       if (!id) continue;
       const known = this.live.get(id) ?? this.store.get(id);
       if (known && known.offset >= channel.latest) continue;
       for (let after = known?.offset ?? 0; ; ) {
-        const page = await this.hub.store.read(channel.name, after, CATCH_UP_PAGE);
+        const page = await this.hub.history(SYSTEM, channel.name, after, CATCH_UP_PAGE);
         if (page.events.length === 0) break;
         this.afterAppend(channel.name, page.position.epoch, page.events);
         after = page.events.at(-1)!.offset;
       }
     }
     this.flush();
-    this.hub.hooks.push(this);
-    this.hub.snapshots = (channel) => {
-      const id = runIdOfChannel(channel);
-      const run = id === undefined ? undefined : this.get(id);
-      return run ? { snapshot: run, offset: run.offset } : undefined;
-    };
+    this.unplug = this.hub.use(this);
     const interval = this.options.flushIntervalMs ?? 250;
     this.timer = setInterval(() => this.flush(), interval);
     this.timer.unref();
@@ -73,6 +70,25 @@ export class RunTracker implements PublishHook {
 
   get(id: string): RunSnapshot | undefined {
     return this.live.get(id) ?? this.store.get(id);
+  }
+
+  snapshot(channel: string): { snapshot: unknown; offset: number } | undefined {
+    const id = runIdOfChannel(channel);
+    const run = id === undefined ? undefined : this.get(id);
+    return run ? { snapshot: run, offset: run.offset } : undefined;
+  }
+
+  /** A reset run channel starts over: its snapshot, metrics and text would describe events that are gone. */
+  afterReset(channel: string, _position: ChannelPosition): void {
+    const id = runIdOfChannel(channel);
+    if (id === undefined) return;
+    const run = this.live.get(id);
+    if (run) this.dirty.delete(run);
+    this.live.delete(id);
+    this.stallPending.delete(id);
+    this.metrics = this.metrics.filter((m) => m.runId !== id);
+    this.texts = this.texts.filter((t) => t.runId !== id);
+    this.store.delete([id]);
   }
 
   /** Refuses run events whose data breaks the conventions, before anything is stored. */
@@ -118,7 +134,7 @@ export class RunTracker implements PublishHook {
     this.metrics = [];
     this.texts = [];
     const summaries = changed.map((run) => ({ type: 'run.summary', data: summarize(run) }));
-    this.hub.publish(RUN_SUMMARY_CHANNEL, prepareEvents(summaries, Number.MAX_SAFE_INTEGER)).catch((err: unknown) => {
+    this.hub.publish(SYSTEM, RUN_SUMMARY_CHANNEL, prepareEvents(summaries, Number.MAX_SAFE_INTEGER)).catch((err: unknown) => {
       this.options.log.warn({ err }, 'publishing run summaries failed');
     });
   }
@@ -134,8 +150,7 @@ export class RunTracker implements PublishHook {
   close(): void {
     clearInterval(this.timer);
     clearInterval(this.stallTimer);
-    const index = this.hub.hooks.indexOf(this);
-    if (index >= 0) this.hub.hooks.splice(index, 1);
+    this.unplug?.();
     this.flush();
     this.store.close();
   }
@@ -154,7 +169,7 @@ export class RunTracker implements PublishHook {
       if (run.status !== 'running' || run.updatedAt > silentSince || this.stallPending.has(run.id)) continue;
       this.stallPending.add(run.id);
       const event = { type: 'run.stalled', severity: 'warning', data: { silentMs: Date.now() - run.updatedAt } };
-      this.hub.publish(run.channel, prepareEvents([event], Number.MAX_SAFE_INTEGER)).catch((err: unknown) => {
+      this.hub.publish(SYSTEM, run.channel, prepareEvents([event], Number.MAX_SAFE_INTEGER)).catch((err: unknown) => {
         this.stallPending.delete(run.id);
         this.options.log.warn({ err, run: run.id }, 'publishing run.stalled failed');
       });

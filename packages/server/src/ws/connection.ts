@@ -1,6 +1,7 @@
-import { checkChannel, CloseCodes, runIdOfChannel, type CommandId, type ErrorCode } from '@herald/protocol';
+import { checkChannel, CloseCodes, grantAllows, runIdOfChannel, RUN_SUMMARY_CHANNEL, type ClientCommand, type CommandId, type ErrorCode } from '@herald/protocol';
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
+import type { Principal } from '../access/principal.js';
 import type { HeraldConfig } from '../config.js';
 import { HeraldError } from '../errors.js';
 import { prepareEvents, requireChannel } from '../events-in.js';
@@ -14,6 +15,8 @@ import { sendReplay } from './replay.js';
 const TEXT_FRAME = { binary: false, compress: false } as const;
 /** After closing a slow consumer, how long it may take to read its backlog and the close frame. */
 const SLOW_CLOSE_GRACE_MS = 5000;
+/** The `expiring` notice comes this long before a token expires (or half its remaining life, if less). */
+const EXPIRY_NOTICE_MS = 30_000;
 
 export interface ConnectionContext {
   hub: Hub;
@@ -23,7 +26,11 @@ export interface ConnectionContext {
   onClosed(connection: Connection): void;
   onSlowConsumer(): void;
   onCommandError(code: ErrorCode): void;
+  /** The first-frame `auth` of a connection that brought no credentials on the upgrade succeeded. */
+  onAuthenticated(connection: Connection): void;
 }
+
+type Command = Record<string, unknown>;
 
 /** One WebSocket client: parses its commands, holds its subscriptions, writes its events. */
 export class Connection implements Subscriber {
@@ -31,13 +38,29 @@ export class Connection implements Subscriber {
   /** Last time the peer showed life (any frame or pong), for the heartbeat. */
   lastSeen = Date.now();
   readonly subscriptions = new Map<string, Subscription>();
+  /** Who the connection acts as; replaced by `auth` and `refresh`. */
+  principal: Principal;
   private closing = false;
+  private authenticating = false;
+  private expiryNotice: NodeJS.Timeout | undefined;
+  private expiry: NodeJS.Timeout | undefined;
+  /** One handler per op: the compiler finds every place a new command must be handled. */
+  private readonly handlers: { [Op in ClientCommand['op']]: (id: CommandId | undefined, cmd: Command) => void } = {
+    subscribe: (id, cmd) => this.subscribe(id, cmd),
+    unsubscribe: (id, cmd) => this.unsubscribe(id, cmd),
+    publish: (id, cmd) => this.publish(id, cmd),
+    ping: (id) => this.send(id === undefined ? { op: 'pong' } : { op: 'pong', id }),
+    auth: (id, cmd) => this.authenticate(id, cmd),
+    refresh: (id, cmd) => this.refresh(id, cmd),
+  };
 
   constructor(
     readonly clientId: string,
     readonly ws: WebSocket,
     private readonly ctx: ConnectionContext,
+    principal: Principal,
   ) {
+    this.principal = principal;
     ws.on('message', (data, isBinary) => this.onFrame(data, isBinary));
     ws.on('pong', () => (this.lastSeen = Date.now()));
     ws.on('close', () => this.release());
@@ -99,10 +122,34 @@ export class Connection implements Subscriber {
     setTimeout(() => this.ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
   }
 
+  /** Whether the connection may send commands (its credentials are known). */
+  get authenticated(): boolean {
+    return this.principal.kind !== 'anonymous';
+  }
+
+  /**
+   * Warns the client before its token expires and closes it when it does (4004, reconnect: the
+   * client gets a new token and resumes). A `refresh` in between moves both timers.
+   */
+  scheduleExpiry(): void {
+    clearTimeout(this.expiryNotice);
+    clearTimeout(this.expiry);
+    const expiresAt = this.principal.expiresAt;
+    if (expiresAt === undefined || this.closing) return;
+    const remaining = expiresAt - Date.now();
+    const notice = Math.max(0, remaining - Math.min(EXPIRY_NOTICE_MS, remaining / 2));
+    this.expiryNotice = setTimeout(() => this.send({ op: 'expiring', expiresAt }), notice);
+    this.expiry = setTimeout(() => this.close(CloseCodes.authExpired.code, 'token expired'), Math.max(0, remaining));
+    this.expiryNotice.unref();
+    this.expiry.unref();
+  }
+
   /** Drops subscriptions and leaves the registry; runs once, whoever closes first. */
   private release(): void {
     if (this.closing) return;
     this.closing = true;
+    clearTimeout(this.expiryNotice);
+    clearTimeout(this.expiry);
     for (const sub of this.subscriptions.values()) this.ctx.hub.unsubscribe(sub);
     this.subscriptions.clear();
     this.ctx.onClosed(this);
@@ -136,27 +183,70 @@ export class Connection implements Subscriber {
       this.fail(undefined, 'bad_request', 'id must be a number or a string');
       return;
     }
+    if (!this.authenticated && cmd.op !== 'auth') {
+      this.close(CloseCodes.unauthorized.code, 'credentials required: send {"op":"auth","token":…} first');
+      return;
+    }
     try {
-      switch (cmd.op) {
-        case 'subscribe':
-          return this.subscribe(id, cmd);
-        case 'unsubscribe':
-          return this.unsubscribe(id, cmd);
-        case 'publish':
-          return this.publish(id, cmd);
-        case 'ping':
-          return this.send(id === undefined ? { op: 'pong' } : { op: 'pong', id });
-        case undefined:
-          throw new HeraldError('bad_request', 'op is required');
-        default:
-          throw new HeraldError('unknown_op', `unknown op "${String(cmd.op)}" (known: subscribe, unsubscribe, publish, ping)`);
-      }
+      if (cmd.op === undefined) throw new HeraldError('bad_request', 'op is required');
+      const handler = typeof cmd.op === 'string' && Object.hasOwn(this.handlers, cmd.op) ? this.handlers[cmd.op as ClientCommand['op']] : undefined;
+      if (!handler) throw new HeraldError('unknown_op', `unknown op "${String(cmd.op)}" (known: ${Object.keys(this.handlers).join(', ')})`);
+      handler(id, cmd);
     } catch (error) {
       this.failWith(id, error);
     }
   }
 
-  private subscribe(id: CommandId | undefined, cmd: Record<string, unknown>): void {
+  /** The first frame of a connection that brought no credentials on the upgrade. */
+  private authenticate(_id: CommandId | undefined, cmd: Command): void {
+    // An open hub (or one that already knows who this is) has nothing to check.
+    if (this.authenticated || this.authenticating) {
+      if (this.ctx.hub.access.required) throw new HeraldError('bad_request', 'already authenticated: use {"op":"refresh","token":…} to replace the token');
+      return;
+    }
+    if (typeof cmd.token !== 'string' || cmd.token === '') {
+      this.close(CloseCodes.unauthorized.code, 'auth needs a token (an API key or a JWT)');
+      return;
+    }
+    this.authenticating = true;
+    this.ctx.hub.access.authenticate(cmd.token).then(
+      (who) => {
+        if (this.closing) return;
+        this.principal = who;
+        // The answer is `hello` (or a close with 4002 when the client id is taken).
+        this.ctx.onAuthenticated(this);
+      },
+      (error: unknown) => {
+        // A close reason is at most 123 bytes; the sentence says why without echoing the credential.
+        const reason = error instanceof HeraldError ? error.message.slice(0, 120) : 'credentials refused';
+        if (!(error instanceof HeraldError)) this.ctx.log.error({ clientId: this.clientId, err: error }, 'authentication failed');
+        this.close(CloseCodes.unauthorized.code, reason);
+      },
+    );
+  }
+
+  /** A new token for the same subject; it must still allow every subscription the connection holds. */
+  private refresh(id: CommandId | undefined, cmd: Command): void {
+    if (typeof cmd.token !== 'string' || cmd.token === '') throw new HeraldError('bad_request', 'refresh needs a token');
+    this.ctx.hub.access.authenticate(cmd.token).then(
+      (who) => {
+        if (this.closing) return;
+        if (who.kind !== this.principal.kind || who.name !== this.principal.name) {
+          throw new HeraldError('forbidden', `refresh must be for the same subject ("${this.principal.name}")`);
+        }
+        for (const channel of this.subscriptions.keys()) {
+          if (!grantAllows(who.grant, 'subscribe', channel === RUN_SUMMARY_CHANNEL ? 'runs.>' : channel)) {
+            throw new HeraldError('forbidden', `the new token does not allow the open subscription "${channel}": unsubscribe first`);
+          }
+        }
+        this.principal = who;
+        this.scheduleExpiry();
+        this.send({ op: 'refreshed', ...(id === undefined ? {} : { id }), ...(who.expiresAt === undefined ? {} : { expiresAt: who.expiresAt }) });
+      },
+    ).catch((error: unknown) => this.failWith(id, error));
+  }
+
+  private subscribe(id: CommandId | undefined, cmd: Command): void {
     const channel = cmd.channel;
     const check = checkChannel(channel, true);
     if (!check.ok) throw new HeraldError('invalid_channel', check.reason);
@@ -170,7 +260,7 @@ export class Connection implements Subscriber {
 
     const subscription = new Subscription(this, name, check.isPattern);
     this.subscriptions.set(name, subscription);
-    this.ctx.hub.subscribe(subscription, since).then(
+    this.ctx.hub.subscribe(this.principal, subscription, since).then(
       async (outcome) => {
         if (subscription.cancelled) {
           if (this.isOpen) this.fail(id, 'not_subscribed', `unsubscribed from "${name}" before the subscription started`);
@@ -197,13 +287,13 @@ export class Connection implements Subscriber {
   }
 
   /** `snapshot: true` starts a run subscription from the run's snapshot instead of from history. */
-  private snapshotSince(channel: string, cmd: Record<string, unknown>): Since {
+  private snapshotSince(channel: string, cmd: Command): Since {
     if (runIdOfChannel(channel) === undefined) throw new HeraldError('bad_request', 'snapshot:true works on run channels (runs.<runId>) only');
     if (cmd.since !== undefined) throw new HeraldError('bad_request', 'give either since or snapshot:true, not both');
     return { kind: 'snapshot' };
   }
 
-  private unsubscribe(id: CommandId | undefined, cmd: Record<string, unknown>): void {
+  private unsubscribe(id: CommandId | undefined, cmd: Command): void {
     const channel = cmd.channel;
     if (typeof channel !== 'string') throw new HeraldError('bad_request', 'channel is required');
     const subscription = this.subscriptions.get(channel);
@@ -213,12 +303,12 @@ export class Connection implements Subscriber {
     this.send(id === undefined ? { op: 'unsubscribed', channel } : { op: 'unsubscribed', id, channel });
   }
 
-  private publish(id: CommandId | undefined, cmd: Record<string, unknown>): void {
+  private publish(id: CommandId | undefined, cmd: Command): void {
     if (this.ctx.isShuttingDown()) throw new HeraldError('shutting_down', 'the hub is shutting down; publish again after it restarts');
     const channel = requireChannel(cmd.channel);
     if (cmd.event === undefined) throw new HeraldError('bad_request', 'event is required');
     const inputs = prepareEvents([cmd.event], this.ctx.config.maxMessageBytes);
-    this.ctx.hub.publish(channel, inputs).then(
+    this.ctx.hub.publish(this.principal, channel, inputs).then(
       (result) => {
         const reply: Record<string, unknown> = { op: 'published', channel, offset: result.offsets[0], epoch: result.epoch };
         if (id !== undefined) reply.id = id;

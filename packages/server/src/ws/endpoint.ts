@@ -1,23 +1,35 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { CloseCodes, MAX_CLIENT_ID_LENGTH, PROTOCOL_VERSION } from '@herald/protocol';
+import { CloseCodes, MAX_CLIENT_ID_LENGTH, PROTOCOL_VERSION, type HelloMessage } from '@herald/protocol';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { Gatekeeper } from '../access/gatekeeper.js';
+import type { Principal } from '../access/principal.js';
+import { HeraldError } from '../errors.js';
 import { Connection, type ConnectionContext } from './connection.js';
 
 const CLIENT_ID = new RegExp(`^[A-Za-z0-9_.:-]{1,${MAX_CLIENT_ID_LENGTH}}$`);
 
-export type EndpointContext = Omit<ConnectionContext, 'onClosed'>;
+export type EndpointContext = Omit<ConnectionContext, 'onClosed' | 'onAuthenticated'> & { gate: Gatekeeper };
 
 /**
- * The `/ws` endpoint: the upgrade handshake, the registry of live connections by client id, and one
- * heartbeat timer for all of them (not a timer per connection).
+ * The `/ws` endpoint: the upgrade handshake (host, origin and credentials checked before anything is
+ * accepted), the registry of live connections by client id, and one heartbeat timer for all of them
+ * (not a timer per connection).
+ *
+ * Browsers cannot put credentials on the upgrade, so a hub that requires them also accepts a socket
+ * without any and waits `authTimeoutMs` for its first frame, `{"op":"auth","token":…}`; only then is
+ * it registered and greeted with `hello`.
  */
 export class WebSocketEndpoint {
+  /** Live, authenticated connections by registry key (the client id, scoped to its principal). */
   readonly connections = new Map<string, Connection>();
+  /** Accepted sockets still waiting for their `auth` frame. */
+  private readonly unauthenticated = new Set<Connection>();
   private readonly wss: WebSocketServer;
   private readonly heartbeat: NodeJS.Timeout;
   private readonly connectionContext: ConnectionContext;
+  private readonly keys = new WeakMap<Connection, string>();
 
   constructor(private readonly ctx: EndpointContext) {
     this.wss = new WebSocketServer({
@@ -26,55 +38,115 @@ export class WebSocketEndpoint {
       perMessageDeflate: false,
       maxPayload: ctx.config.maxMessageBytes,
     });
-    this.connectionContext = { ...ctx, onClosed: (connection) => this.forget(connection) };
+    this.connectionContext = {
+      ...ctx,
+      onClosed: (connection) => this.forget(connection),
+      onAuthenticated: (connection) => {
+        this.unauthenticated.delete(connection);
+        this.admit(connection);
+      },
+    };
     this.heartbeat = setInterval(() => this.beat(), ctx.config.heartbeatMs);
     this.heartbeat.unref();
+    ctx.gate.policy.onRevoked((keys) => this.closeForKeys(keys));
   }
 
-  /** Handles an HTTP upgrade; answers anything that is not `/ws` with a plain HTTP error. */
+  /** Handles an HTTP upgrade; answers anything that is not `/ws`, or not allowed, with a plain HTTP error. */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     // After an upgrade the HTTP server no longer watches the socket: a peer that resets mid-handshake
     // must not become an uncaught error.
     socket.on('error', () => socket.destroy());
     const url = new URL(request.url ?? '/', 'http://herald.invalid');
-    if (url.pathname !== '/ws') return refuse(socket, 404, 'Not Found');
-    if (this.ctx.isShuttingDown()) return refuse(socket, 503, 'Service Unavailable');
+    if (url.pathname !== '/ws') return refuse(socket, new HeraldError('not_found', 'WebSocket upgrades are served at /ws only'));
+    if (this.ctx.isShuttingDown()) return refuse(socket, new HeraldError('shutting_down', 'the hub is shutting down'));
     const requestedId = url.searchParams.get('clientId');
-    this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, requestedId));
+    try {
+      this.ctx.gate.checkBrowser(request.headers);
+    } catch (error) {
+      return refuse(socket, error as HeraldError);
+    }
+    this.ctx.gate.principalOf(request.headers).then(
+      (principal) => {
+        if (socket.destroyed) return;
+        this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, requestedId, principal));
+      },
+      (error: unknown) => {
+        if (error instanceof HeraldError) return refuse(socket, error);
+        this.ctx.log.error({ err: error }, 'websocket upgrade failed');
+        refuse(socket, new HeraldError('internal', 'the hub failed to handle the upgrade'));
+      },
+    );
   }
 
   /** Closes every connection with `code`; used by graceful shutdown. */
   closeAll(code: number, reason: string): void {
-    for (const connection of [...this.connections.values()]) connection.close(code, reason);
+    for (const connection of [...this.connections.values(), ...this.unauthenticated]) connection.close(code, reason);
   }
 
   terminateAll(): void {
-    for (const connection of [...this.connections.values()]) connection.terminate();
+    for (const connection of [...this.connections.values(), ...this.unauthenticated]) connection.terminate();
   }
 
   stop(): void {
     clearInterval(this.heartbeat);
   }
 
-  private accept(ws: WebSocket, requestedId: string | null): void {
+  /** Closes the connections opened with these (now revoked) keys, at once. */
+  closeForKeys(keys: ReadonlySet<string>): void {
+    for (const connection of [...this.connections.values()]) {
+      if (connection.principal.key && keys.has(connection.principal.key.id)) connection.close(CloseCodes.unauthorized.code, 'the API key was revoked');
+    }
+  }
+
+  private accept(ws: WebSocket, requestedId: string | null, principal: Principal): void {
     // A refused client id is answered after the upgrade, with a close code: browsers cannot read the
     // status of a refused upgrade, but they can read a close code.
     if (requestedId !== null && !CLIENT_ID.test(requestedId)) {
       ws.close(CloseCodes.invalidClientId.code, `clientId must be 1-${MAX_CLIENT_ID_LENGTH} characters of [A-Za-z0-9_.:-]`);
       return;
     }
-    if (requestedId !== null && this.connections.has(requestedId)) {
-      ws.close(CloseCodes.clientIdInUse.code, 'clientId is in use by a live connection');
+    const connection = new Connection(requestedId ?? randomUUID(), ws, this.connectionContext, principal);
+    if (connection.authenticated) {
+      this.admit(connection);
       return;
     }
-    const clientId = requestedId ?? randomUUID();
-    const connection = new Connection(clientId, ws, this.connectionContext);
-    this.connections.set(clientId, connection);
-    connection.send({ op: 'hello', clientId, heartbeatMs: this.ctx.config.heartbeatMs, version: PROTOCOL_VERSION });
+    this.unauthenticated.add(connection);
+    const deadline = setTimeout(() => {
+      if (!connection.authenticated) connection.close(CloseCodes.authTimeout.code, `no auth frame within ${this.ctx.config.authTimeoutMs} ms`);
+    }, this.ctx.config.authTimeoutMs);
+    deadline.unref();
+    ws.once('close', () => clearTimeout(deadline));
+  }
+
+  /**
+   * Registers an authenticated connection and greets it. With credentials required, client ids are
+   * scoped to who holds them: nobody can take another key's or subject's id first (squatting).
+   */
+  private admit(connection: Connection): void {
+    const who = connection.principal;
+    const key = this.ctx.gate.policy.required ? `${who.kind}:${who.name}\u0000${connection.clientId}` : connection.clientId;
+    if (this.connections.has(key)) {
+      connection.close(CloseCodes.clientIdInUse.code, 'clientId is in use by a live connection');
+      return;
+    }
+    this.connections.set(key, connection);
+    this.keys.set(connection, key);
+    connection.scheduleExpiry();
+    const hello: HelloMessage = {
+      op: 'hello',
+      clientId: connection.clientId,
+      heartbeatMs: this.ctx.config.heartbeatMs,
+      version: PROTOCOL_VERSION,
+      maxMessageBytes: this.ctx.config.maxMessageBytes,
+    };
+    if (this.ctx.gate.policy.required) hello.auth = { name: who.name, ...(who.expiresAt === undefined ? {} : { expiresAt: who.expiresAt }) };
+    connection.send(hello);
   }
 
   private forget(connection: Connection): void {
-    if (this.connections.get(connection.clientId) === connection) this.connections.delete(connection.clientId);
+    this.unauthenticated.delete(connection);
+    const key = this.keys.get(connection);
+    if (key !== undefined && this.connections.get(key) === connection) this.connections.delete(key);
   }
 
   /** Pings everyone; drops peers silent (no frame, no pong) for two intervals. */
@@ -91,6 +163,11 @@ export class WebSocketEndpoint {
   }
 }
 
-function refuse(socket: Duplex, status: number, text: string): void {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+/** Answers a refused upgrade with the same status and body as the HTTP API would. */
+function refuse(socket: Duplex, error: HeraldError): void {
+  const body = JSON.stringify({ error: { code: error.code, message: error.message } });
+  const status = error.status;
+  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
+
+const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 421: 'Misdirected Request', 500: 'Internal Server Error', 503: 'Service Unavailable' };

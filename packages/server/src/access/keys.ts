@@ -1,0 +1,166 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseGrant, type Grant } from '@herald/protocol';
+import Database from 'better-sqlite3';
+
+/** What every key starts with, so that a key is recognisable in a config file or a leak scanner. */
+export const KEY_PREFIX = 'hk_';
+const KEY_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+const KEYS_FILE = 'keys.db';
+
+export interface KeyRecord {
+  readonly id: string;
+  readonly name: string;
+  /** The first characters of the key, to recognise it in a list; the key itself is never stored. */
+  readonly prefix: string;
+  grant: Grant;
+  readonly createdAt: number;
+  /** Set when the key is revoked while the hub holds it: connections that used it are closed. */
+  revoked: boolean;
+}
+
+export class KeyError extends Error {
+  override name = 'KeyError';
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS keys (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  hash TEXT NOT NULL UNIQUE,
+  prefix TEXT NOT NULL,
+  grant_json TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+`;
+
+interface Row {
+  id: string;
+  name: string;
+  hash: string;
+  prefix: string;
+  grant_json: string;
+  created_at: number;
+}
+
+function hashKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+/**
+ * API keys in `<dataDir>/keys.db`, stored as SHA-256 hashes (a key is 192 random bits, so a plain hash
+ * cannot be reversed by guessing). `herald keys` writes the file while the hub runs; the hub notices
+ * through SQLite's `data_version` and drops revoked keys at once, also from connections already open.
+ */
+export class KeyStore {
+  private readonly db: Database.Database | undefined;
+  private byHash = new Map<string, KeyRecord>();
+  private byId = new Map<string, KeyRecord>();
+  private dataVersion = -1;
+  private watcher: NodeJS.Timeout | undefined;
+  private onRevoked: ((records: KeyRecord[]) => void) | undefined;
+
+  /** `create: false` opens the file only if it exists (a hub on the memory store leaves no file behind). */
+  constructor(dataDir: string, create = true) {
+    const file = join(dataDir, KEYS_FILE);
+    if (!create && !existsSync(file)) return;
+    mkdirSync(dataDir, { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    this.reload();
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** The record of a presented key, or undefined (unknown or revoked). */
+  lookup(key: string): KeyRecord | undefined {
+    if (!key.startsWith(KEY_PREFIX)) return undefined;
+    return this.byHash.get(hashKey(key));
+  }
+
+  list(): KeyRecord[] {
+    this.reload();
+    return [...this.byId.values()].sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** Creates a key and returns it: the only time it is ever shown. */
+  create(name: string, grant: Grant): { key: string; record: KeyRecord } {
+    const db = this.requireDb();
+    if (!KEY_NAME.test(name)) throw new KeyError(`key name "${name}" must be 1-64 characters of [A-Za-z0-9_.-]`);
+    const checked = parseGrant(grant);
+    if (typeof checked === 'string') throw new KeyError(checked);
+    if (!checked.admin && checked.subscribe.length === 0 && checked.publish.length === 0) {
+      throw new KeyError('a key needs at least one permission: --allow subscribe:<pattern>, --allow publish:<pattern> or --allow admin');
+    }
+    const key = KEY_PREFIX + randomBytes(24).toString('base64url');
+    const row: Row = { id: randomBytes(8).toString('hex'), name, hash: hashKey(key), prefix: key.slice(0, 8), grant_json: JSON.stringify(checked), created_at: Date.now() };
+    try {
+      db.prepare('INSERT INTO keys (id, name, hash, prefix, grant_json, created_at) VALUES (@id, @name, @hash, @prefix, @grant_json, @created_at)').run(row);
+    } catch (error) {
+      if (String(error).includes('UNIQUE')) throw new KeyError(`a key named "${name}" exists already: revoke it first or pick another name`);
+      throw error;
+    }
+    this.reload(true);
+    return { key, record: this.byId.get(row.id)! };
+  }
+
+  /** Deletes a key by name; returns whether there was one. */
+  revoke(name: string): boolean {
+    const changes = this.requireDb().prepare('DELETE FROM keys WHERE name = ?').run(name).changes;
+    this.reload(true);
+    return changes > 0;
+  }
+
+  /**
+   * Polls for changes made by other processes (`herald keys revoke`); `onRevoked` hears of every key
+   * that disappeared. Checking `data_version` costs one pragma; the table is read only when it moved.
+   */
+  watch(intervalMs: number, onRevoked: (records: KeyRecord[]) => void): void {
+    this.onRevoked = onRevoked;
+    if (!this.db) return;
+    this.watcher = setInterval(() => this.reload(), intervalMs);
+    this.watcher.unref();
+  }
+
+  close(): void {
+    clearInterval(this.watcher);
+    this.db?.close();
+  }
+
+  /** Re-reads the table if another connection changed it; returns the keys that are gone. */
+  private reload(force = false): KeyRecord[] {
+    if (!this.db) return [];
+    // data_version moves only with other connections' commits: this connection's own writes force a read.
+    const version = this.db.pragma('data_version', { simple: true }) as number;
+    if (version === this.dataVersion && !force) return [];
+    this.dataVersion = version;
+    const rows = this.db.prepare<[], Row>('SELECT * FROM keys').all();
+    const byHash = new Map<string, KeyRecord>();
+    const byId = new Map<string, KeyRecord>();
+    for (const row of rows) {
+      const grant = parseGrant(JSON.parse(row.grant_json));
+      if (typeof grant === 'string') continue;
+      const known = this.byId.get(row.id);
+      const record = known ?? { id: row.id, name: row.name, prefix: row.prefix, grant, createdAt: row.created_at, revoked: false };
+      record.grant = grant;
+      byHash.set(row.hash, record);
+      byId.set(row.id, record);
+    }
+    const revoked = [...this.byId.values()].filter((r) => !byId.has(r.id));
+    for (const record of revoked) record.revoked = true;
+    this.byHash = byHash;
+    this.byId = byId;
+    if (revoked.length > 0) this.onRevoked?.(revoked);
+    return revoked;
+  }
+
+  private requireDb(): Database.Database {
+    if (!this.db) throw new KeyError('no key file in this data folder');
+    return this.db;
+  }
+}
