@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '@herald/server';
+import { ConfigError, DataFolderInUseError } from '@herald/server';
 import { publish, publishUsage } from './publish.js';
 import { run, runUsage } from './run.js';
 import { serve, serveUsage } from './serve.js';
@@ -58,7 +58,9 @@ main(process.argv.slice(2)).then(
     if (code !== 0) process.exitCode = code;
   },
   (error: unknown) => {
-    if (error instanceof ConfigError || (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
+    // Refusals to start are sentences for the operator, not crashes: no stack trace.
+    const refusal = error instanceof ConfigError || error instanceof DataFolderInUseError;
+    if (refusal || (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
       console.error(`herald: ${error.message}`);
       process.exitCode = 2;
       return;

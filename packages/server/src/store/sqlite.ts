@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
+import { DataFolderLock } from './data-folder-lock.js';
 import { openEventDatabase, type SyncMode } from './sqlite-schema.js';
 import type { WriterAppend, WriterAppendResult, WriterReply, WriterRequest } from './sqlite-writer.js';
 import {
@@ -48,8 +49,12 @@ const WRITER = import.meta.url.endsWith('.ts') ? new URL('../../dist/store/sqlit
  * this thread's own connection (WAL lets them run beside the writer). Group commit: appends that arrive
  * while a batch is being committed form the next batch, so concurrent publishers share one fsync and
  * batches grow by themselves under load. Each caller is answered only after its batch committed.
+ *
+ * One store per data folder: the constructor takes the folder's lock (data-folder-lock.ts) before it
+ * touches the database and throws DataFolderInUseError if another hub holds it; close() releases it.
  */
 export class SqliteStore implements EventStore {
+  private readonly lock: DataFolderLock;
   private readonly db: Database.Database;
   private readonly writer: Worker;
   private readonly storeEpoch: string;
@@ -70,7 +75,13 @@ export class SqliteStore implements EventStore {
   private writerFailure: Error | undefined;
 
   constructor(private readonly options: SqliteStoreOptions) {
-    this.db = openEventDatabase(options.dataDir, options.sync ?? 'full');
+    this.lock = DataFolderLock.acquire(options.dataDir);
+    try {
+      this.db = openEventDatabase(options.dataDir, options.sync ?? 'full');
+    } catch (error) {
+      this.lock.release();
+      throw error;
+    }
     const db = this.db;
     this.statements = {
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
@@ -149,7 +160,7 @@ export class SqliteStore implements EventStore {
     return this.request<number>({ type: 'sweep', cutoff: now - this.options.retention.maxAgeMs });
   }
 
-  /** Waits for every accepted append to commit, then stops the writer and closes. Safe to call twice. */
+  /** Waits for every accepted append to commit, stops the writer, closes, and frees the data folder. Safe to call twice. */
   close(): Promise<void> {
     return (this.closing ??= (async () => {
       await this.drain();
@@ -160,6 +171,7 @@ export class SqliteStore implements EventStore {
         await exited;
       }
       this.db.close();
+      this.lock.release();
     })());
   }
 
