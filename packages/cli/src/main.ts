@@ -3,8 +3,10 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, DataFolderInUseError } from '@herald/server';
 import { publish, publishUsage } from './publish.js';
 import { run, runUsage } from './run.js';
+import { keys, keysUsage } from './keys.js';
 import { serve, serveUsage } from './serve.js';
 import { tail, tailUsage } from './tail.js';
+import { token, tokenUsage } from './token.js';
 
 const USAGE = `herald — a real-time event hub with durable history
 
@@ -13,13 +15,23 @@ Usage:
   herald publish <channel> [json|-]      publish events
   herald tail <channel|pattern>          follow events live in the terminal
   herald run [--channel runs.<id>] -- <command…>   run a command and publish it as a run
+  herald keys create|list|revoke         API keys (stored hashed in the data folder)
+  herald token --sub <name> …            mint a development JWT from the hub's secret
   herald help [command]                  show help
   herald --version
 
-The client commands talk to --url, else $HERALD_URL, else http://127.0.0.1:7070.
+The client commands talk to --url, else $HERALD_URL, else http://127.0.0.1:7070, and send
+--api-key, else $HERALD_API_KEY, when the hub requires credentials.
 Run 'herald help <command>' for its options.`;
 
-const USAGES: Record<string, () => string> = { serve: serveUsage, publish: () => publishUsage, tail: () => tailUsage, run: () => runUsage };
+const USAGES: Record<string, () => string> = {
+  serve: serveUsage,
+  publish: () => publishUsage,
+  tail: () => tailUsage,
+  run: () => runUsage,
+  keys: () => keysUsage,
+  token: () => tokenUsage,
+};
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -32,6 +44,10 @@ async function main(argv: string[]): Promise<number> {
       return tail(rest);
     case 'run':
       return run(rest);
+    case 'keys':
+      return keys(rest);
+    case 'token':
+      return token(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -2,14 +2,15 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { createPublisher } from '@herald/client/publisher';
 import { SEVERITIES, type EventInput, type Severity } from '@herald/protocol';
-import { hubUrl, URL_OPTION } from './hub-url.js';
+import { apiKey, hubUrl, URL_OPTION } from './hub-url.js';
 
-export const publishUsage = `Usage: herald publish <channel> [json|-] [--type t] [--severity s] [--url u]
+export const publishUsage = `Usage: herald publish <channel> [json|-] [--type t] [--severity s] [--url u] [--api-key k]
 
   json       the event ({"type":…}), or with --type its data
   -          read events from standard input, one JSON per line
   --type     event type (then json is the data)
-  --severity debug|info|success|warning|error`;
+  --severity debug|info|success|warning|error
+  --api-key  credential for hubs that require one (default $HERALD_API_KEY)`;
 
 class UsageError extends Error {}
 
@@ -35,7 +36,8 @@ export async function publish(argv: string[]): Promise<number> {
     const severity = values.severity as Severity | undefined;
     if (severity !== undefined && !SEVERITIES.includes(severity)) throw new UsageError(`--severity must be one of ${SEVERITIES.join(', ')}`);
     const url = hubUrl(values.url);
-    if (json === '-') return await publishStdin(url, channel, values.type, severity);
+    const key = apiKey(values['api-key']);
+    if (json === '-') return await publishStdin(url, key, channel, values.type, severity);
     let value: unknown;
     if (json !== undefined) {
       try {
@@ -45,7 +47,11 @@ export async function publish(argv: string[]): Promise<number> {
       }
     } else if (values.type === undefined) throw new UsageError('give the event as JSON, or at least --type');
     const events = Array.isArray(value) && values.type === undefined ? value.map((v) => toEvent(v, undefined, severity)) : [toEvent(value, values.type, severity)];
-    const response = await fetch(`${url}/api/channels/${encodeURIComponent(channel)}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events) });
+    const response = await fetch(`${url}/api/channels/${encodeURIComponent(channel)}/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body: JSON.stringify(events),
+    });
     const body = (await response.json()) as { offsets?: number[]; error?: { code: string; message: string } };
     if (!response.ok) {
       console.error(`herald: ${body.error?.code ?? response.status}: ${body.error?.message ?? 'refused'}`);
@@ -66,9 +72,9 @@ export async function publish(argv: string[]): Promise<number> {
   }
 }
 
-async function publishStdin(url: string, channel: string, type: string | undefined, severity: Severity | undefined): Promise<number> {
+async function publishStdin(url: string, key: string | undefined, channel: string, type: string | undefined, severity: Severity | undefined): Promise<number> {
   let refused = 0;
-  const publisher = createPublisher({ url, onDrop: ({ reason }) => (refused++, console.error(`herald: refused: ${reason}`)) });
+  const publisher = createPublisher({ url, apiKey: key, onDrop: ({ reason }) => (refused++, console.error(`herald: refused: ${reason}`)) });
   let count = 0;
   for await (const line of createInterface({ input: process.stdin })) {
     if (!line.trim()) continue;

@@ -6,9 +6,9 @@ import { parseArgs } from 'node:util';
 import { createPublisher } from '@herald/client/publisher';
 import { parseDuration } from '@herald/server';
 import { notice } from './format.js';
-import { hubUrl, URL_OPTION } from './hub-url.js';
+import { apiKey, hubUrl, URL_OPTION } from './hub-url.js';
 
-export const runUsage = `Usage: herald run [--channel runs.<id>] [--title t] [--url u] -- <command…>
+export const runUsage = `Usage: herald run [--channel runs.<id>] [--title t] [--url u] [--api-key k] -- <command…>
 
   Runs a command and publishes it as a run: run.started, one log event per output line (stdout as info,
   stderr as warning), run.completed with the exit code and duration. Exits with the command's code.
@@ -40,7 +40,7 @@ export async function run(argv: string[]): Promise<number> {
     console.error('herald run: --flush-timeout takes a duration such as 500ms, 30s or 2m');
     return 2;
   }
-  const publisher = createPublisher({ url: hubUrl(values.url), onDrop: ({ reason }) => notice(`an event was refused: ${reason}`) });
+  const publisher = createPublisher({ url: hubUrl(values.url), apiKey: apiKey(values['api-key']), onDrop: ({ reason }) => notice(`an event was refused: ${reason}`) });
   const title = values.title ?? command.join(' ');
   notice(`publishing to ${channel}`);
   const started = Date.now();

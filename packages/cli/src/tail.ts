@@ -3,13 +3,14 @@ import { HeraldClient, type WebSocketConstructor } from '@herald/client';
 import { isPattern } from '@herald/protocol';
 import { WebSocket } from 'ws';
 import { formatEvent, formatEventJson, notice } from './format.js';
-import { hubUrl, URL_OPTION } from './hub-url.js';
+import { apiKey, hubUrl, URL_OPTION } from './hub-url.js';
 
-export const tailUsage = `Usage: herald tail <channel|pattern> [--since N] [--json] [--url u]
+export const tailUsage = `Usage: herald tail <channel|pattern> [--since N] [--json] [--url u] [--api-key k]
 
   Follows events live, resuming after hub restarts with no gap and no duplicate.
   --since N  first replay the events after offset N (exact channels; 0 = all history)
   --json     one JSON object per line instead of coloured text
+  --api-key  credential for hubs that require one (default $HERALD_API_KEY)
 
   Control characters in events (terminal escape sequences, carriage returns, bells) are printed as
   visible escapes such as \\x1b or \\u009b, never sent to the terminal.`;
@@ -31,7 +32,8 @@ export async function tail(argv: string[]): Promise<number> {
     console.error('herald tail: --since takes an offset (a whole number) and works on exact channels');
     return 2;
   }
-  const client = new HeraldClient({ url: hubUrl(values.url), WebSocket: WebSocket as unknown as WebSocketConstructor });
+  const key = apiKey(values['api-key']);
+  const client = new HeraldClient({ url: hubUrl(values.url), WebSocket: WebSocket as unknown as WebSocketConstructor, getToken: () => key });
   client.on('state', (change) => {
     if (change.to === 'connected') notice(`connected to ${client.url} (${change.transport})`);
     if (change.to === 'disconnected') notice(change.retryInMs === undefined ? `disconnected for good (${change.code} ${change.reason ?? ''})` : `connection lost; retrying in ${(change.retryInMs / 1000).toFixed(1)}s`);

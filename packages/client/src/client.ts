@@ -48,7 +48,11 @@ export interface ClientOptions {
   EventSource?: EventSourceConstructor;
   fetch?: typeof fetch;
   backoff?: BackoffOptions;
-  /** Asked before every connect; the token is sent as `?token=` (for authenticated hubs). */
+  /**
+   * Credentials for hubs that require them: an API key or a JWT. Asked before every connect (sent as
+   * the first WebSocket frame, never in a URL), again when the hub says the token is about to expire
+   * (the connection refreshes in place), and for HTTP calls (`Authorization: Bearer`).
+   */
   getToken?: () => string | undefined | Promise<string | undefined>;
   /** Ask the hub for this client id. */
   clientId?: string;
@@ -159,7 +163,9 @@ export class HeraldClient extends Emitter<ClientEvents> {
    */
   async history<T = unknown>(channel: string, query: { since?: number; limit?: number; last?: number } = {}): Promise<HistoryPage<T>> {
     const get = async (since: number, limit: number) => {
-      const response = await (this.options.fetch ?? fetch)(`${this.baseUrl}/api/channels/${encodeURIComponent(channel)}/events?since=${since}&limit=${limit}`);
+      const response = await (this.options.fetch ?? fetch)(`${this.baseUrl}/api/channels/${encodeURIComponent(channel)}/events?since=${since}&limit=${limit}`, {
+        headers: await this.authHeaders(),
+      });
       const body = (await response.json()) as any;
       if (!response.ok) throw new HeraldError(body?.error?.code ?? 'internal', body?.error?.message ?? `HTTP ${response.status}`);
       return body as HistoryPage<T>;
@@ -178,7 +184,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
     const doFetch = this.options.fetch ?? fetch;
     const response = await doFetch(`${this.baseUrl}/api/channels/${encodeURIComponent(channel)}/events`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(await this.authHeaders()) },
       body: JSON.stringify(event),
     });
     const body = (await response.json()) as any;
@@ -203,18 +209,19 @@ export class HeraldClient extends Emitter<ClientEvents> {
     const WebSocketImpl = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     const useWebSocket = transports.includes('websocket') && WebSocketImpl && !(this.websocketFailed && this.canUseSse());
     if (useWebSocket) this.openWebSocket(generation, WebSocketImpl, token);
-    else if (this.canUseSse()) await this.openSse(generation);
+    else if (this.canUseSse()) await this.openSse(generation, token);
     else this.scheduleReconnect(CloseCodes.internal.code, 'no transport available: pass a WebSocket or EventSource implementation');
   }
 
   private openWebSocket(generation: number, WebSocketImpl: WebSocketConstructor, token: string | undefined): void {
-    const params = new URLSearchParams();
-    if (this.options.clientId) params.set('clientId', this.options.clientId);
-    if (token) params.set('token', token);
-    const query = params.toString();
-    const ws = new WebSocketImpl(`${this.baseUrl.replace(/^http/, 'ws')}/ws${query ? `?${query}` : ''}`);
+    const query = this.options.clientId ? `?clientId=${encodeURIComponent(this.options.clientId)}` : '';
+    const ws = new WebSocketImpl(`${this.baseUrl.replace(/^http/, 'ws')}/ws${query}`);
     this.ws = ws;
     let greeted = false;
+    // Browsers cannot set headers on a WebSocket: credentials go in the first frame; the hub answers `hello`.
+    ws.onopen = () => {
+      if (generation === this.generation && token) ws.send(JSON.stringify({ op: 'auth', token }));
+    };
     ws.onmessage = (event) => {
       if (generation !== this.generation) return;
       this.lastSeen = Date.now();
@@ -235,7 +242,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
     ws.onerror = () => {};
   }
 
-  private async openSse(generation: number): Promise<void> {
+  private async openSse(generation: number, token: string | undefined): Promise<void> {
     // EventSource hides why it failed; a health check tells "hub down" apart from "stream refused".
     try {
       const response = await (this.options.fetch ?? fetch)(`${this.baseUrl}/health`);
@@ -248,7 +255,9 @@ export class HeraldClient extends Emitter<ClientEvents> {
       return;
     }
     if (generation !== this.generation) return;
-    this.sse = new SseTransport(this.baseUrl, this.eventSourceImpl()!, (open) => {
+    // EventSource cannot send headers either: each stream opens with a short-lived ticket for the token.
+    const ticket = token ? () => this.ticket() : undefined;
+    this.sse = new SseTransport(this.baseUrl, this.eventSourceImpl()!, ticket, (open) => {
       if (generation !== this.generation) return;
       if (open) this.setState('connected', { transport: 'sse' });
       else if (this.state === 'connected') this.setState('connecting');
@@ -279,6 +288,29 @@ export class HeraldClient extends Emitter<ClientEvents> {
     this.watchdog = setInterval(() => this.checkAlive(), Math.max(50, Math.floor(this.heartbeatMs / 2)));
   }
 
+  /** The hub warned that the token expires soon: refresh in place (on failure the hub closes with 4004 and the reconnect gets a new token). */
+  private async refreshToken(): Promise<void> {
+    try {
+      const token = await this.options.getToken?.();
+      if (token) await this.request({ op: 'refresh', token });
+    } catch (error) {
+      this.emit('error', { code: error instanceof HeraldError ? error.code : 'unauthorized', message: `token refresh failed: ${String(error)}` });
+    }
+  }
+
+  /** Headers for HTTP calls: the token, when there is one. */
+  private async authHeaders(): Promise<Record<string, string>> {
+    const token = await this.options.getToken?.();
+    return token ? { authorization: `Bearer ${token}` } : {};
+  }
+
+  private async ticket(): Promise<string> {
+    const response = await (this.options.fetch ?? fetch)(`${this.baseUrl}/api/auth/ticket`, { method: 'POST', headers: await this.authHeaders() });
+    const body = (await response.json()) as any;
+    if (!response.ok) throw new HeraldError(body?.error?.code ?? 'internal', body?.error?.message ?? `HTTP ${response.status}`);
+    return body.ticket as string;
+  }
+
   private checkAlive(): void {
     const silentFor = Date.now() - this.lastSeen;
     if (silentFor > 2 * this.heartbeatMs) {
@@ -301,6 +333,9 @@ export class HeraldClient extends Emitter<ClientEvents> {
       case 'subscribed':
         this.subs.get(message.channel)?.onSubscribed(message);
         break;
+      case 'expiring':
+        void this.refreshToken();
+        return;
       case 'error':
         if (message.id === undefined) this.emit('error', { code: message.code, message: message.message });
         break;

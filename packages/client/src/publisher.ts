@@ -5,7 +5,7 @@ import { backoffDelay, type BackoffOptions } from './backoff.js';
 export interface PublisherOptions {
   /** The hub's HTTP base URL, e.g. `http://127.0.0.1:7070`. */
   url: string;
-  /** Sent as `Authorization: Bearer …` (for authenticated hubs). */
+  /** Sent as `Authorization: Bearer …` (for authenticated hubs); defaults to `$HERALD_API_KEY`. */
   apiKey?: string;
   /** Most events per request (default 100, at most 1 000). */
   maxBatch?: number;
@@ -123,10 +123,11 @@ export function createPublisher(options: PublisherOptions): Publisher {
     }
   };
 
+  const apiKey = options.apiKey ?? (process.env.HERALD_API_KEY || undefined);
   const send = async (channel: string, events: EventInput[]): Promise<'ok' | 'retry' | { refused: string }> => {
     try {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
-      if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`;
+      if (apiKey) headers.authorization = `Bearer ${apiKey}`;
       const response = await doFetch(`${baseUrl}/api/channels/${encodeURIComponent(channel)}/events`, { method: 'POST', headers, body: JSON.stringify(events) });
       const text = await response.text();
       if (response.ok) return 'ok';

@@ -12,6 +12,8 @@ export interface EventSourceLike {
 }
 export type EventSourceConstructor = new (url: string) => EventSourceLike;
 
+const CLOSED = 2;
+
 /**
  * Receiving over Server-Sent Events where WebSockets are blocked: one EventSource per subscription.
  * EventSource reconnects by itself and resumes with Last-Event-ID; this class maps its messages onto
@@ -21,20 +23,47 @@ export type EventSourceConstructor = new (url: string) => EventSourceLike;
 export class SseTransport {
   private readonly sources = new Map<Subscription<any>, EventSourceLike>();
 
+  /** Subscriptions to keep open (a refused stream is opened again with a new ticket). */
+  private readonly wanted = new Set<Subscription<any>>();
+
   constructor(
     private readonly baseUrl: string,
     private readonly EventSourceImpl: EventSourceConstructor,
+    /** Gets a stream ticket when the hub requires credentials (EventSource cannot send a header). */
+    private readonly ticket: (() => Promise<string>) | undefined,
     private readonly onStatus: (open: boolean) => void,
   ) {}
 
   subscribe(sub: Subscription<any>): void {
+    this.wanted.add(sub);
+    void this.open(sub);
+  }
+
+  private async open(sub: Subscription<any>): Promise<void> {
     const resumeFrom = sub.resumeFrom();
     const since = sub.isPattern ? undefined : (resumeFrom as { offset?: number } | undefined)?.offset;
-    const query = since === undefined ? '' : `?since=${since}`;
-    const source = new this.EventSourceImpl(`${this.baseUrl}/api/channels/${encodeURIComponent(sub.channel)}/stream${query}`);
+    const params = new URLSearchParams();
+    if (since !== undefined) params.set('since', String(since));
+    try {
+      if (this.ticket) params.set('ticket', await this.ticket());
+    } catch {
+      this.onStatus(false);
+      setTimeout(() => this.wanted.has(sub) && void this.open(sub), 2000);
+      return;
+    }
+    if (!this.wanted.has(sub)) return;
+    const query = params.toString();
+    const source = new this.EventSourceImpl(`${this.baseUrl}/api/channels/${encodeURIComponent(sub.channel)}/stream${query ? `?${query}` : ''}`);
     this.sources.set(sub, source);
     source.onopen = () => this.onStatus(true);
-    source.onerror = () => this.onStatus(false);
+    source.onerror = () => {
+      this.onStatus(false);
+      // A refused stream (an expired ticket or token) is not retried by EventSource: open it again with a new ticket.
+      if (source.readyState === CLOSED && this.ticket && this.sources.get(sub) === source) {
+        this.sources.delete(sub);
+        setTimeout(() => this.wanted.has(sub) && void this.open(sub), 1000);
+      }
+    };
     source.addEventListener('subscribed', (message) => {
       const reply = JSON.parse(message.data) as Omit<SubscribedMessage, 'op'>;
       const known = sub.positions.get(sub.channel);
@@ -47,11 +76,13 @@ export class SseTransport {
   }
 
   unsubscribe(sub: Subscription<any>): void {
+    this.wanted.delete(sub);
     this.sources.get(sub)?.close();
     this.sources.delete(sub);
   }
 
   close(): void {
+    this.wanted.clear();
     for (const source of this.sources.values()) source.close();
     this.sources.clear();
   }

@@ -59,6 +59,8 @@ export interface ServerOverrides {
   /** Engines other than the built-in ones (tests, later Redis). */
   store?: EventStore;
   broker?: Broker;
+  /** Where log lines go instead of stdout (tests read them to prove no secret is logged). */
+  logStream?: NodeJS.WritableStream;
 }
 
 export function createStore(config: HeraldConfig): EventStore {
@@ -91,7 +93,13 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
         'Create a key (herald keys create --name admin --allow admin), set --jwt-secret, or pass --insecure if that is really what you want.',
     );
   }
-  const store = overrides.store ?? createStore(config);
+  let store: EventStore;
+  try {
+    store = overrides.store ?? createStore(config);
+  } catch (error) {
+    keys.close(); // another hub holds the folder: leave nothing open behind
+    throw error;
+  }
   const broker = overrides.broker ?? new MemoryBroker();
   const hub = new Hub(store, broker, policy, config.maxRecoveryEvents);
   const gate = new Gatekeeper(
@@ -110,6 +118,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       // Credentials travel in headers, cookies and (SSE tickets) the query: none of them reaches a log line.
       serializers: { req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url.split('?')[0] }) },
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie'], censor: '[redacted]' },
+      ...(overrides.logStream ? { stream: overrides.logStream } : {}),
     },
     bodyLimit: config.maxBodyBytes,
     // A log line per publish would cost more than the publish; errors are still logged.
@@ -204,12 +213,6 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   }, SWEEP_INTERVAL_MS);
   sweeper.unref();
 
-  // A hub that restarts sees every client reconnect at once: a deeper accept queue than Node's default
-  // 511 keeps that storm from overflowing into SYN retries of 1, 3, 7… seconds (the OS may cap it).
-  await app.listen({ port: config.port, host: config.host, backlog: 4096 });
-  const address = app.server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
@@ -228,6 +231,18 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       websockets.terminateAll();
       await app.close();
     })());
+
+  try {
+    // A hub that restarts sees every client reconnect at once: a deeper accept queue than Node's default
+    // 511 keeps that storm from overflowing into SYN retries of 1, 3, 7… seconds (the OS may cap it).
+    await app.listen({ port: config.port, host: config.host, backlog: 4096 });
+  } catch (error) {
+    // The port is taken (or similar): release the data folder, so that a retry in this process can start.
+    await close();
+    throw error;
+  }
+  const address = app.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
   return { config, url: `http://${host}:${address.port}`, port: address.port, hub, runs, app, keys, routes, close };
 }

@@ -80,7 +80,6 @@ export class AccessPolicy {
 
   /** Allows the action or throws `unauthorized` (no or dead credentials) / `forbidden` (not permitted). */
   authorize(who: Principal, action: Action): void {
-    this.decisions++;
     this.requireLive(who);
     if (this.permits(who, action)) return;
     throw new HeraldError('forbidden', refusal(who, action));
@@ -96,6 +95,7 @@ export class AccessPolicy {
 
   /** Whether the credentials are still good (not anonymous, not expired, key not revoked). */
   requireLive(who: Principal): void {
+    this.decisions++;
     if (who.kind === 'anonymous') throw new HeraldError('unauthorized', `credentials required: ${CREDENTIALS_HINT}`);
     if (who.key?.revoked) throw new HeraldError('unauthorized', 'the API key was revoked');
     if (who.expiresAt !== undefined && who.expiresAt <= Date.now()) throw new HeraldError('unauthorized', 'token expired');

@@ -10,6 +10,13 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Routes that anyone may call: health for load balancers, who-am-I and sign-in, and the dashboard's
+ * static files (its data comes from the API). A caller without credentials is refused everywhere else
+ * before the request is even validated.
+ */
+const PUBLIC_ROUTES = new Set(['/health', '/api/auth/me', '/api/auth/session', '/', '/*']);
+
 /** The SSE route takes `?ticket=` because EventSource cannot send an Authorization header. */
 const STREAM_ROUTE = '/api/channels/:channel/stream';
 
@@ -35,6 +42,7 @@ export function registerAccessHooks(app: FastifyInstance, gate: Gatekeeper): voi
       }
     }
     request.principal = await gate.principalOf(request.headers, ticketOf(request));
+    if (request.principal.kind === 'anonymous' && !PUBLIC_ROUTES.has(request.routeOptions.url ?? '')) gate.policy.requireLive(request.principal);
     return undefined;
   });
   // Without a route, a preflight would be a 404 before the hook could answer it.

@@ -33,7 +33,7 @@ export function registerChannelRoutes(app: FastifyInstance, { hub, config, isShu
     if (raw.length > Defaults.maxBatchEvents) {
       throw new HeraldError('too_many_events', `a batch may hold at most ${Defaults.maxBatchEvents} events (got ${raw.length})`);
     }
-    const result = await hub.publish(request.principal, channel, prepareEvents(raw, config.maxMessageBytes));
+    const result = await hub.publish(request.principal, channel, prepareEvents(raw, config.maxMessageBytes, { maxDepth: config.maxEventDepth, maxKeys: config.maxEventKeys }));
     reply.code(201);
     return { channel, epoch: result.epoch, offsets: result.offsets };
   });

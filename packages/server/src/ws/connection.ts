@@ -307,7 +307,7 @@ export class Connection implements Subscriber {
     if (this.ctx.isShuttingDown()) throw new HeraldError('shutting_down', 'the hub is shutting down; publish again after it restarts');
     const channel = requireChannel(cmd.channel);
     if (cmd.event === undefined) throw new HeraldError('bad_request', 'event is required');
-    const inputs = prepareEvents([cmd.event], this.ctx.config.maxMessageBytes);
+    const inputs = prepareEvents([cmd.event], this.ctx.config.maxMessageBytes, { maxDepth: this.ctx.config.maxEventDepth, maxKeys: this.ctx.config.maxEventKeys });
     this.ctx.hub.publish(this.principal, channel, inputs).then(
       (result) => {
         const reply: Record<string, unknown> = { op: 'published', channel, offset: result.offsets[0], epoch: result.epoch };

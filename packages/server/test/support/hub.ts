@@ -43,12 +43,17 @@ export async function startHub(config: Partial<HeraldConfig> = {}): Promise<Test
  * HTTP helpers on a fresh TCP connection per request: a pooled keep-alive socket to a hub that was
  * restarted would fail the next request, which is a property of the pool, not of the hub.
  */
-export function request(method: string, url: string, body?: string): Promise<{ status: number; text: string }> {
+export function request(
+  method: string,
+  url: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string; headers: import('node:http').IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method, agent: false, headers: body === undefined ? {} : { 'content-type': 'application/json' } }, (res) => {
+    const req = httpRequest(url, { method, agent: false, headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString(), headers: res.headers }));
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -62,7 +67,9 @@ export async function postEvents(base: string, channel: string, body: unknown): 
   return { status, json: JSON.parse(text) };
 }
 
-export async function getJson(url: string): Promise<{ status: number; json: any }> {
-  const { status, text } = await request('GET', url);
+export async function getJson(url: string, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+  const { status, text } = await request('GET', url, undefined, headers);
   return { status, json: JSON.parse(text) };
 }
+
+export const bearer = (credential: string): Record<string, string> => ({ authorization: `Bearer ${credential}` });
