@@ -5,6 +5,7 @@ import { Gatekeeper } from './access/gatekeeper.js';
 import { KeyStore } from './access/keys.js';
 import { isLoopback, OriginRules } from './access/origins.js';
 import { PassBook } from './access/passes.js';
+import { SYSTEM } from './access/principal.js';
 import { AccessPolicy } from './access/policy.js';
 import { TokenError, TokenVerifier } from './access/tokens.js';
 import { MemoryBroker } from './broker/memory.js';
@@ -139,7 +140,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   const stats = new HubStats(
     hub,
     () => ({ websocket: websockets.connections.size, sse: sse.streams.size }),
-    () => store.channelCount(),
+    () => hub.channelCount(SYSTEM),
   );
   const onSlowConsumer = () => stats.slowConsumerCloses++;
   const onCommandError = (code: ErrorCode) => stats.countError(code);
