@@ -4,6 +4,7 @@ import type { Broker } from './broker/types.js';
 import { Delivery } from './fanout/delivery.js';
 import { SubscriptionIndex } from './fanout/subscription-index.js';
 import type { Subscription } from './fanout/subscription.js';
+import { EMPTY_REPLAY, type ReplaySource } from './fanout/replay-source.js';
 import { recoverChannel, recoverPattern, type Since } from './recovery.js';
 import type { AppendInput, AppendResult, ChannelPosition, EventStore, HistoryPage, StoredEvent } from './store/types.js';
 
@@ -20,6 +21,13 @@ export interface HubFeature {
   afterReset?(channel: string, position: ChannelPosition): void;
   snapshot?(channel: string): { snapshot: unknown; offset: number } | undefined;
 }
+
+/** How replays are cut: pages of events read as the socket drains; pattern replays also by bytes. */
+export interface ReplayLimits {
+  pageEvents: number;
+  maxPatternBytes: number;
+}
+export const DEFAULT_REPLAY_LIMITS: ReplayLimits = { pageEvents: 64, maxPatternBytes: 16 * 1024 * 1024 };
 
 /** A row of the channel list. */
 export interface ChannelListing {
@@ -40,7 +48,8 @@ export interface SubscribeOutcome {
   recovered?: boolean;
   /** Only when a snapshot was asked for: the state up to and including `offset` (null if none yet). */
   snapshot?: unknown;
-  replay: Delivery[];
+  /** The missed events, read a page at a time as the subscriber drains. */
+  replay: ReplaySource;
   /** Highest offset the reply and replay account for, per channel; held live events above it follow. */
   coveredUpTo: (channel: string) => number;
 }
@@ -66,6 +75,7 @@ export class Hub {
     private readonly broker: Broker,
     readonly access: AccessPolicy,
     private readonly maxRecoveryEvents: number,
+    private readonly replayLimits: ReplayLimits = DEFAULT_REPLAY_LIMITS,
   ) {
     broker.onEvents((epoch, events) => this.fanOut(epoch, events));
   }
@@ -144,9 +154,10 @@ export class Hub {
       if (isPattern) {
         if (since?.kind !== 'pattern') {
           subscription.held = undefined;
-          return { subscription, replay: [], coveredUpTo: () => 0 };
+          return { subscription, replay: EMPTY_REPLAY, coveredUpTo: () => 0 };
         }
-        const result = await recoverPattern(this.store, channel, since.position, this.maxRecoveryEvents);
+        const { pageEvents, maxPatternBytes } = this.replayLimits;
+        const result = await recoverPattern(this.store, channel, since.position, this.maxRecoveryEvents, maxPatternBytes, pageEvents);
         return { subscription, recovered: result.recovered, replay: result.replay, coveredUpTo: (c) => result.covered.get(c) ?? 0 };
       }
       if (since?.kind === 'snapshot') {
@@ -155,21 +166,14 @@ export class Hub {
         let taken: { snapshot: unknown; offset: number } | undefined;
         for (const feature of this.features) taken ??= feature.snapshot?.(channel);
         const offset = taken?.offset ?? position.latest;
-        return { subscription, epoch: position.epoch, offset, snapshot: taken?.snapshot ?? null, replay: [], coveredUpTo: () => offset };
+        return { subscription, epoch: position.epoch, offset, snapshot: taken?.snapshot ?? null, replay: EMPTY_REPLAY, coveredUpTo: () => offset };
       }
       if (since?.kind !== 'channel') {
         const position = await this.store.position(channel);
-        return { subscription, epoch: position.epoch, offset: position.latest, replay: [], coveredUpTo: () => position.latest };
+        return { subscription, epoch: position.epoch, offset: position.latest, replay: EMPTY_REPLAY, coveredUpTo: () => position.latest };
       }
-      const result = await recoverChannel(this.store, channel, since.position, this.maxRecoveryEvents);
-      return {
-        subscription,
-        epoch: result.epoch,
-        offset: result.latest,
-        recovered: result.recovered,
-        replay: result.events.map((e) => new Delivery(result.epoch, e)),
-        coveredUpTo: () => result.latest,
-      };
+      const result = await recoverChannel(this.store, channel, since.position, this.maxRecoveryEvents, this.replayLimits.pageEvents);
+      return { subscription, epoch: result.epoch, offset: result.latest, recovered: result.recovered, replay: result.replay, coveredUpTo: () => result.latest };
     } catch (error) {
       this.index.remove(subscription);
       throw error;

@@ -1,5 +1,6 @@
 import { matchesPattern, type PatternPosition, type StreamPosition } from '@herald/protocol';
 import { Delivery } from './fanout/delivery.js';
+import { ChannelReplay, EMPTY_REPLAY, ReplayLost, replayOf, type ReplaySource } from './fanout/replay-source.js';
 import type { EventStore, StoredEvent } from './store/types.js';
 
 export type Since =
@@ -51,28 +52,38 @@ export interface ChannelRecovery {
   recovered: boolean;
   epoch: string;
   latest: number;
-  events: StoredEvent[];
+  /** The missed events, read page by page as they are sent (empty when not recovered). */
+  replay: ReplaySource;
 }
 
 /**
- * Decides honestly whether the events after `since` can all be replayed. Nothing is replayed when they
- * cannot: the client is told recovered:false and reloads, rather than receiving a history with a hole.
+ * Decides honestly whether the events after `since` can all be replayed — from the channel's position
+ * alone: offsets have no gaps within an epoch, so the gap is `latest - since` events, all retained when
+ * `since + 1 >= earliest`. Nothing is replayed when they cannot be: the client is told recovered:false
+ * and reloads, rather than receiving a history with a hole. The events themselves are read later, a
+ * page at a time, as the subscriber's socket drains.
  */
-export async function recoverChannel(store: EventStore, channel: string, since: StreamPosition, budget: number): Promise<ChannelRecovery> {
-  const page = await store.read(channel, since.offset, budget + 1);
-  const { epoch, latest, earliest } = page.position;
+export async function recoverChannel(store: EventStore, channel: string, since: StreamPosition, budget: number, pageSize: number): Promise<ChannelRecovery> {
+  const { epoch, latest, earliest } = await store.position(channel);
   const sameEpoch = since.epoch === undefined || since.epoch === epoch;
-  const gapRetained = since.offset + 1 >= earliest;
-  const withinBudget = page.events.length <= budget;
+  const gapRetained = since.offset + 1 >= earliest || since.offset >= latest;
+  const withinBudget = latest - since.offset <= budget;
   if (!sameEpoch || since.offset > latest || !gapRetained || !withinBudget) {
-    return { recovered: false, epoch, latest, events: [] };
+    return { recovered: false, epoch, latest, replay: EMPTY_REPLAY };
   }
-  return { recovered: true, epoch, latest: Math.max(latest, page.events.at(-1)?.offset ?? 0), events: page.events };
+  return { recovered: true, epoch, latest, replay: new ChannelReplay(store, channel, epoch, since.offset, latest, pageSize) };
+}
+
+/** Reads a whole channel recovery into memory (pattern resume merges channels by time). */
+async function readAll(recovery: ChannelRecovery): Promise<Delivery[]> {
+  const all: Delivery[] = [];
+  for (let page = await recovery.replay.next(); page; page = await recovery.replay.next()) all.push(...page);
+  return all;
 }
 
 export interface PatternRecovery {
   recovered: boolean;
-  replay: Delivery[];
+  replay: ReplaySource;
   /** Highest offset accounted for, per channel that was looked at. */
   covered: Map<string, number>;
 }
@@ -82,11 +93,18 @@ export interface PatternRecovery {
  * match but are not listed (for example created while the client was away) replay what the hub
  * received after `time`. The replay is ordered by receive time across channels, by offset within one.
  */
-export async function recoverPattern(store: EventStore, pattern: string, since: PatternPosition, budget: number): Promise<PatternRecovery> {
+export async function recoverPattern(store: EventStore, pattern: string, since: PatternPosition, budget: number, maxBytes: number, pageSize: number): Promise<PatternRecovery> {
   const covered = new Map<string, number>();
   const replay: Delivery[] = [];
   let recovered = true;
   let remaining = budget;
+  // Channels are merged by receive time, so the whole pattern replay is read before it is sent: it is
+  // bounded in bytes as well as in events, and past either bound the answer is recovered:false.
+  let bytes = 0;
+  const fits = (events: readonly StoredEvent[]) => {
+    for (const e of events) bytes += e.json.length;
+    return bytes <= maxBytes;
+  };
   const listed = since.positions ?? {};
   const channels = new Set(Object.keys(listed).filter((c) => matchesPattern(pattern, c)));
   if (since.time !== undefined) {
@@ -95,14 +113,26 @@ export async function recoverPattern(store: EventStore, pattern: string, since: 
   for (const channel of channels) {
     const position = listed[channel];
     if (position) {
-      const result = await recoverChannel(store, channel, position, remaining);
+      const result = await recoverChannel(store, channel, position, remaining, pageSize);
       covered.set(channel, result.latest);
       if (!result.recovered) recovered = false;
-      for (const e of result.events) replay.push(new Delivery(result.epoch, e));
-      remaining -= result.events.length;
+      let events: Delivery[];
+      try {
+        events = await readAll(result);
+      } catch (error) {
+        if (!(error instanceof ReplayLost)) throw error;
+        recovered = false;
+        continue;
+      }
+      if (!fits(events.map((d) => d.stored))) {
+        recovered = false;
+        continue;
+      }
+      replay.push(...events);
+      remaining -= events.length;
     } else {
       const page = await store.readSinceTime(channel, since.time!, remaining + 1);
-      if (page.events.length > remaining) {
+      if (page.events.length > remaining || !fits(page.events)) {
         recovered = false;
         covered.set(channel, page.position.latest);
         continue;
@@ -117,5 +147,5 @@ export async function recoverPattern(store: EventStore, pattern: string, since: 
     }
   }
   replay.sort((a, b) => a.stored.time - b.stored.time || (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : a.offset - b.offset));
-  return { recovered, replay, covered };
+  return { recovered, replay: replayOf(replay, pageSize), covered };
 }

@@ -10,6 +10,16 @@ import type { Principal } from '../access/principal.js';
 import type { Hub } from '../hub.js';
 import type { Since } from '../recovery.js';
 
+/** Whether `res` drained (or closed) within `ms`. */
+async function drained(res: ServerResponse, ms: number): Promise<boolean> {
+  const stop = new AbortController();
+  const wait = (event: string) => once(res, event, { signal: stop.signal }).then(() => true, () => false);
+  const timeout = new Promise<false>((resolve) => setTimeout(resolve, ms, false).unref());
+  const result = await Promise.race([wait('drain'), wait('close'), timeout]);
+  stop.abort(); // removes the listener that did not fire
+  return result;
+}
+
 /** One Server-Sent Events response, subscribed to one channel or pattern. */
 class SseStream implements Subscriber {
   deliveryMark = 0;
@@ -140,13 +150,20 @@ export class SseEndpoint {
       if (stream.closed) return;
       stream.writeNamed('subscribed', { channel, epoch: outcome.epoch, offset: outcome.offset, recovered: outcome.recovered });
       if (outcome.recovered === false) stream.writeNamed('reset', { channel, epoch: outcome.epoch, offset: outcome.offset });
-      for (const delivery of outcome.replay) {
-        stream.deliver(delivery);
-        if (res.writableLength > this.config.maxOutboundBytes / 2) await Promise.race([once(res, 'drain'), once(res, 'close')]);
-        if (stream.closed) return;
+      // Pages are read as the response drains; a reader that takes nothing for two heartbeats is cut
+      // (EventSource comes back with Last-Event-ID and resumes from where it got to).
+      for (let page = await outcome.replay.next(); page; page = await outcome.replay.next()) {
+        for (const delivery of page) {
+          stream.deliver(delivery);
+          if (res.writableLength > this.config.maxOutboundBytes / 2 && !(await drained(res, 2 * this.config.heartbeatMs))) {
+            this.onSlowConsumer();
+            stream.end();
+          }
+          if (stream.closed) return;
+        }
       }
       subscription.goLive(outcome.coveredUpTo);
-    }, () => stream.end());
+    }).catch(() => stream.end());
   }
 
   /** Resume point: EventSource's `Last-Event-ID` header, or `?since=` on a first connection. */

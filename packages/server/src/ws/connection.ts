@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { checkChannel, CloseCodes, grantAllows, runIdOfChannel, RUN_SUMMARY_CHANNEL, type ClientCommand, type CommandId, type ErrorCode } from '@herald/protocol';
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
@@ -9,7 +10,8 @@ import type { Delivery } from '../fanout/delivery.js';
 import { Subscription, type Subscriber } from '../fanout/subscription.js';
 import type { Hub } from '../hub.js';
 import { parseSince, type Since } from '../recovery.js';
-import { sendReplay } from './replay.js';
+import { ReplayLost } from '../fanout/replay-source.js';
+import { sendReplay, type ReplayEnd } from './replay.js';
 
 /** Reused for every send: text frames, never compressed; no options object per send. */
 const TEXT_FRAME = { binary: false, compress: false } as const;
@@ -42,6 +44,7 @@ export class Connection implements Subscriber {
   principal: Principal;
   private closing = false;
   private authenticating = false;
+  private pingPayload: Buffer | undefined;
   private expiryNotice: NodeJS.Timeout | undefined;
   private expiry: NodeJS.Timeout | undefined;
   /** One handler per op: the compiler finds every place a new command must be handled. */
@@ -62,7 +65,14 @@ export class Connection implements Subscriber {
   ) {
     this.principal = principal;
     ws.on('message', (data, isBinary) => this.onFrame(data, isBinary));
-    ws.on('pong', () => (this.lastSeen = Date.now()));
+    // Only a pong that echoes our latest ping counts: a peer that never reads cannot know its payload,
+    // so unsolicited pongs do not keep a client that reads nothing alive.
+    ws.on('pong', (data) => {
+      if (this.pingPayload && data.equals(this.pingPayload)) {
+        this.lastSeen = Date.now();
+        this.pingPayload = undefined;
+      }
+    });
     ws.on('close', () => this.release());
     // ws reports protocol violations (including frames over maxPayload, closed with 1009) here first.
     ws.on('error', (error) => ctx.log.debug({ clientId, err: error }, 'websocket error'));
@@ -115,11 +125,17 @@ export class Connection implements Subscriber {
    * The client stopped reading. It is closed rather than buffered without bound; it keeps its offsets
    * and resumes after reconnecting, so nothing is lost, and nobody else waits for it.
    */
-  private closeSlowConsumer(): void {
+  closeSlowConsumer(): void {
     this.ctx.onSlowConsumer();
     this.ctx.log.warn({ clientId: this.clientId, buffered: this.ws.bufferedAmount }, 'closing slow consumer');
     this.close(CloseCodes.slowConsumer.code, 'slow consumer: outbound buffer full');
     setTimeout(() => this.ws.terminate(), SLOW_CLOSE_GRACE_MS).unref();
+  }
+
+  /** Heartbeat ping with a fresh payload the pong must echo. */
+  ping(): void {
+    this.pingPayload = randomBytes(8);
+    this.ws.ping(this.pingPayload);
   }
 
   /** Whether the connection may send commands (its credentials are known). */
@@ -273,10 +289,20 @@ export class Connection implements Subscriber {
         if (outcome.snapshot !== undefined) reply.snapshot = outcome.snapshot;
         if (outcome.recovered !== undefined) {
           reply.recovered = outcome.recovered;
-          reply.replayed = outcome.replay.length;
+          reply.replayed = outcome.replay.count;
         }
         this.send(reply);
-        await sendReplay(this.ws, outcome.replay, this.ctx.config.maxOutboundBytes, () => this.closing);
+        let end: ReplayEnd;
+        try {
+          end = await sendReplay(this.ws, outcome.replay, this.ctx.config.maxOutboundBytes, 2 * this.ctx.config.heartbeatMs, () => this.closing);
+        } catch (error) {
+          if (!(error instanceof ReplayLost)) throw error;
+          // The client resumes from its last offset and hears recovered:false then, not a hole now.
+          this.ctx.log.warn({ clientId: this.clientId, channel: name }, error.message);
+          this.close(CloseCodes.slowConsumer.code, 'history moved on during the replay: resume again');
+          return;
+        }
+        if (end === 'stalled') return this.closeSlowConsumer();
         subscription.goLive(outcome.coveredUpTo);
       },
       (error: unknown) => {

@@ -157,7 +157,7 @@ export class WebSocketEndpoint {
         this.ctx.log.info({ clientId: connection.clientId }, 'heartbeat timeout: terminating silent peer');
         connection.terminate();
       } else {
-        connection.ws.ping();
+        connection.ping();
       }
     }
   }
