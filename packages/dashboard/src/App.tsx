@@ -1,7 +1,10 @@
 import { useEffect, useRef, useState } from 'react';
+import { useHerald } from '@herald/react';
+import { CloseCodes } from '@herald/protocol';
 import { Header } from './components/Header.js';
 import { NoticeProvider, useNotices } from './lib/notices.js';
 import { useHashRoute } from './lib/route.js';
+import { useSession } from './lib/session.js';
 import { usePoll, type HubStats } from './lib/use-poll.js';
 import { Channels } from './views/Channels.js';
 import { Feed } from './views/Feed.js';
@@ -10,19 +13,15 @@ import { RunDetail } from './views/RunDetail.js';
 import { Runs } from './views/Runs.js';
 
 const CHART_POINTS = 180;
+/** Close codes after which the socket's credentials (the session cookie) may no longer work. */
+const AUTH_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCodes.unauthorized.code, CloseCodes.authExpired.code, CloseCodes.authTimeout.code]);
 
-function useTheme(): [string, () => void] {
-  const [theme, setTheme] = useState(() => localStorage.getItem('herald.theme') ?? (matchMedia('(prefers-color-scheme: light)').matches ? 'light' : 'dark'));
-  useEffect(() => {
-    document.documentElement.dataset.theme = theme;
-    localStorage.setItem('herald.theme', theme);
-  }, [theme]);
-  return [theme, () => setTheme((t) => (t === 'dark' ? 'light' : 'dark'))];
-}
-
-/** Stats are polled once for the whole page; the chart keeps the last few minutes of samples. */
-function useStatsSeries(): [HubStats | undefined, number[][]] {
-  const stats = usePoll<HubStats>('api/stats', 1000);
+/**
+ * Stats are polled once for the whole page (hub-wide numbers: admins only when the hub requires
+ * credentials); the chart keeps the last few minutes of samples.
+ */
+function useStatsSeries(enabled: boolean): [HubStats | undefined, number[][]] {
+  const stats = usePoll<HubStats>(enabled ? 'api/stats' : null, 1000);
   const samples = useRef<number[][]>([[], [], []]);
   const [series, setSeries] = useState<number[][]>(samples.current);
   useEffect(() => {
@@ -37,6 +36,24 @@ function useStatsSeries(): [HubStats | undefined, number[][]] {
   return [stats, series];
 }
 
+/**
+ * A socket closed for its credentials means the session may have ended: ask the hub. So does every
+ * reconnect on a hub that requires credentials — sessions do not outlive a hub restart, and the socket
+ * of a dead session would otherwise wait out the auth timeout before it is told.
+ */
+function useSessionWatch(): void {
+  const client = useHerald();
+  const { check, info } = useSession();
+  const required = info.mode === 'required';
+  useEffect(
+    () =>
+      client.on('state', (change) => {
+        if ((change.code !== undefined && AUTH_CLOSE_CODES.has(change.code)) || (required && change.from === 'disconnected' && change.to === 'connecting')) check();
+      }),
+    [client, check, required],
+  );
+}
+
 function MissingBanner() {
   const { missing, dismiss } = useNotices();
   if (missing.length === 0) return null;
@@ -48,14 +65,15 @@ function MissingBanner() {
   );
 }
 
-export function App() {
+export function App({ theme, onTheme }: { theme: string; onTheme: () => void }) {
   const [view = 'overview', param] = useHashRoute();
-  const [theme, toggleTheme] = useTheme();
-  const [stats, samples] = useStatsSeries();
+  const { admin } = useSession();
+  const [stats, samples] = useStatsSeries(admin);
+  useSessionWatch();
   return (
     <NoticeProvider>
       <div className="app">
-        <Header view={view} stats={stats} theme={theme} onTheme={toggleTheme} />
+        <Header view={view} stats={stats} theme={theme} onTheme={onTheme} />
         <MissingBanner />
         <main className="main">
           {view === 'feed' ? <Feed key={param ?? '>'} initialPattern={param ?? '>'} /> : null}

@@ -1,6 +1,8 @@
 import { ConnectionStatus } from '@herald/react';
 import { href } from '../lib/route.js';
+import { useSession } from '../lib/session.js';
 import type { HubStats } from '../lib/use-poll.js';
+import { Account } from './Account.js';
 
 const VIEWS = [
   ['overview', 'Overview'],
@@ -10,6 +12,7 @@ const VIEWS = [
 ] as const;
 
 export function Header({ view, stats, theme, onTheme }: { view: string; stats: HubStats | undefined; theme: string; onTheme: () => void }) {
+  const { admin } = useSession();
   return (
     <header className="header">
       <span className="brand">Herald</span>
@@ -19,9 +22,15 @@ export function Header({ view, stats, theme, onTheme }: { view: string; stats: H
         ))}
       </nav>
       <span className="spacer" />
-      <span className="stat" data-testid="header-rate"><b>{stats ? stats.events.inPerSecond : '—'}</b> events/s</span>
-      <span className="stat" data-testid="header-clients"><b>{stats ? stats.connections.total : '—'}</b> clients</span>
+      {/* Hub-wide numbers are the admin's: other users see only their own channels and runs. */}
+      {admin ? (
+        <>
+          <span className="stat" data-testid="header-rate"><b>{stats ? stats.events.inPerSecond : '—'}</b> events/s</span>
+          <span className="stat" data-testid="header-clients"><b>{stats ? stats.connections.total : '—'}</b> clients</span>
+        </>
+      ) : null}
       <ConnectionStatus variant="badge" className="connection" />
+      <Account />
       <button type="button" onClick={onTheme} aria-label="switch theme" title="switch theme">{theme === 'dark' ? '☀' : '☾'}</button>
     </header>
   );

@@ -1,13 +1,20 @@
 import { useEffect, useState } from 'react';
+import { useSession } from './session.js';
 
-/** Fetches JSON from the hub now and every `intervalMs`; keeps the last good answer. */
-export function usePoll<T>(path: string, intervalMs: number): T | undefined {
+/**
+ * Fetches JSON from the hub now and every `intervalMs`; keeps the last good answer. `null` polls
+ * nothing (the signed-in user may not read it). A refusal keeps the page as it was: a 401 already sends
+ * the user to sign-in, through the session's fetch.
+ */
+export function usePoll<T>(path: string | null, intervalMs: number): T | undefined {
+  const { fetch: hubFetch } = useSession();
   const [value, setValue] = useState<T>();
   useEffect(() => {
+    if (path === null) return;
     let active = true;
     const load = async () => {
       try {
-        const response = await fetch(path);
+        const response = await hubFetch(path);
         if (response.ok && active) setValue((await response.json()) as T);
       } catch {
         // The hub is unreachable; the connection indicator already says so.
@@ -19,7 +26,7 @@ export function usePoll<T>(path: string, intervalMs: number): T | undefined {
       active = false;
       clearInterval(timer);
     };
-  }, [path, intervalMs]);
+  }, [path, intervalMs, hubFetch]);
   return value;
 }
 

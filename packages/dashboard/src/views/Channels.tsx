@@ -1,8 +1,10 @@
 import { useRef, useState, type FormEvent } from 'react';
 import { useHerald } from '@herald/react';
 import { SEVERITIES, type Severity } from '@herald/protocol';
+import { ResetButton } from '../components/ResetButton.js';
 import { clockTime } from '../lib/format.js';
 import { href } from '../lib/route.js';
+import { useSession } from '../lib/session.js';
 import { usePoll } from '../lib/use-poll.js';
 
 interface ChannelRow {
@@ -13,8 +15,13 @@ interface ChannelRow {
   subscribers: number;
 }
 
-/** Channels with their last offset, rate and subscribers, and a form to publish a test event. */
+/**
+ * Channels with their last offset, rate and subscribers (only those the user may read: the hub filters
+ * the list), a form to publish a test event for users who may publish, and reset for admins.
+ */
 export function Channels() {
+  const { admin, canPublish } = useSession();
+  const [resetDone, setResetDone] = useState<string>();
   const list = usePoll<{ channels: ChannelRow[] }>('api/channels', 2000);
   const previous = useRef(new Map<string, { offset: number; at: number }>());
   const rates = useRef(new Map<string, number>());
@@ -23,20 +30,22 @@ export function Channels() {
     for (const c of list.channels) {
       const before = previous.current.get(c.name);
       if (before && now - before.at >= 1000) {
-        rates.current.set(c.name, ((c.offset - before.offset) * 1000) / (now - before.at));
+        // A reset starts the offsets again: no negative rates.
+        rates.current.set(c.name, Math.max(0, ((c.offset - before.offset) * 1000) / (now - before.at)));
         previous.current.set(c.name, { offset: c.offset, at: now });
       } else if (!before) previous.current.set(c.name, { offset: c.offset, at: now });
     }
   }
   return (
-    <div className="split">
+    <div className={canPublish ? 'split' : undefined}>
       <section className="panel">
         <h2>Channels</h2>
+        {resetDone ? <div className="muted" role="status" data-testid="reset-result">Reset {resetDone}: its stored history is deleted; its next event starts a new epoch.</div> : null}
         {!list || list.channels.length === 0 ? (
           <div className="empty">No channels with events yet.</div>
         ) : (
           <table data-testid="channels-table">
-            <thead><tr><th>Channel</th><th>Last offset</th><th>Rate</th><th>Subscribers</th><th>Last event</th></tr></thead>
+            <thead><tr><th>Channel</th><th>Last offset</th><th>Rate</th><th>Subscribers</th><th>Last event</th>{admin ? <th /> : null}</tr></thead>
             <tbody>
               {list.channels.map((c) => (
                 <tr key={c.name} data-channel={c.name}>
@@ -45,20 +54,22 @@ export function Channels() {
                   <td className="mono">{(rates.current.get(c.name) ?? 0).toFixed(1)}/s</td>
                   <td>{c.subscribers}</td>
                   <td className="muted">{c.lastEventTime ? clockTime(c.lastEventTime) : '—'}</td>
+                  {admin ? <td><ResetButton channel={c.name} onReset={setResetDone} /></td> : null}
                 </tr>
               ))}
             </tbody>
           </table>
         )}
       </section>
-      <PublishForm />
+      {canPublish ? <PublishForm /> : null}
     </div>
   );
 }
 
 function PublishForm() {
   const client = useHerald();
-  const [channel, setChannel] = useState('demo');
+  const { grant, may } = useSession();
+  const [channel, setChannel] = useState(() => (may('publish', 'demo') ? 'demo' : exampleChannel(grant.publish[0] ?? 'demo')));
   const [type, setType] = useState('test');
   const [severity, setSeverity] = useState<Severity>('info');
   const [data, setData] = useState('{"message": "hello from the dashboard"}');
@@ -76,6 +87,7 @@ function PublishForm() {
   return (
     <form className="panel" onSubmit={submit} data-testid="publish-form" style={{ display: 'grid', gap: 8, alignContent: 'start' }}>
       <h2>Publish a test event</h2>
+      {grant.admin ? null : <div className="muted">You may publish to {grant.publish.join(', ')}.</div>}
       <label>Channel <input value={channel} onChange={(e) => setChannel(e.target.value)} style={{ width: '100%' }} /></label>
       <label>Type <input value={type} onChange={(e) => setType(e.target.value)} style={{ width: '100%' }} /></label>
       <label>Severity{' '}
@@ -88,4 +100,12 @@ function PublishForm() {
       {result ? <div className="muted" data-testid="publish-result">{result}</div> : null}
     </form>
   );
+}
+
+/** A channel a publish pattern allows, to start the form with: `runs.team-a.>` → `runs.team-a.demo`. */
+function exampleChannel(pattern: string): string {
+  return pattern
+    .split('.')
+    .map((segment) => (segment === '*' || segment === '>' ? 'demo' : segment))
+    .join('.');
 }

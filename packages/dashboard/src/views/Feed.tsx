@@ -5,7 +5,9 @@ import { checkChannel, matchesPattern, SEVERITIES, type Severity } from '@herald
 import { JsonView } from '../components/JsonView.js';
 import { VirtualList } from '../components/VirtualList.js';
 import { clockTime, preview, SEVERITY_ICONS } from '../lib/format.js';
+import { feedSources } from '../lib/feed-sources.js';
 import { useNotices } from '../lib/notices.js';
+import { useSession } from '../lib/session.js';
 
 const LIVE_CAP = 1000;
 const OLDER_PAGE = 100;
@@ -13,12 +15,17 @@ const ROW_HEIGHT = 30;
 const keyOf = (e: DeliveredEvent) => `${e.channel}#${e.offset}`;
 
 /**
- * Every channel, newest first. Incoming events are buffered and handed to React once per animation
- * frame, and only visible rows are rendered, so the page stays usable at a thousand events a second.
+ * Every channel the user may read, newest first. Incoming events are buffered and handed to React once
+ * per animation frame, and only visible rows are rendered, so the page stays usable at a thousand
+ * events a second.
  */
 export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
   const client = useHerald();
   const { reportMissing } = useNotices();
+  const { grant } = useSession();
+  const sources = useMemo(() => feedSources(grant), [grant]);
+  const [refused, setRefused] = useState<string[]>([]);
+  const [olderProblem, setOlderProblem] = useState<string>();
   const [events, setEvents] = useState<DeliveredEvent[]>([]);
   const [fresh, setFresh] = useState<Set<string>>(new Set());
   const [paused, setPaused] = useState(false);
@@ -49,17 +56,31 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
   }, []);
 
   useEffect(() => {
-    const sub = client.subscribe('>', (event) => {
+    // Several sources can overlap (`runs.*.build` and `runs.team-a.>`): each channel's events arrive in
+    // order, so anything at or below the last offset seen in the same epoch is a copy.
+    const last = new Map<string, { epoch: string; offset: number }>();
+    const receive = (event: DeliveredEvent) => {
+      if (sources.length > 1) {
+        const seen = last.get(event.channel);
+        if (seen && seen.epoch === event.epoch && event.offset <= seen.offset) return;
+        last.set(event.channel, { epoch: event.epoch, offset: event.offset });
+      }
       buffer.current.push(event);
       if (buffer.current.length > LIVE_CAP) buffer.current.splice(0, buffer.current.length - LIVE_CAP);
       frame.current ||= requestAnimationFrame(flush);
+    };
+    setRefused([]);
+    const subs = sources.map((source) => {
+      const sub = client.subscribe(source, receive);
+      sub.on('reset', (info) => reportMissing(info.channel));
+      sub.on('error', (error) => setRefused((list) => [...list, `${source}: ${error.message}`]));
+      return sub;
     });
-    sub.on('reset', (info) => reportMissing(info.channel));
     return () => {
-      sub.unsubscribe();
+      subs.forEach((sub) => sub.unsubscribe());
       cancelAnimationFrame(frame.current);
     };
-  }, [client, flush, reportMissing]);
+  }, [client, flush, reportMissing, sources]);
 
   const togglePause = () => {
     pausedRef.current = !pausedRef.current;
@@ -82,7 +103,11 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
     );
   }, [events, older, pattern, patternValid, type, text, severities, showSummaries]);
 
-  const loadOlder = async () => {
+  const loadOlder = () => {
+    setOlderProblem(undefined);
+    loadOlderPage().catch((error: unknown) => setOlderProblem(error instanceof Error ? error.message : String(error)));
+  };
+  const loadOlderPage = async () => {
     if (!exactChannel) return;
     const shown = [...events, ...older].filter((e) => e.channel === exactChannel);
     const oldest = shown.length ? Math.min(...shown.map((e) => e.offset)) : undefined;
@@ -121,6 +146,12 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
             {paused ? `Resume${held ? ` (${held} new)` : ''}` : 'Pause'}
           </button>
         </div>
+        {sources[0] !== '>' ? (
+          <div className="muted" data-testid="feed-sources" style={{ marginBottom: 8 }}>
+            {sources.length === 0 ? 'Your credential may read no channels: nothing can appear here.' : `Live from the channels you may read: ${sources.join(', ')}`}
+          </div>
+        ) : null}
+        {refused.length ? <div className="sev-error" role="alert" style={{ marginBottom: 8 }}>Not subscribed — {refused.join('; ')}</div> : null}
         <VirtualList
           className="feed"
           testId="feed"
@@ -148,7 +179,10 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
           <span className="muted" data-testid="feed-count">{visible.length} shown · {events.length} live{older.length ? ` · ${older.length} older` : ''}</span>
           <span className="grow" />
           {exactChannel ? (
-            <button type="button" onClick={loadOlder} disabled={olderDone}>{olderDone ? 'No older events' : 'Load older'}</button>
+            <>
+              {olderProblem ? <span className="sev-error">{olderProblem}</span> : null}
+              <button type="button" onClick={loadOlder} disabled={olderDone}>{olderDone ? 'No older events' : 'Load older'}</button>
+            </>
           ) : (
             <span className="muted">Filter to one channel to load older events from history.</span>
           )}

@@ -1,10 +1,14 @@
+import type { RunSummary } from '@herald/protocol';
 import { Chart } from '../components/Chart.js';
 import { MetricCard } from '../components/bits.js';
 import { count, duration } from '../lib/format.js';
-import type { HubStats } from '../lib/use-poll.js';
+import { useSession } from '../lib/session.js';
+import { usePoll, type HubStats } from '../lib/use-poll.js';
 
 /** The hub at a glance: cards and the events-per-second chart (samples come from the stats poll). */
 export function Overview({ stats, samples }: { stats: HubStats | undefined; samples: number[][] }) {
+  const { admin } = useSession();
+  if (!admin) return <ReadableOverview />;
   return (
     <>
       <div className="cards" data-testid="overview-cards">
@@ -18,6 +22,29 @@ export function Overview({ stats, samples }: { stats: HubStats | undefined; samp
       <div className="panel">
         <h2>Events per second</h2>
         <Chart data={samples} series={[{ label: 'in', color: '#6366f1' }, { label: 'delivered', color: '#22c55e' }]} height={240} />
+      </div>
+    </>
+  );
+}
+
+/**
+ * For users who are not admins: hub-wide numbers (`/api/stats`) are not theirs to see, so the cards
+ * count what they may read — the hub filters both lists.
+ */
+function ReadableOverview() {
+  const channels = usePoll<{ channels: Array<{ offset: number }> }>('api/channels', 2000);
+  const runs = usePoll<{ runs: RunSummary[] }>('api/runs?limit=200', 2000);
+  const byStatus = (...statuses: string[]) => (runs ? String(runs.runs.filter((r) => statuses.includes(r.status)).length) : '—');
+  return (
+    <>
+      <div className="cards" data-testid="overview-cards">
+        <MetricCard label="Your channels" value={channels ? String(channels.channels.length) : '—'} testId="card-channels" />
+        <MetricCard label="Events in them" value={count(channels?.channels.reduce((sum, c) => sum + c.offset, 0))} testId="card-total" />
+        <MetricCard label="Active runs" value={byStatus('running', 'stalled')} testId="card-active" />
+        <MetricCard label="Failed runs" value={byStatus('failed')} testId="card-failed" />
+      </div>
+      <div className="panel muted" data-testid="overview-scope">
+        These numbers count the channels and runs you may read. Hub-wide numbers — events per second, clients, uptime — are shown to admins.
       </div>
     </>
   );

@@ -9,6 +9,7 @@ import { StepTimeline } from '../components/StepTimeline.js';
 import { clockTime, duration, preview, SEVERITY_ICONS } from '../lib/format.js';
 import { useNotices } from '../lib/notices.js';
 import { href } from '../lib/route.js';
+import { useSession } from '../lib/session.js';
 import { useNow } from '../lib/use-now.js';
 
 const LOG_CAP = 2000;
@@ -27,7 +28,10 @@ interface Series {
 export function RunDetail({ id }: { id: string }) {
   const client = useHerald();
   const { reportMissing } = useNotices();
+  const { may, fetch: hubFetch } = useSession();
   const channel = `runs.${id}`;
+  const readable = may('subscribe', channel);
+  const [refused, setRefused] = useState<string>();
   const run = useRef<RunSnapshot | null>(null);
   const [, setVersion] = useState(0);
   const [log, setLog] = useState<DeliveredEvent[]>([]);
@@ -38,6 +42,7 @@ export function RunDetail({ id }: { id: string }) {
   const now = useNow(1000);
 
   useEffect(() => {
+    if (!readable) return;
     let active = true;
     let frame = 0;
     const pending: DeliveredEvent[] = [];
@@ -64,16 +69,18 @@ export function RunDetail({ id }: { id: string }) {
       frame ||= requestAnimationFrame(render);
     });
     sub.on('reset', () => reportMissing(channel));
-    void client.history(channel, { last: 500 }).then((page) => active && setLog((current) => mergeLog(current, page.events)));
-    void fetch(`api/runs/${encodeURIComponent(id)}/metrics?points=500`)
+    sub.on('error', (error) => setRefused(error.message));
+    // A refusal here is the subscription's to report (above); these only fill in the past.
+    client.history(channel, { last: 500 }).then((page) => active && setLog((current) => mergeLog(current, page.events)), () => {});
+    hubFetch(`api/runs/${encodeURIComponent(id)}/metrics?points=500`)
       .then((r) => (r.ok ? (r.json() as Promise<{ series: Series[] }>) : { series: [] }))
-      .then((body) => active && setSeries((current) => (current.length ? current : body.series)));
+      .then((body) => active && setSeries((current) => (current.length ? current : body.series)), () => {});
     return () => {
       active = false;
       cancelAnimationFrame(frame);
       sub.unsubscribe();
     };
-  }, [client, channel, id, reportMissing]);
+  }, [client, channel, id, reportMissing, readable, hubFetch]);
 
   const shownLog = useMemo(() => {
     const needle = search.trim().toLowerCase();
@@ -81,6 +88,14 @@ export function RunDetail({ id }: { id: string }) {
   }, [log, severity, search]);
 
   const snapshot = run.current;
+  if (!readable || refused) {
+    return (
+      <section className="panel">
+        <a href={href('runs')}>← Runs</a>
+        <div className="empty" data-testid="run-refused">{refused ? `Run “${id}” cannot be shown: ${refused}` : `You may not read run “${id}”.`}</div>
+      </section>
+    );
+  }
   if (!snapshot) {
     return (
       <section className="panel">

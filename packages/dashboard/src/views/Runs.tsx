@@ -4,11 +4,23 @@ import { RUN_STATUSES, RUN_SUMMARY_CHANNEL, type RunSummary } from '@herald/prot
 import { HealthBadge, ProgressBar, StatusBadge } from '../components/bits.js';
 import { duration } from '../lib/format.js';
 import { href } from '../lib/route.js';
+import { useSession } from '../lib/session.js';
 import { useNow } from '../lib/use-now.js';
 
-/** Every run, newest first, kept live by the `runs` summary channel. */
+/** Runs fetched at once (the hub's largest page). */
+const PAGE = 200;
+/** How often the list is fetched for users who may not read the summary channel. */
+const POLL_MS = 2000;
+
+/**
+ * Every run the user may read, newest first. Kept live by the `runs` summary channel — which describes
+ * every run, so the hub allows it only to users who may read `runs.>` — or, for everyone else, by
+ * polling the run list, which the hub filters for them.
+ */
 export function Runs() {
   const client = useHerald();
+  const { may, fetch: hubFetch } = useSession();
+  const live = may('subscribe', 'runs.>');
   const [runs, setRuns] = useState<Map<string, RunSummary>>(new Map());
   const [status, setStatus] = useState('');
   const [text, setText] = useState('');
@@ -16,26 +28,40 @@ export function Runs() {
 
   useEffect(() => {
     let active = true;
+    const load = () =>
+      hubFetch(`api/runs?limit=${PAGE}`)
+        .then((r) => (r.ok ? (r.json() as Promise<{ runs: RunSummary[] }>) : undefined))
+        .catch(() => undefined);
+    if (!live) {
+      const poll = () =>
+        void load().then((page) => {
+          if (active && page) setRuns(new Map(page.runs.map((r) => [r.id, r])));
+        });
+      poll();
+      const timer = setInterval(poll, POLL_MS);
+      return () => {
+        active = false;
+        clearInterval(timer);
+      };
+    }
     // Subscribe first, then load the list: summaries that arrive meanwhile are applied on top.
     const sub = client.subscribe<RunSummary>(RUN_SUMMARY_CHANNEL, (e) => {
       if (e.event.type !== 'run.summary') return;
       setRuns((current) => new Map(current).set(e.event.data!.id, e.event.data!));
     });
-    void fetch('api/runs?limit=200')
-      .then((r) => r.json() as Promise<{ runs: RunSummary[] }>)
-      .then((page) => {
-        if (!active) return;
-        setRuns((current) => {
-          const next = new Map(page.runs.map((r) => [r.id, r]));
-          for (const [id, run] of current) next.set(id, run);
-          return next;
-        });
+    void load().then((page) => {
+      if (!active || !page) return;
+      setRuns((current) => {
+        const next = new Map(page.runs.map((r) => [r.id, r]));
+        for (const [id, run] of current) next.set(id, run);
+        return next;
       });
+    });
     return () => {
       active = false;
       sub.unsubscribe();
     };
-  }, [client]);
+  }, [client, live, hubFetch]);
 
   const list = useMemo(() => {
     const needle = text.trim().toLowerCase();
