@@ -47,11 +47,15 @@ export async function tail(argv: string[]): Promise<number> {
     process.exit(1);
   });
   client.connect();
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
+  // Runs until Ctrl-C, or until the hub says "no" for good (credentials refused or revoked: 4401).
+  const code = await new Promise<number>((resolve) => {
+    const stop = () => resolve(0);
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    client.on('state', (change) => {
+      if (change.to === 'disconnected' && change.retryInMs === undefined) resolve(1);
+    });
   });
   client.close();
-  return 0;
+  return code;
 }

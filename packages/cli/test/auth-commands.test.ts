@@ -46,11 +46,8 @@ describe('herald keys and herald token', () => {
       const tail = spawn(process.execPath, [CLI, 'tail', 'runs.cli', '--since', '0', '--json'], { env: { ...process.env, ...env } });
       let tailed = '';
       tail.stdout.on('data', (d: Buffer) => (tailed += d.toString()));
-      try {
-        await until(() => tailed.split('\n').filter(Boolean).length >= 2, 'tail to replay both events');
-      } finally {
-        tail.kill('SIGINT');
-      }
+      const tailExit = new Promise<number | null>((resolve) => tail.on('exit', resolve));
+      await until(() => tailed.split('\n').filter(Boolean).length >= 2, 'tail to replay both events');
 
       const revoked = await herald(['keys', 'revoke', 'ci', '--data', dir]);
       assert.equal(revoked.code, 0, revoked.stderr);
@@ -62,6 +59,7 @@ describe('herald keys and herald token', () => {
       assert.notEqual(after.code, 0);
       assert.match(after.stderr, /unknown or revoked/);
       assert.equal((await herald(['keys', 'revoke', 'ci', '--data', dir])).code, 2, 'revoking twice says there is no such key');
+      assert.equal(await tailExit, 1, 'tail, whose key was revoked under it, exits instead of hanging');
     } finally {
       await hub.kill();
     }

@@ -113,6 +113,8 @@ export class HeraldClient extends Emitter<ClientEvents> {
   private ws: WebSocketLike | undefined;
   private sse: SseTransport | undefined;
   private heartbeatMs = 25_000;
+  /** The largest event the hub takes, as it announced in `hello`. */
+  private maxMessageBytes: number | undefined;
   private lastSeen = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private watchdog: ReturnType<typeof setInterval> | undefined;
@@ -177,6 +179,11 @@ export class HeraldClient extends Emitter<ClientEvents> {
 
   /** Publishes one event: over the WebSocket when connected, otherwise over HTTP. */
   async publish(channel: string, event: EventInput): Promise<{ offset: number; epoch: string; duplicate?: boolean }> {
+    // Checked here, against the limit the hub announced, so an oversized event fails alone and at once.
+    const size = new TextEncoder().encode(JSON.stringify(event)).length;
+    if (this.maxMessageBytes !== undefined && size > this.maxMessageBytes) {
+      throw new HeraldError('too_large', `the event is ${size} bytes; the hub takes at most ${this.maxMessageBytes}`);
+    }
     if (this.transport === 'websocket' && this.state === 'connected') {
       const reply = await this.request({ op: 'publish', channel, event });
       return { offset: reply.offset, epoch: reply.epoch, ...(reply.duplicate ? { duplicate: true } : {}) };
@@ -201,7 +208,9 @@ export class HeraldClient extends Emitter<ClientEvents> {
     try {
       token = await this.options.getToken?.();
     } catch (error) {
-      if (generation === this.generation) this.scheduleReconnect(CloseCodes.unauthorized.code, `getToken failed: ${String(error)}`);
+      // A token endpoint that is down for a moment is no reason to give up: retry with backoff (1006 is
+      // "abnormal", which reconnects). The hub's own 4401 is what stops a client for good.
+      if (generation === this.generation) this.scheduleReconnect(1006, `getToken failed: ${String(error)}`);
       return;
     }
     if (generation !== this.generation) return;
@@ -228,6 +237,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
       for (const message of messagesOfFrame(JSON.parse(String(event.data)))) {
         if (message.op === 'hello') {
           greeted = true;
+          this.maxMessageBytes = message.maxMessageBytes;
           this.onHello(message.clientId, message.heartbeatMs);
         } else this.onMessage(message);
       }

@@ -25,6 +25,8 @@ export class SseTransport {
 
   /** Subscriptions to keep open (a refused stream is opened again with a new ticket). */
   private readonly wanted = new Set<Subscription<any>>();
+  /** Refused opens in a row per subscription, for backoff (a forbidden stream must not be hammered). */
+  private readonly failures = new Map<Subscription<any>, number>();
 
   constructor(
     private readonly baseUrl: string,
@@ -48,20 +50,23 @@ export class SseTransport {
       if (this.ticket) params.set('ticket', await this.ticket());
     } catch {
       this.onStatus(false);
-      setTimeout(() => this.wanted.has(sub) && void this.open(sub), 2000);
+      this.retryLater(sub);
       return;
     }
     if (!this.wanted.has(sub)) return;
     const query = params.toString();
     const source = new this.EventSourceImpl(`${this.baseUrl}/api/channels/${encodeURIComponent(sub.channel)}/stream${query ? `?${query}` : ''}`);
     this.sources.set(sub, source);
-    source.onopen = () => this.onStatus(true);
+    source.onopen = () => {
+      this.failures.delete(sub);
+      this.onStatus(true);
+    };
     source.onerror = () => {
       this.onStatus(false);
       // A refused stream (an expired ticket or token) is not retried by EventSource: open it again with a new ticket.
       if (source.readyState === CLOSED && this.ticket && this.sources.get(sub) === source) {
         this.sources.delete(sub);
-        setTimeout(() => this.wanted.has(sub) && void this.open(sub), 1000);
+        this.retryLater(sub);
       }
     };
     source.addEventListener('subscribed', (message) => {
@@ -75,7 +80,15 @@ export class SseTransport {
     source.onmessage = (message) => sub.deliver({ op: 'event', ...JSON.parse(message.data) } as EventMessage);
   }
 
+  /** Opens the stream again with a new ticket, 1 s after the first failure, doubling up to 60 s. */
+  private retryLater(sub: Subscription<any>): void {
+    const failures = (this.failures.get(sub) ?? 0) + 1;
+    this.failures.set(sub, failures);
+    setTimeout(() => this.wanted.has(sub) && void this.open(sub), Math.min(60_000, 1000 * 2 ** (failures - 1)));
+  }
+
   unsubscribe(sub: Subscription<any>): void {
+    this.failures.delete(sub);
     this.wanted.delete(sub);
     this.sources.get(sub)?.close();
     this.sources.delete(sub);

@@ -49,7 +49,7 @@ export const CloseCodes = {
   normal: { code: 1000, reconnect: false, description: 'Closed on purpose by the side that closed it.' },
   goingAway: { code: 1001, reconnect: true, description: 'The hub is going away (for example its process ends).' },
   policy: { code: 1008, reconnect: false, description: 'The connection broke a policy (for example a refused client id handshake parameter).' },
-  tooBig: { code: 1009, reconnect: true, description: 'A frame was larger than the message cap. Do not resend it; reconnecting is safe.' },
+  tooBig: { code: 1009, reconnect: true, description: 'A frame was larger than the frame cap (`--max-frame-bytes`). Do not resend it; reconnecting is safe.' },
   internal: { code: 1011, reconnect: true, description: 'The hub hit an unexpected error.' },
   restart: { code: 1012, reconnect: true, description: 'The hub is restarting (graceful shutdown). Reconnect and resume.' },
   heartbeatTimeout: { code: 4000, reconnect: true, description: 'The peer was silent for two heartbeat intervals.' },

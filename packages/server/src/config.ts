@@ -36,6 +36,9 @@ export interface HeraldConfig {
   jwtIssuer: string;
   insecure: boolean;
   authTimeoutMs: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  maxFrameBytes: number;
   sessionTtlMs: number;
   /** Folder of the dashboard's built files, served at `/` ('' or 'off': none). */
   dashboardDir: string;
@@ -85,6 +88,9 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
   { key: 'jwtIssuer', flag: 'jwt-issuer', env: 'HERALD_JWT_ISSUER', kind: 'string', description: 'When set, tokens must carry this `iss`.' },
   { key: 'insecure', flag: 'insecure', env: 'HERALD_INSECURE', kind: 'flag', description: 'Start open (no keys, no JWT) on a non-loopback address anyway: anyone who reaches it may do anything.' },
   { key: 'authTimeoutMs', flag: 'auth-timeout', env: 'HERALD_AUTH_TIMEOUT', kind: 'duration', description: 'How long a WebSocket without credentials on the upgrade has to send its `auth` frame.' },
+  { key: 'headersTimeoutMs', flag: 'headers-timeout', env: 'HERALD_HEADERS_TIMEOUT', kind: 'duration', description: 'A connection must send complete request headers (also an upgrade\'s) within this long, or it is closed.' },
+  { key: 'requestTimeoutMs', flag: 'request-timeout', env: 'HERALD_REQUEST_TIMEOUT', kind: 'duration', description: 'A request must arrive in full, body included, within this long, or it is closed.' },
+  { key: 'maxFrameBytes', flag: 'max-frame-bytes', env: 'HERALD_MAX_FRAME_BYTES', kind: 'bytes', description: 'Largest WebSocket frame read; a publish in it whose event is over the message cap is refused alone (too_large), a larger frame closes the connection (1009).' },
   { key: 'sessionTtlMs', flag: 'session-ttl', env: 'HERALD_SESSION_TTL', kind: 'duration', description: 'Longest a dashboard sign-in lasts (never past the token\'s own expiry).' },
   { key: 'dashboardDir', flag: 'dashboard', env: 'HERALD_DASHBOARD', kind: 'string', description: 'Folder of the dashboard to serve at `/` (`herald serve` uses the bundled one; `off` for none).' },
   { key: 'logLevel', flag: 'log-level', env: 'HERALD_LOG_LEVEL', kind: { oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, description: 'pino log level.' },
@@ -122,6 +128,9 @@ export const DEFAULT_CONFIG: HeraldConfig = {
   jwtIssuer: '',
   insecure: false,
   authTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  maxFrameBytes: 1024 * 1024,
   sessionTtlMs: 12 * 60 * 60 * 1000,
   dashboardDir: '',
 };
@@ -214,6 +223,11 @@ export function resolveConfig(partial: Partial<HeraldConfig> = {}): HeraldConfig
   }
   if (!config.host) throw new ConfigError('host must not be empty');
   atLeast('authTimeoutMs', 100);
+  atLeast('headersTimeoutMs', 100);
+  atLeast('requestTimeoutMs', config.headersTimeoutMs);
+  if (config.maxFrameBytes < config.maxMessageBytes) {
+    throw new ConfigError(`maxFrameBytes (${config.maxFrameBytes}) must be at least maxMessageBytes (${config.maxMessageBytes}) so that one event always fits in a frame`);
+  }
   atLeast('sessionTtlMs', 1000);
   for (const origin of listSetting(config.corsOrigin)) {
     if (origin === '*') throw new ConfigError('corsOrigin "*" would let every web page the user opens use the hub: list the origins, comma-separated (https://app.example.com)');

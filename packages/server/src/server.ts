@@ -106,8 +106,8 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   const gate = new Gatekeeper(
     policy,
     new OriginRules({ host: config.host, publicUrl: config.publicUrl, corsOrigins: listSetting(config.corsOrigin), allowedHosts: listSetting(config.allowedHosts) }),
-    new PassBook(config.sessionTtlMs, MAX_PASSES),
-    new PassBook(TICKET_TTL_MS, MAX_PASSES),
+    new PassBook(config.sessionTtlMs, MAX_PASSES, 'session'),
+    new PassBook(TICKET_TTL_MS, MAX_PASSES, 'ticket'),
   );
   keys.watch(KEY_WATCH_INTERVAL_MS, (revoked) => policy.keysRevoked(revoked));
   let shuttingDown = false;
@@ -128,6 +128,13 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     routerOptions: { maxParamLength: 512 },
     // Idle keep-alive sockets are closed at shutdown; requests in flight finish and get their answer.
     forceCloseConnections: 'idle',
+    // Slowloris: a request must finish its headers within headersTimeout and its body within
+    // requestTimeout (silent sockets and slow upgrades included); Node checks every second.
+    requestTimeout: config.requestTimeoutMs,
+    http: { headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: 1000 },
+    // A socket that sends nothing at all is closed after the header timeout too (Node's header check
+    // alone missed silent sockets among many slow ones). SSE streams and WebSockets lift this.
+    connectionTimeout: config.headersTimeoutMs,
   });
   const log = app.log;
   const routes: Array<{ method: string; url: string }> = [];
@@ -146,10 +153,10 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   const onCommandError = (code: ErrorCode) => stats.countError(code);
   websockets = new WebSocketEndpoint({ hub, config, log, isShuttingDown, onSlowConsumer, onCommandError, gate });
   sse = new SseEndpoint({ hub, config, isShuttingDown, onSlowConsumer });
-  policy.onRevoked((revoked) => {
-    gate.sessions.revokeKeys(revoked);
-    gate.tickets.revokeKeys(revoked);
-    sse.endForKeys(revoked);
+  policy.onRevoked((matches) => {
+    gate.sessions.revokeMatching(matches);
+    gate.tickets.revokeMatching(matches);
+    sse.endMatching(matches);
   });
 
   // Only JSON bodies: a `text/plain` or form POST is what a foreign page can send without a preflight,

@@ -258,6 +258,29 @@ describe('revoking a key', () => {
   });
 });
 
+describe('dashboard sessions', () => {
+  it('a session cookie opens the WebSocket; signing out closes it at once and the cookie is dead on the next upgrade', async () => {
+    const hub = await startHub({ jwtSecret: SECRET });
+    try {
+      const token = await mintToken(SECRET, { subject: 'viewer', grant: { subscribe: ['>'], publish: [], admin: false }, ttlSeconds: 600 });
+      const signIn = await request('POST', `${hub.url}/api/auth/session`, JSON.stringify({ credential: token }));
+      assert.equal(signIn.status, 200);
+      const cookie = String(signIn.headers['set-cookie']).split(';')[0]!;
+      assert.match(String(signIn.headers['set-cookie']), /HttpOnly; SameSite=Strict/);
+      const ws = await TestClient.connect(hub.url, '', { headers: { cookie } });
+      assert.equal((await ws.waitFor((m) => m.op === 'hello')).auth.name, 'viewer');
+      assert.equal((await ws.request({ op: 'subscribe', channel: 'x' })).op, 'subscribed');
+      const signOut = await request('DELETE', `${hub.url}/api/auth/session`, undefined, { cookie });
+      assert.equal(signOut.status, 200);
+      assert.equal((await ws.closed).code, 4401);
+      assert.equal(await upgradeStatus(hub, { cookie }), 401, 'a dead session cookie is refused outright, not left waiting for auth');
+      assert.equal((await request('GET', `${hub.url}/api/channels`, undefined, { cookie })).status, 401);
+    } finally {
+      await hub.dispose();
+    }
+  });
+});
+
 describe('client ids are scoped to who holds them', () => {
   it('another credential cannot squat a client id; the same one gets 4002', async () => {
     const hub = await startHub({ jwtSecret: SECRET });

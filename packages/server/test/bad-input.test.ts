@@ -22,7 +22,7 @@ describe('bad input', () => {
   };
 
   before(async () => {
-    hub = await startHub({ maxMessageBytes: 4096, maxSubscriptions: 3, maxOutboundBytes: 64 * 1024 });
+    hub = await startHub({ maxMessageBytes: 4096, maxFrameBytes: 16 * 1024, maxSubscriptions: 3, maxOutboundBytes: 64 * 1024 });
     bystander = await TestClient.connect(hub.url);
     await bystander.request({ op: 'subscribe', channel: 'bystander' });
   });
@@ -85,9 +85,25 @@ describe('bad input', () => {
     client.close();
   });
 
-  it('closes a connection that sends a frame over the cap with 1009', async () => {
+  it('refuses a publish over the message cap alone (too_large): the connection and the commands around it are unharmed', async () => {
     const client = await TestClient.connect(hub.url);
-    client.sendRaw(JSON.stringify({ op: 'publish', channel: 'big', event: { type: 't', data: 'x'.repeat(5000) } }));
+    await client.waitFor((m) => m.op === 'hello');
+    client.sendRaw(JSON.stringify([
+      { op: 'publish', id: 'a', channel: 'sizes', event: { type: 'before' } },
+      { op: 'publish', id: 'b', channel: 'sizes', event: { type: 't', data: 'x'.repeat(5000) } },
+      { op: 'publish', id: 'c', channel: 'sizes', event: { type: 'after' } },
+    ]));
+    const replies = await Promise.all(['a', 'b', 'c'].map((id) => client.waitFor((m) => m.id === id)));
+    assert.deepEqual(replies.map((r) => r.op === 'error' ? r.code : r.op), ['published', 'too_large', 'published']);
+    assert.equal((await client.request({ op: 'ping' })).op, 'pong', 'still connected');
+    const stored = (await getJson(`${hub.url}/api/channels/sizes/events`)).json.events.map((e: any) => e.event.type);
+    assert.deepEqual(stored, ['before', 'after']);
+    client.close();
+  });
+
+  it('closes a connection that sends a frame over the frame cap with 1009', async () => {
+    const client = await TestClient.connect(hub.url);
+    client.sendRaw(JSON.stringify({ op: 'publish', channel: 'big', event: { type: 't', data: 'x'.repeat(20_000) } }));
     assert.equal((await client.closed).code, CloseCodes.tooBig.code);
     await publishMarker();
     assert.equal((await getJson(`${hub.url}/api/channels/big/events`)).json.events.length, 0, 'nothing of it was stored');

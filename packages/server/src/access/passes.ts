@@ -17,6 +17,11 @@ export class PassBook {
   constructor(
     private readonly ttlMs: number,
     private readonly maxPasses: number,
+    /**
+     * Sessions: what is opened with the pass ends with it (and names it, so sign-out can end it).
+     * Tickets: the pass only opens a stream; the stream then lives as long as the credential behind it.
+     */
+    private readonly kind: 'session' | 'ticket',
   ) {}
 
   issue(principal: Principal): { id: string; expiresAt: number } {
@@ -35,15 +40,16 @@ export class PassBook {
       this.passes.delete(id);
       return undefined;
     }
-    return pass.expiresAt === pass.principal.expiresAt || pass.expiresAt === Number.POSITIVE_INFINITY ? pass.principal : { ...pass.principal, expiresAt: pass.expiresAt };
+    if (this.kind === 'ticket') return pass.principal;
+    return { ...pass.principal, session: id, ...(pass.expiresAt === Number.POSITIVE_INFINITY ? {} : { expiresAt: pass.expiresAt }) };
   }
 
   revoke(id: string): void {
     this.passes.delete(id);
   }
 
-  /** Drops every pass issued for one of these keys. */
-  revokeKeys(ids: ReadonlySet<string>): void {
-    for (const [id, pass] of this.passes) if (pass.principal.key && ids.has(pass.principal.key.id)) this.passes.delete(id);
+  /** Drops every pass issued to a principal that `matches` (for example one whose key was revoked). */
+  revokeMatching(matches: (principal: Principal) => boolean): void {
+    for (const [id, pass] of this.passes) if (matches(pass.principal)) this.passes.delete(id);
   }
 }

@@ -38,7 +38,7 @@ export class AccessPolicy {
   readonly mode: AuthInfo['mode'];
   /** Decisions taken, so that a test can prove a door consulted the policy. */
   decisions = 0;
-  private readonly revokedListeners: Array<(keys: ReadonlySet<string>) => void> = [];
+  private readonly revokedListeners: Array<(matches: (who: Principal) => boolean) => void> = [];
 
   constructor(
     private readonly keys: KeyStore,
@@ -101,15 +101,23 @@ export class AccessPolicy {
     if (who.expiresAt !== undefined && who.expiresAt <= Date.now()) throw new HeraldError('unauthorized', 'token expired');
   }
 
-  /** Tells the doors which keys went away, so that they close what was opened with them. */
-  onRevoked(listener: (keys: ReadonlySet<string>) => void): void {
+  /**
+   * Tells the doors that some credentials went away (a key revoked, a session signed out), so that
+   * they close at once what was opened with them.
+   */
+  onRevoked(listener: (matches: (who: Principal) => boolean) => void): void {
     this.revokedListeners.push(listener);
   }
 
   /** Called by the key store's watcher. */
   keysRevoked(records: readonly KeyRecord[]): void {
     const ids = new Set(records.map((r) => r.id));
-    for (const listener of this.revokedListeners) listener(ids);
+    this.revoke((who) => who.key !== undefined && ids.has(who.key.id));
+  }
+
+  /** Ends everything opened by principals that `matches`. */
+  revoke(matches: (who: Principal) => boolean): void {
+    for (const listener of this.revokedListeners) listener(matches);
   }
 
   private permits(who: Principal, action: Action): boolean {

@@ -17,6 +17,8 @@ export interface Principal {
   readonly expiresAt?: number;
   /** The key behind a key principal: revoking it ends every connection that used it. */
   readonly key?: KeyRecord;
+  /** The dashboard session the request came with: signing out ends what was opened with it. */
+  readonly session?: string;
 }
 
 export const SYSTEM: Principal = Object.freeze({ kind: 'system', name: 'herald', grant: FULL_GRANT });

@@ -33,17 +33,20 @@ export function registerAuthRoutes(app: FastifyInstance, { gate, secureCookies }
     async (request, reply) => {
       const who = await gate.policy.authenticate((request.body as { credential: string }).credential);
       gate.policy.requireLive(who);
-      if (gate.policy.required) {
-        const session = gate.sessions.issue(who);
-        setCookie(reply, session.id, Math.max(1, Math.floor((session.expiresAt - Date.now()) / 1000)));
-      }
-      return info(who);
+      if (!gate.policy.required) return info(who);
+      const session = gate.sessions.issue(who);
+      setCookie(reply, session.id, Math.max(1, Math.floor((session.expiresAt - Date.now()) / 1000)));
+      return info(gate.sessions.redeem(session.id) ?? who);
     },
   );
 
   app.delete('/api/auth/session', async (request, reply) => {
     const session = cookieValue(request.headers.cookie, SESSION_COOKIE);
-    if (session !== undefined) gate.sessions.revoke(session);
+    if (session !== undefined) {
+      gate.sessions.revoke(session);
+      // What was opened with the session (the dashboard's socket, its streams) ends with it.
+      gate.policy.revoke((who) => who.session === session);
+    }
     setCookie(reply, '', 0);
     return { mode: gate.policy.mode };
   });

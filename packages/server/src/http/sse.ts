@@ -96,9 +96,9 @@ export class SseEndpoint {
     this.ctx.onSlowConsumer();
   }
 
-  /** Ends the streams opened with these (now revoked) keys. */
-  endForKeys(keys: ReadonlySet<string>): void {
-    for (const stream of [...this.streams]) if (stream.principal.key && keys.has(stream.principal.key.id)) stream.end();
+  /** Ends the streams opened with credentials that were revoked (a key, a signed-out session). */
+  endMatching(matches: (who: Principal) => boolean): void {
+    for (const stream of [...this.streams]) if (matches(stream.principal)) stream.end();
   }
 
   forget(stream: SseStream): void {
@@ -130,6 +130,8 @@ export class SseEndpoint {
 
     reply.hijack();
     const res = reply.raw;
+    // A stream is quiet between events and keep-alives: the idle timeout is for requests, not for it.
+    request.raw.socket.setTimeout(0);
     res.writeHead(200, {
       // Headers set by hooks (CORS) would be lost with the hijack otherwise.
       ...(reply.getHeaders() as Record<string, string>),

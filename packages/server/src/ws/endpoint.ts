@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { CloseCodes, MAX_CLIENT_ID_LENGTH, PROTOCOL_VERSION, type HelloMessage } from '@herald/protocol';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Gatekeeper } from '../access/gatekeeper.js';
+import { cookieValue, SESSION_COOKIE, type Gatekeeper } from '../access/gatekeeper.js';
 import type { Principal } from '../access/principal.js';
 import { HeraldError } from '../errors.js';
 import { Connection, type ConnectionContext } from './connection.js';
@@ -36,7 +36,9 @@ export class WebSocketEndpoint {
       noServer: true,
       clientTracking: false,
       perMessageDeflate: false,
-      maxPayload: ctx.config.maxMessageBytes,
+      // Frames may be larger than one event: a publish over the event cap is refused on its own
+      // (too_large) instead of closing the connection and failing everything in flight.
+      maxPayload: ctx.config.maxFrameBytes,
     });
     this.connectionContext = {
       ...ctx,
@@ -48,7 +50,7 @@ export class WebSocketEndpoint {
     };
     this.heartbeat = setInterval(() => this.beat(), ctx.config.heartbeatMs);
     this.heartbeat.unref();
-    ctx.gate.policy.onRevoked((keys) => this.closeForKeys(keys));
+    ctx.gate.policy.onRevoked((matches) => this.closeMatching(matches));
   }
 
   /** Handles an HTTP upgrade; answers anything that is not `/ws`, or not allowed, with a plain HTTP error. */
@@ -68,6 +70,10 @@ export class WebSocketEndpoint {
     this.ctx.gate.principalOf(request.headers).then(
       (principal) => {
         if (socket.destroyed) return;
+        // A session cookie that no longer works is a final answer, not a socket left waiting for `auth`.
+        if (principal.kind === 'anonymous' && cookieValue(request.headers.cookie, SESSION_COOKIE) !== undefined && request.headers.authorization === undefined) {
+          return refuse(socket, new HeraldError('unauthorized', 'the session has ended: sign in again'));
+        }
         this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, requestedId, principal));
       },
       (error: unknown) => {
@@ -91,10 +97,10 @@ export class WebSocketEndpoint {
     clearInterval(this.heartbeat);
   }
 
-  /** Closes the connections opened with these (now revoked) keys, at once. */
-  closeForKeys(keys: ReadonlySet<string>): void {
+  /** Closes, at once, the connections opened with credentials that were revoked (a key, a signed-out session). */
+  closeMatching(matches: (who: Principal) => boolean): void {
     for (const connection of [...this.connections.values()]) {
-      if (connection.principal.key && keys.has(connection.principal.key.id)) connection.close(CloseCodes.unauthorized.code, 'the API key was revoked');
+      if (matches(connection.principal)) connection.close(CloseCodes.unauthorized.code, connection.principal.key ? 'the API key was revoked' : 'signed out');
     }
   }
 
