@@ -65,6 +65,8 @@ export class Hub {
   eventsOut = 0;
   private readonly index = new SubscriptionIndex();
   private readonly features: HubFeature[] = [];
+  /** Publishes between the store and their answer: graceful shutdown waits for them (`drain`). */
+  private readonly inFlight = new Set<Promise<unknown>>();
   private mark = 0;
   // Fields used by the fan-out visitor, so that the hot loop allocates no closure per event.
   private currentDelivery: Delivery | undefined;
@@ -100,7 +102,24 @@ export class Hub {
   }
 
   /** Stores events (group-committed by the store), then hands the new ones to the broker. */
-  async publish(who: Principal, channel: string, inputs: AppendInput[]): Promise<AppendResult> {
+  publish(who: Principal, channel: string, inputs: AppendInput[]): Promise<AppendResult> {
+    const pending = this.append(who, channel, inputs);
+    this.inFlight.add(pending);
+    const forget = () => this.inFlight.delete(pending);
+    pending.then(forget, forget);
+    return pending;
+  }
+
+  /**
+   * Resolves once every publish accepted so far is committed and its callers have been answered
+   * (their `then` handlers run before this resumes), so that a shutdown closes no connection with a
+   * committed but unacknowledged publish.
+   */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async append(who: Principal, channel: string, inputs: AppendInput[]): Promise<AppendResult> {
     this.access.authorize(who, { kind: 'publish', channel });
     for (const feature of this.features) feature.beforeAppend?.(channel, inputs);
     const result = await this.store.append(channel, inputs);

@@ -229,6 +229,9 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       stats.stop();
       websockets.stop();
       sse.stop();
+      // New publishes are refused from here on; the ones already accepted are committed and answered
+      // before any connection is closed, so no client loses the acknowledgement of a stored event.
+      await hub.drain();
       websockets.closeAll(CloseCodes.restart.code, 'hub restarting');
       sse.closeAll();
       runs.close();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { getJson, postEvents, startHub, type TestHub } from './support/hub.js';
+import { getJson, postEvents, request, startHub, type TestHub } from './support/hub.js';
 import { TestClient } from './support/ws-client.js';
 
 describe('HTTP API', () => {
@@ -27,6 +27,14 @@ describe('HTTP API', () => {
     const ok = await fetch(`${hub.url}/api/channels/h.curl/events`, { method: 'POST', body: '{"type":"json"}', headers: { 'content-type': 'application/json; charset=utf-8' } });
     assert.equal(ok.status, 201);
     assert.deepEqual(((await ok.json()) as any).offsets, [1], 'only the JSON request was stored');
+  });
+
+  it('refuses numbers in queries that JSON cannot carry (since=1e309 used to answer "next":Infinity)', async () => {
+    for (const since of ['1e309', '9007199254740993', '-1', 'NaN']) {
+      const res = await request('GET', `${hub.url}/api/channels/h.page/events?since=${since}`);
+      assert.equal(res.status, 400, since);
+      assert.equal(JSON.parse(res.text).error.code, 'bad_request');
+    }
   });
 
   it('pages through history with since, limit and next', async () => {

@@ -2,6 +2,7 @@ import { RUN_CHANNEL_PREFIX, RUN_STATUSES, type RunStatus } from '@herald/protoc
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HeraldError } from '../errors.js';
 import type { Hub } from '../hub.js';
+import { safeInteger } from './channel-routes.js';
 import { summarize } from '@herald/protocol';
 import type { RunStore } from '../runs/run-store.js';
 import type { RunTracker } from '../runs/tracker.js';
@@ -57,7 +58,7 @@ export function registerRunRoutes(app: FastifyInstance, hub: Hub, tracker: RunTr
           type: 'object',
           properties: {
             name: { type: 'string' },
-            since: { type: 'integer', minimum: 0 },
+            since: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
             points: { type: 'integer', minimum: 2, maximum: MAX_POINTS },
           },
           additionalProperties: false,
@@ -68,6 +69,7 @@ export function registerRunRoutes(app: FastifyInstance, hub: Hub, tracker: RunTr
       const { id } = request.params as { id: string };
       const query = request.query as { name?: string; since?: number; points?: number };
       const run = readableRun(request, id);
+      const since = safeInteger(query.since ?? 0, 'since');
       tracker.flush();
       const names = query.name === undefined ? store.metricNames(id) : [query.name];
       return {
@@ -75,7 +77,7 @@ export function registerRunRoutes(app: FastifyInstance, hub: Hub, tracker: RunTr
         series: names.map((name) => ({
           name,
           unit: run.metrics[name]?.unit ?? null,
-          points: store.metricSeries(id, name, query.since ?? 0, query.points ?? 500),
+          points: store.metricSeries(id, name, since, query.points ?? 500),
         })),
       };
     },
