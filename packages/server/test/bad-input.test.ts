@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CloseCodes } from '@herald/protocol';
 import { getJson, postEvents, startHub, type TestHub } from './support/hub.js';
+import { Bystander } from './support/bystander.js';
 import { TestClient } from './support/ws-client.js';
 
 const offsets = (events: Array<Record<string, any>>) => events.map((e) => e.offset);
@@ -12,30 +13,17 @@ const offsets = (events: Array<Record<string, any>>) => events.map((e) => e.offs
  */
 describe('bad input', () => {
   let hub: TestHub;
-  let bystander: TestClient;
-  let published = 0;
+  let bystander: Bystander;
 
-  const publishMarker = async () => {
-    published++;
-    const { status } = await postEvents(hub.url, 'bystander', { type: 'marker', data: { n: published } });
-    assert.equal(status, 201);
-  };
+  const publishMarker = () => bystander.mark();
 
   before(async () => {
     hub = await startHub({ maxMessageBytes: 4096, maxFrameBytes: 16 * 1024, maxSubscriptions: 3, maxOutboundBytes: 64 * 1024 });
-    bystander = await TestClient.connect(hub.url);
-    await bystander.request({ op: 'subscribe', channel: 'bystander' });
+    bystander = await Bystander.start(hub.url);
   });
 
   after(async () => {
-    await publishMarker();
-    const events = await bystander.waitForEvents(published, 'bystander');
-    assert.deepEqual(
-      events.map((e) => e.event.data.n),
-      Array.from({ length: published }, (_, i) => i + 1),
-      'the bystander received every event, in order',
-    );
-    bystander.close();
+    await bystander.verify();
     await hub.dispose();
   });
 

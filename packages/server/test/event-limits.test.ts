@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Defaults } from '@herald/protocol';
 import { ConfigError, configFromEnv, prepareEvents, resolveConfig } from '../src/index.js';
 import { getJson, postEvents, request, startHub, type TestHub } from './support/hub.js';
+import { Bystander } from './support/bystander.js';
 import { TestClient } from './support/ws-client.js';
 
 /** JSON text of arrays nested `depth` deep around 0: `[[0]]` is 2 deep. Built as text: JSON.stringify would overflow first. */
@@ -20,33 +21,20 @@ const KEYS_REFUSAL = /event\.data holds more than 10000 keys and array elements 
  */
 describe('limits on the shape of event data', () => {
   let hub: TestHub;
-  let bystander: TestClient;
-  let published = 0;
+  let bystander: Bystander;
 
-  const publishMarker = async () => {
-    published++;
-    const { status } = await postEvents(hub.url, 'bystander', { type: 'marker', data: { n: published } });
-    assert.equal(status, 201);
-  };
+  const publishMarker = () => bystander.mark();
   const stored = async (channel: string) => (await getJson(`${hub.url}/api/channels/${channel}/events`)).json.events;
 
   before(async () => {
     // Frames large enough for a 100 000-deep value to reach the hub's checks rather than the frame cap.
     hub = await startHub({ maxMessageBytes: 1024 * 1024 });
-    bystander = await TestClient.connect(hub.url);
-    await bystander.request({ op: 'subscribe', channel: 'bystander' });
+    bystander = await Bystander.start(hub.url);
   });
 
   after(async () => {
-    await publishMarker();
-    const events = await bystander.waitForEvents(published, 'bystander');
-    assert.deepEqual(
-      events.map((e) => e.event.data.n),
-      Array.from({ length: published }, (_, i) => i + 1),
-      'the bystander received every event, in order',
-    );
+    await bystander.verify();
     assert.equal((await getJson(`${hub.url}/health`)).status, 200, 'the hub is up');
-    bystander.close();
     await hub.dispose();
   });
 

@@ -5,15 +5,7 @@ import { TestClient } from './support/ws-client.js';
 
 const EVIL = 'http://evil.example';
 
-async function upgrade(hub: TestHub, headers: Record<string, string>): Promise<number | 'open'> {
-  try {
-    const client = await TestClient.connect(hub.url, '', { headers });
-    client.close();
-    return 'open';
-  } catch (error) {
-    return Number(/Unexpected server response: (\d+)/.exec(String(error))?.[1]);
-  }
-}
+const upgrade = (hub: TestHub, headers: Record<string, string>) => TestClient.upgradeStatus(hub.url, headers);
 
 /**
  * Browsers in open mode: a hub on 127.0.0.1 with no credentials is still not for every page the user

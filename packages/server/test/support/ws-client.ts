@@ -30,6 +30,19 @@ export class TestClient {
     return client;
   }
 
+  /** Tries an upgrade: `'open'` when it was accepted, else the HTTP status the hub refused it with. */
+  static async upgradeStatus(baseUrl: string, headers: Record<string, string>): Promise<number | 'open'> {
+    try {
+      const client = await TestClient.connect(baseUrl, '', { headers });
+      client.close();
+      return 'open';
+    } catch (error) {
+      const status = /Unexpected server response: (\d+)/.exec(String(error))?.[1];
+      if (status === undefined) throw error;
+      return Number(status);
+    }
+  }
+
   /** Resolves with the first message (already received or future) that passes `test`. */
   waitFor(test: (m: Message) => boolean, what = 'a message', timeoutMs = 5000): Promise<Message> {
     const seen = this.messages.find(test);
