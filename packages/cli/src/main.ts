@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { ConfigError, DataFolderInUseError } from '@herald/server';
+import { ConfigError, DataCorruptError, DataFolderInUseError } from '@herald/server';
 import { publish, publishUsage } from './publish.js';
 import { run, runUsage } from './run.js';
 import { keys, keysUsage } from './keys.js';
@@ -75,7 +75,7 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     // Refusals to start are sentences for the operator, not crashes: no stack trace.
-    const refusal = error instanceof ConfigError || error instanceof DataFolderInUseError;
+    const refusal = error instanceof ConfigError || error instanceof DataFolderInUseError || error instanceof DataCorruptError;
     if (refusal || (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))) {
       console.error(`herald: ${error.message}`);
       process.exitCode = 2;

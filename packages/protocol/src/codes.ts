@@ -32,6 +32,7 @@ export const ErrorCodes = {
   origin_not_allowed: { status: 403, description: 'The request came from a browser page on an origin the hub does not allow (allowed: the hub\'s own origin, loopback origins and those in `--cors-origin`).' },
   host_not_allowed: { status: 421, description: 'The `Host` header names neither the hub\'s address nor its `--public-url` (protects against DNS rebinding; add the name with `--allowed-hosts`).' },
   unsupported_media_type: { status: 415, description: 'A request with a body must send it as `Content-Type: application/json`.' },
+  storage_unavailable: { status: 503, description: 'The hub cannot write or read its history (disk full, I/O error, corrupt database); nothing was stored. Retry later: `/health` says `degraded` with the reason until the disk recovers.' },
   shutting_down: { status: 503, description: 'The hub is shutting down and takes no new work; retry against the restarted hub.' },
   internal: { status: 500, description: 'The hub failed unexpectedly; the request may be retried.' },
 } as const satisfies Record<string, ErrorCodeInfo>;

@@ -6,7 +6,7 @@ import { SubscriptionIndex } from './fanout/subscription-index.js';
 import type { Subscription } from './fanout/subscription.js';
 import { EMPTY_REPLAY, type ReplaySource } from './fanout/replay-source.js';
 import { recoverChannel, recoverPattern, type Since } from './recovery.js';
-import type { AppendInput, AppendResult, ChannelPosition, EventStore, HistoryPage, StoredEvent } from './store/types.js';
+import type { AppendInput, AppendResult, ChannelPosition, EventStore, HistoryPage, StoreHealth, StoredEvent } from './store/types.js';
 
 /**
  * Lets a feature (runs) take part in the hub without the hub knowing it: `beforeAppend` may refuse
@@ -152,6 +152,11 @@ export class Hub {
     return all
       .filter((c) => scope.allows(c.name))
       .map((c) => ({ name: c.name, epoch: c.epoch, latest: c.latest, lastTime: c.lastTime, subscribers: this.index.countMatches(c.name) }));
+  }
+
+  /** Whether history can be stored right now (see `EventStore.health`). */
+  storageHealth(): StoreHealth {
+    return this.store.health?.() ?? { status: 'ok' };
   }
 
   /** How many channels there are (hub-wide, so admin only when credentials are required). */

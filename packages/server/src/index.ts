@@ -3,7 +3,7 @@ export { resolveConfig, configFromEnv, parseDuration, parseSetting, CONFIG_OPTIO
 export { Hub } from './hub.js';
 export { MemoryStore } from './store/memory.js';
 export { SqliteStore, type SqliteStoreOptions } from './store/sqlite.js';
-export { DataFolderInUseError } from './store/data-folder-lock.js';
+export { DataFolderInUseError, DataCorruptError } from './store/data-folder-lock.js';
 export { MemoryBroker } from './broker/memory.js';
 export type { Broker } from './broker/types.js';
 export type { EventStore, AppendInput, AppendResult, StoredEvent, ChannelPosition, HistoryPage, ChannelSummary, RetentionPolicy } from './store/types.js';

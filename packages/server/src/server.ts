@@ -137,6 +137,11 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     connectionTimeout: config.headersTimeoutMs,
   });
   const log = app.log;
+  // One log line per storage episode (disk full, I/O errors), not one per refused publish.
+  store.onHealthChange?.((health) => {
+    if (health.status === 'ok') log.info('storage recovered: publishing works again');
+    else log.error({ reason: health.reason }, 'storage unavailable: publishes are refused with storage_unavailable until it recovers');
+  });
   const routes: Array<{ method: string; url: string }> = [];
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) routes.push({ method, url: route.url });

@@ -15,9 +15,13 @@ export interface StatusRoutesContext {
 export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connections, isShuttingDown, runCounts }: StatusRoutesContext): void {
   app.get('/health', async (_request, reply) => {
     const counts = connections();
+    const storage = hub.storageHealth();
+    // Degraded is still up (reads and subscriptions work): 200, so that a load balancer keeps the node,
+    // with the reason for people and monitors. Shutting down is 503.
     if (isShuttingDown()) reply.code(503);
     return {
-      status: isShuttingDown() ? 'shutting_down' : 'ok',
+      status: isShuttingDown() ? 'shutting_down' : storage.status,
+      ...(storage.reason ? { reason: storage.reason } : {}),
       uptimeSeconds: stats.uptimeSeconds(),
       connections: counts.websocket + counts.sse,
     };

@@ -14,6 +14,22 @@ export class DataFolderInUseError extends Error {
   }
 }
 
+/** A hub refused to start because its database has corrupt pages (found by SQLite's quick check). */
+export class DataCorruptError extends Error {
+  override name = 'DataCorruptError';
+  readonly code = 'data_corrupt';
+
+  constructor(
+    readonly dataDir: string,
+    detail: string,
+  ) {
+    super(
+      `the history database in ${dataDir} is corrupt (${detail.replace(/\s*\n\s*/g, '; ').slice(0, 200)}); the hub will not start on it. ` +
+        'Restore herald.db from a backup, or salvage it with: sqlite3 herald.db ".recover" | sqlite3 recovered.db (see docs/operations.md)',
+    );
+  }
+}
+
 /**
  * One hub per data folder: two writers would each hand out the same offsets and corrupt each other's
  * histories. The lock is an exclusive SQLite transaction on `<data>/herald.lock`, held open until

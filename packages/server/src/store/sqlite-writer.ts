@@ -22,8 +22,10 @@ export type WriterRequest =
   | { id: number; type: 'append'; appends: WriterAppend[] }
   | { id: number; type: 'reset'; channel: string }
   | { id: number; type: 'sweep'; cutoff: number }
+  /** A tiny write, to find out whether a disk that was full or failing takes writes again. */
+  | { id: number; type: 'probe' }
   | { id: number; type: 'close' };
-export type WriterReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; message: string };
+export type WriterReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; message: string; code?: string };
 
 interface ChannelRow {
   id: number;
@@ -44,6 +46,7 @@ const statements = {
   newestOlderThan: db.prepare<[number, number], { offset: number | null }>('SELECT MAX(offset) AS offset FROM events WHERE channel_id = ? AND time < ?'),
   allChannelIds: db.prepare<[], { id: number }>('SELECT id FROM channels'),
   deleteChannelEvents: db.prepare('DELETE FROM events WHERE channel_id = ?'),
+  probe: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?)"),
 };
 const cache = new Map<string, ChannelRow>();
 
@@ -112,6 +115,10 @@ const handlers = {
     })();
     return dropped;
   },
+  probe: () => {
+    statements.probe.run(String(Date.now()));
+    return null;
+  },
   close: () => {
     db.close();
     return null;
@@ -123,7 +130,8 @@ parentPort!.on('message', (request: WriterRequest) => {
   try {
     reply = { id: request.id, ok: true, result: handlers[request.type](request as never) };
   } catch (error) {
-    reply = { id: request.id, ok: false, message: error instanceof Error ? error.message : String(error) };
+    const code = (error as { code?: unknown }).code;
+    reply = { id: request.id, ok: false, message: error instanceof Error ? error.message : String(error), ...(typeof code === 'string' ? { code } : {}) };
   }
   parentPort!.postMessage(reply);
   if (request.type === 'close') parentPort!.close();

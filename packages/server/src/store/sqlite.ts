@@ -1,6 +1,8 @@
+import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import { DataFolderLock } from './data-folder-lock.js';
+import { HeraldError } from '../errors.js';
+import { DataCorruptError, DataFolderLock } from './data-folder-lock.js';
 import { openEventDatabase, type SyncMode } from './sqlite-schema.js';
 import type { WriterAppend, WriterAppendResult, WriterReply, WriterRequest } from './sqlite-writer.js';
 import {
@@ -12,8 +14,17 @@ import {
   type EventStore,
   type HistoryPage,
   type RetentionPolicy,
+  type StoreHealth,
   type StoredEvent,
 } from './types.js';
+
+/** While the disk refuses writes, how often a tiny write checks whether it takes them again. */
+const PROBE_INTERVAL_MS = 1000;
+
+/** SQLite result codes that mean the storage itself failed, not the request. */
+function isStorageFault(code: string | undefined): boolean {
+  return code !== undefined && /^SQLITE_(FULL|IOERR|CORRUPT|NOTADB|READONLY|CANTOPEN)/.test(code);
+}
 
 export type { SyncMode };
 
@@ -73,13 +84,26 @@ export class SqliteStore implements EventStore {
    */
   private readonly visible = new Map<string, number>();
   private writerFailure: Error | undefined;
+  /** The storage fault this store is in, if any (disk full, I/O error, corruption). */
+  private fault: string | undefined;
+  private probe: NodeJS.Timeout | undefined;
+  private healthListener: ((health: StoreHealth) => void) | undefined;
 
   constructor(private readonly options: SqliteStoreOptions) {
     this.lock = DataFolderLock.acquire(options.dataDir);
     try {
       this.db = openEventDatabase(options.dataDir, options.sync ?? 'full');
+      // A database with corrupt pages must not start and report healthy: find out now, with a sentence.
+      const check = this.db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') {
+        this.db.close();
+        throw new DataCorruptError(resolve(options.dataDir), String(check));
+      }
     } catch (error) {
       this.lock.release();
+      if ((error as { code?: string }).code === 'SQLITE_NOTADB' || (error as { code?: string }).code === 'SQLITE_CORRUPT') {
+        throw new DataCorruptError(resolve(options.dataDir), (error as Error).message);
+      }
       throw error;
     }
     const db = this.db;
@@ -164,6 +188,7 @@ export class SqliteStore implements EventStore {
   close(): Promise<void> {
     return (this.closing ??= (async () => {
       await this.drain();
+      clearInterval(this.probe);
       if (!this.writerFailure) {
         this.writer.ref(); // keep the process up until the writer has closed the database
         const exited = new Promise((r) => this.writer.once('exit', r));
@@ -233,13 +258,46 @@ export class SqliteStore implements EventStore {
     });
   }
 
+  health(): StoreHealth {
+    return this.fault === undefined ? { status: 'ok' } : { status: 'degraded', reason: this.fault };
+  }
+
+  onHealthChange(listener: (health: StoreHealth) => void): void {
+    this.healthListener = listener;
+  }
+
   private onReply(reply: WriterReply): void {
     const waiter = this.waiting.get(reply.id);
     if (!waiter) return;
     this.waiting.delete(reply.id);
     if (this.waiting.size === 0 && !this.closing) this.writer.unref();
-    if (reply.ok) waiter.resolve(reply.result);
-    else waiter.reject(new Error(reply.message));
+    if (reply.ok) {
+      this.recovered();
+      waiter.resolve(reply.result);
+    } else if (isStorageFault(reply.code)) {
+      this.faulted(`${reply.code}: ${reply.message}`);
+      waiter.reject(new HeraldError('storage_unavailable', 'the hub cannot write to its data folder (disk full or I/O error); nothing was stored: retry later'));
+    } else waiter.reject(new Error(reply.message));
+  }
+
+  /** Enters a fault episode (once), and probes the disk every second until a write succeeds again. */
+  private faulted(reason: string): void {
+    if (this.fault === undefined) {
+      this.fault = reason;
+      this.healthListener?.(this.health());
+    }
+    this.probe ??= setInterval(() => {
+      if (!this.closing) this.request({ type: 'probe' }).catch(() => {});
+    }, PROBE_INTERVAL_MS);
+    this.probe.unref();
+  }
+
+  private recovered(): void {
+    if (this.fault === undefined) return;
+    this.fault = undefined;
+    clearInterval(this.probe);
+    this.probe = undefined;
+    this.healthListener?.(this.health());
   }
 
   private failAll(error: Error): void {

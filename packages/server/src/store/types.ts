@@ -85,6 +85,19 @@ export interface EventStore {
   sweep(now?: number): Promise<number>;
   /** Waits for pending appends, then releases resources. Safe to call twice. */
   close(): Promise<void>;
+  /**
+   * Whether the engine can store right now. An engine that hits a storage fault (disk full, I/O error,
+   * corruption) refuses appends with `storage_unavailable`, reports `degraded` with the reason here,
+   * and reports `ok` again once it has written successfully. Engines that cannot fail omit it.
+   */
+  health?(): StoreHealth;
+  /** Called when `health()` changes, so that each episode is logged once. */
+  onHealthChange?(listener: (health: StoreHealth) => void): void;
+}
+
+export interface StoreHealth {
+  status: 'ok' | 'degraded';
+  reason?: string;
 }
 
 /** Epochs are short random hex strings, safe to place in JSON without escaping. */
