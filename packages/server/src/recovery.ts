@@ -27,7 +27,8 @@ export function parseSince(raw: unknown, isPattern: boolean): Since | undefined 
     if (typeof obj.positions !== 'object' || obj.positions === null || Array.isArray(obj.positions)) {
       return 'since.positions must be an object of channel → {offset, epoch}';
     }
-    result.positions = {};
+    // Channel names such as "constructor" or "__proto__" are valid: no prototype to collide with.
+    result.positions = Object.create(null) as Record<string, StreamPosition>;
     for (const [channel, value] of Object.entries(obj.positions)) {
       if (typeof value !== 'object' || value === null) return `since.positions["${channel}"] must be {offset, epoch}`;
       const position = parsePosition(value as Record<string, unknown>);
@@ -111,7 +112,7 @@ export async function recoverPattern(store: EventStore, pattern: string, since: 
     for (const summary of await store.channels()) if (matchesPattern(pattern, summary.name)) channels.add(summary.name);
   }
   for (const channel of channels) {
-    const position = listed[channel];
+    const position = Object.hasOwn(listed, channel) ? listed[channel] : undefined;
     if (position) {
       const result = await recoverChannel(store, channel, position, remaining, pageSize);
       covered.set(channel, result.latest);

@@ -128,6 +128,12 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     routerOptions: { maxParamLength: 512 },
     // Idle keep-alive sockets are closed at shutdown; requests in flight finish and get their answer.
     forceCloseConnections: 'idle',
+    // A URL with broken escapes (`/api/channels/%/events`) gets the documented error body too.
+    frameworkErrors: (error, _request, reply) => {
+      const code: ErrorCode = error.code === 'FST_ERR_BAD_URL' || (error.statusCode ?? 500) < 500 ? 'bad_request' : 'internal';
+      const message = code === 'bad_request' ? `malformed request: ${error.message}` : 'the hub failed to handle the request';
+      (reply as unknown as { code(n: number): { send(body: unknown): void } }).code(ErrorCodes[code].status).send({ error: { code, message } });
+    },
     // Slowloris: a request must finish its headers within headersTimeout and its body within
     // requestTimeout (silent sockets and slow upgrades included); Node checks every second.
     requestTimeout: config.requestTimeoutMs,
@@ -181,6 +187,14 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     if (code === 'internal') request.log.error({ err: error }, 'request failed');
     stats.countError(code);
     reply.code(ErrorCodes[code].status).send({ error: { code, message } });
+  });
+  // The schemas coerce "1e309" to Infinity and let it pass as an integer within its bounds: no route may
+  // see a number that JSON (or SQLite) cannot carry.
+  app.addHook('preHandler', async (request) => {
+    const query = request.query as Record<string, unknown> | undefined;
+    for (const [name, value] of Object.entries(query ?? {})) {
+      if (typeof value === 'number' && !Number.isFinite(value)) throw new HeraldError('bad_request', `${name} must be a finite number`);
+    }
   });
   app.setNotFoundHandler((request, reply) => {
     stats.countError('not_found');

@@ -7,6 +7,7 @@ import { HeraldError } from '../errors.js';
 import type { Delivery } from '../fanout/delivery.js';
 import { Subscription, type Subscriber } from '../fanout/subscription.js';
 import type { Principal } from '../access/principal.js';
+import { MAX_TIMER_MS } from '../ws/connection.js';
 import type { Hub } from '../hub.js';
 import type { Since } from '../recovery.js';
 
@@ -57,7 +58,9 @@ class SseStream implements Subscriber {
   /** A stream opened with expiring credentials ends when they do; EventSource then comes back with new ones. */
   endAt(time: number | undefined): void {
     if (time === undefined) return;
-    this.expiry = setTimeout(() => this.end(), Math.max(0, time - Date.now()));
+    const remaining = time - Date.now();
+    // Timers past 2^31-1 ms fire at once: look again later instead (see Connection.scheduleExpiry).
+    this.expiry = remaining > MAX_TIMER_MS ? setTimeout(() => this.endAt(time), MAX_TIMER_MS) : setTimeout(() => this.end(), Math.max(0, remaining));
     this.expiry.unref();
   }
 

@@ -19,6 +19,9 @@ export interface RunTrackerOptions {
   log: FastifyBaseLogger;
 }
 
+/** Events the hub writes itself are checked for form, not for size. */
+const HUB_EVENT_SHAPE = { maxDepth: Number.MAX_SAFE_INTEGER, maxKeys: Number.MAX_SAFE_INTEGER };
+
 /** Bounds the replay read per catch-up page after a restart. */
 const CATCH_UP_PAGE = 1000;
 
@@ -134,9 +137,15 @@ export class RunTracker implements HubFeature {
     this.metrics = [];
     this.texts = [];
     const summaries = changed.map((run) => ({ type: 'run.summary', data: summarize(run) }));
-    this.hub.publish(SYSTEM, RUN_SUMMARY_CHANNEL, prepareEvents(summaries, Number.MAX_SAFE_INTEGER)).catch((err: unknown) => {
+    // The hub's own events are not held to the limits on publishers' events (a summary of a run with
+    // 9 990 labels has more than 10 000 keys), and nothing may throw out of this timer.
+    try {
+      this.hub.publish(SYSTEM, RUN_SUMMARY_CHANNEL, prepareEvents(summaries, Number.MAX_SAFE_INTEGER, HUB_EVENT_SHAPE)).catch((err: unknown) => {
+        this.options.log.warn({ err }, 'publishing run summaries failed');
+      });
+    } catch (err) {
       this.options.log.warn({ err }, 'publishing run summaries failed');
-    });
+    }
   }
 
   /** Ages out runs; called by the hub's retention sweep. */
@@ -169,7 +178,7 @@ export class RunTracker implements HubFeature {
       if (run.status !== 'running' || run.updatedAt > silentSince || this.stallPending.has(run.id)) continue;
       this.stallPending.add(run.id);
       const event = { type: 'run.stalled', severity: 'warning', data: { silentMs: Date.now() - run.updatedAt } };
-      this.hub.publish(SYSTEM, run.channel, prepareEvents([event], Number.MAX_SAFE_INTEGER)).catch((err: unknown) => {
+      this.hub.publish(SYSTEM, run.channel, prepareEvents([event], Number.MAX_SAFE_INTEGER, HUB_EVENT_SHAPE)).catch((err: unknown) => {
         this.stallPending.delete(run.id);
         this.options.log.warn({ err, run: run.id }, 'publishing run.stalled failed');
       });

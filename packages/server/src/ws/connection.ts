@@ -19,6 +19,8 @@ const TEXT_FRAME = { binary: false, compress: false } as const;
 const SLOW_CLOSE_GRACE_MS = 5000;
 /** The `expiring` notice comes this long before a token expires (or half its remaining life, if less). */
 const EXPIRY_NOTICE_MS = 30_000;
+/** The longest delay a Node timer honours. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface ConnectionContext {
   hub: Hub;
@@ -153,6 +155,13 @@ export class Connection implements Subscriber {
     const expiresAt = this.principal.expiresAt;
     if (expiresAt === undefined || this.closing) return;
     const remaining = expiresAt - Date.now();
+    // Node runs a timer of more than 2^31-1 ms (24.8 days) after 1 ms: a month-long token would be
+    // "expired" at once. Far-off expiries are looked at again later instead.
+    if (remaining > MAX_TIMER_MS) {
+      this.expiry = setTimeout(() => this.scheduleExpiry(), MAX_TIMER_MS);
+      this.expiry.unref();
+      return;
+    }
     const notice = Math.max(0, remaining - Math.min(EXPIRY_NOTICE_MS, remaining / 2));
     this.expiryNotice = setTimeout(() => this.send({ op: 'expiring', expiresAt }), notice);
     this.expiry = setTimeout(() => this.close(CloseCodes.authExpired.code, 'token expired'), Math.max(0, remaining));
@@ -195,7 +204,8 @@ export class Connection implements Subscriber {
     }
     const cmd = command as Record<string, unknown>;
     const id = cmd.id;
-    if (id !== undefined && typeof id !== 'number' && typeof id !== 'string') {
+    // 1e309 parses as Infinity, which a reply would carry back as null: no client could match it.
+    if (id !== undefined && !(typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)))) {
       this.fail(undefined, 'bad_request', 'id must be a number or a string');
       return;
     }
@@ -206,7 +216,9 @@ export class Connection implements Subscriber {
     try {
       if (cmd.op === undefined) throw new HeraldError('bad_request', 'op is required');
       const handler = typeof cmd.op === 'string' && Object.hasOwn(this.handlers, cmd.op) ? this.handlers[cmd.op as ClientCommand['op']] : undefined;
-      if (!handler) throw new HeraldError('unknown_op', `unknown op "${String(cmd.op)}" (known: ${Object.keys(this.handlers).join(', ')})`);
+      // The op is the client's: never String() it (an object with a hostile toString, or 5 000 nested arrays).
+      const shown = typeof cmd.op === 'string' ? `"${cmd.op.slice(0, 64)}"` : `of type ${Array.isArray(cmd.op) ? 'array' : typeof cmd.op}`;
+      if (!handler) throw new HeraldError('unknown_op', `unknown op ${shown} (known: ${Object.keys(this.handlers).join(', ')})`);
       handler(id, cmd);
     } catch (error) {
       this.failWith(id, error);
