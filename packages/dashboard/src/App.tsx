@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { useHerald } from '@herald/react';
 import { CloseCodes } from '@herald/protocol';
+import { ErrorBoundary } from './components/ErrorBoundary.js';
 import { Header } from './components/Header.js';
 import { NoticeProvider, useNotices } from './lib/notices.js';
 import { useHashRoute } from './lib/route.js';
@@ -76,11 +77,13 @@ export function App({ theme, onTheme }: { theme: string; onTheme: () => void }) 
         <Header view={view} stats={stats} theme={theme} onTheme={onTheme} />
         <MissingBanner />
         <main className="main">
-          {view === 'feed' ? <Feed key={param ?? '>'} initialPattern={param ?? '>'} /> : null}
-          {view === 'runs' && param ? <RunDetail key={param} id={param} /> : null}
-          {view === 'runs' && !param ? <Runs /> : null}
-          {view === 'channels' ? <Channels /> : null}
-          {view === 'overview' ? <Overview stats={stats} samples={samples} /> : null}
+          <ErrorBoundary what="this view" resetKey={`${view}/${param ?? ''}`}>
+            {view === 'feed' ? <Feed key={param ?? '>'} initialPattern={param ?? '>'} /> : null}
+            {view === 'runs' && param ? <RunDetail key={param} id={param} /> : null}
+            {view === 'runs' && !param ? <Runs /> : null}
+            {view === 'channels' ? <Channels /> : null}
+            {view === 'overview' ? <Overview stats={stats} samples={samples} /> : null}
+          </ErrorBoundary>
         </main>
       </div>
     </NoticeProvider>

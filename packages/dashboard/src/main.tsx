@@ -3,6 +3,7 @@ import { createRoot } from 'react-dom/client';
 import { HeraldProvider } from '@herald/react';
 import { App } from './App.js';
 import { AuthGate } from './components/AuthGate.js';
+import { ErrorBoundary } from './components/ErrorBoundary.js';
 import { useTheme } from './lib/theme.js';
 import './styles.css';
 
@@ -25,6 +26,9 @@ function Root() {
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
-    <Root />
+    {/* The last resort: each view and detail pane has its own boundary, so this one should never show. */}
+    <ErrorBoundary what="the dashboard">
+      <Root />
+    </ErrorBoundary>
   </StrictMode>,
 );

@@ -1,5 +1,8 @@
 import type { RunStep } from '@herald/protocol';
-import { duration } from '../lib/format.js';
+import { duration, showText } from '../lib/format.js';
+
+/** Deepest indentation; it also ends a walk up a cycle of parents (a → b → a), which publishers can send. */
+const MAX_NESTING = 8;
 
 /** Steps as bars on one time axis (a small Gantt chart), nested steps indented under their parent. */
 export function StepTimeline({ steps, start, now }: { steps: RunStep[]; start: number; now: number }) {
@@ -7,9 +10,11 @@ export function StepTimeline({ steps, start, now }: { steps: RunStep[]; start: n
   const ends = steps.map((s) => s.finishedAt ?? (s.status === 'running' ? now : s.startedAt ?? start));
   const end = Math.max(start + 1, ...ends);
   const span = end - start;
+  // Parents are looked up in a map, not by searching the list: a run may have thousands of steps.
+  const parents = new Map(steps.map((s) => [s.step, s.parent]));
   const depth = (step: RunStep): number => {
     let d = 0;
-    for (let parent = step.parent; parent && d < 8; d++) parent = steps.find((s) => s.step === parent)?.parent;
+    for (let parent = step.parent; parent && d < MAX_NESTING; d++) parent = parents.get(parent);
     return d;
   };
   return (
@@ -19,7 +24,7 @@ export function StepTimeline({ steps, start, now }: { steps: RunStep[]; start: n
         const to = ends[i]! - start;
         return (
           <div className="step" key={step.step} data-step={step.step} data-status={step.status}>
-            <span style={{ paddingLeft: `${depth(step)}em` }} title={step.message ?? ''}>{step.name}</span>
+            <span className="step-name" style={{ paddingLeft: `${depth(step)}em` }} title={showText(step.message ?? '', 1000)}><bdi>{showText(step.name)}</bdi></span>
             <div className="track">
               <div className={`bar bar-${step.status}`} style={{ left: `${(from / span) * 100}%`, width: `${(Math.max(to - from, 0) / span) * 100}%` }} />
             </div>

@@ -1,4 +1,5 @@
 import type { Severity } from '@herald/protocol';
+import { jsonText } from './json-text.js';
 
 export const SEVERITY_ICONS: Record<Severity, string> = { debug: '·', info: 'ℹ', success: '✔', warning: '⚠', error: '✖' };
 
@@ -22,10 +23,34 @@ export function count(n: number | undefined): string {
   return n >= 10_000 ? `${(n / 1000).toFixed(n >= 100_000 ? 0 : 1)}k` : n.toLocaleString();
 }
 
-/** A one-line preview of any payload, shortened: rows stay one line, the detail panel shows it all. */
+/**
+ * Characters that change how the text around them looks without being seen themselves: bidirectional
+ * overrides and isolates (which can make a name ending in `.exe` read as one ending in `.txt`), zero-width spaces and joiners,
+ * the byte-order mark, the soft hyphen. The dashboard shows them as escapes, as JSON would write them.
+ */
+const INVISIBLE = /[\u00AD\u061C\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
+export const revealInvisible = (text: string): string => text.replace(INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/** The first `max` characters, not splitting a surrogate pair. */
+export function cutText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const code = text.charCodeAt(max - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
+}
+
+/** Publisher text for one place in a view: invisible characters shown as escapes, cut to `max` with an ellipsis. */
+export function showText(text: string, max = Infinity): string {
+  const cut = cutText(text, max);
+  return revealInvisible(cut) + (cut.length < text.length ? '…' : '');
+}
+
+/**
+ * A one-line preview of any payload, shortened: rows stay one line, the detail panel shows the rest.
+ * Written only as far as shown (jsonText), so it costs the same for a 64 KiB event as for a small one.
+ */
 export function preview(value: unknown, max = 200): string {
   if (value === undefined) return '';
   const data = value as { message?: unknown };
-  const text = typeof data === 'object' && data !== null && typeof data.message === 'string' ? data.message : typeof value === 'string' ? value : JSON.stringify(value);
-  return text.length > max ? `${text.slice(0, max)}…` : text;
+  const text = typeof data === 'object' && data !== null && typeof data.message === 'string' ? data.message : typeof value === 'string' ? value : jsonText(value, max + 1);
+  return showText(text, max);
 }

@@ -2,10 +2,12 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { DeliveredEvent } from '@herald/client';
 import { useHerald } from '@herald/react';
 import { checkChannel, matchesPattern, SEVERITIES, type Severity } from '@herald/protocol';
-import { JsonView } from '../components/JsonView.js';
+import { ErrorBoundary } from '../components/ErrorBoundary.js';
+import { EventDetail } from '../components/EventDetail.js';
 import { VirtualList } from '../components/VirtualList.js';
-import { clockTime, preview, SEVERITY_ICONS } from '../lib/format.js';
+import { clockTime, preview, SEVERITY_ICONS, showText } from '../lib/format.js';
 import { feedSources } from '../lib/feed-sources.js';
+import { jsonText } from '../lib/json-text.js';
 import { useNotices } from '../lib/notices.js';
 import { useSession } from '../lib/session.js';
 
@@ -99,7 +101,7 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
         (showSummaries || e.event.type !== 'run.summary') &&
         severities.has(e.event.severity) &&
         (!typeNeedle || e.event.type.toLowerCase().includes(typeNeedle)) &&
-        (!needle || `${e.channel} ${e.event.type} ${JSON.stringify(e.event.data ?? '')}`.toLowerCase().includes(needle)),
+        (!needle || `${e.channel} ${e.event.type} ${jsonText(e.event.data ?? '')}`.toLowerCase().includes(needle)),
     );
   }, [events, older, pattern, patternValid, type, text, severities, showSummaries]);
 
@@ -167,11 +169,10 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
               data-offset={e.offset}
               onClick={() => setSelected(e)}
             >
-              <span className="muted mono">{clockTime(e.time)}</span>
-              <span className="mono channel-col" title={`${e.channel} #${e.offset}`}>{e.channel}</span>
-              <span className={`sev-${e.event.severity}`} title={e.event.severity}>{SEVERITY_ICONS[e.event.severity]}</span>
-              <span className={`sev-${e.event.severity}`} data-testid="feed-type">{e.event.type}</span>
-              <span className="muted" data-testid="feed-preview">{preview(e.event.data)}</span>
+              {/* A row that cannot be drawn (only an event the hub never checked could do that) costs one row. */}
+              <ErrorBoundary what="this event" compact>
+                <FeedCells event={e} />
+              </ErrorBoundary>
             </div>
           )}
         />
@@ -191,18 +192,26 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
       <aside className="panel" data-testid="event-detail">
         <h2>Event</h2>
         {selected ? (
-          <>
-            <div className="mono">{selected.channel} #{selected.offset}</div>
-            <div className={`sev-${selected.event.severity}`}>{SEVERITY_ICONS[selected.event.severity]} {selected.event.severity} · {selected.event.type}</div>
-            <div className="muted">received {new Date(selected.time).toLocaleString()} · epoch {selected.epoch}</div>
-            {selected.event.source ? <div className="muted">source {selected.event.source}</div> : null}
-            {selected.event.id ? <div className="muted">id {selected.event.id}</div> : null}
-            <JsonView value={selected.event.data ?? null} />
-          </>
+          <ErrorBoundary what="this event" resetKey={keyOf(selected)} compact>
+            <EventDetail event={selected} />
+          </ErrorBoundary>
         ) : (
           <div className="empty">Select an event to see its data.</div>
         )}
       </aside>
     </div>
+  );
+}
+
+/** A row's cells, a component of their own so that whatever fails in them is caught by the row's boundary. */
+function FeedCells({ event: e }: { event: DeliveredEvent }) {
+  return (
+    <>
+      <span className="muted mono">{clockTime(e.time)}</span>
+      <span className="mono channel-col" title={`${e.channel} #${e.offset}`}>{e.channel}</span>
+      <span className={`sev-${e.event.severity}`} title={e.event.severity}>{SEVERITY_ICONS[e.event.severity]}</span>
+      <span className={`sev-${e.event.severity}`} data-testid="feed-type">{showText(e.event.type)}</span>
+      <span className="muted" data-testid="feed-preview">{preview(e.event.data)}</span>
+    </>
   );
 }

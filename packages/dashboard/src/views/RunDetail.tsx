@@ -4,15 +4,19 @@ import { useHerald } from '@herald/react';
 import { applyRunEvent, DEFAULT_HEALTH_WEIGHTS, emptySnapshot, SEVERITIES, type RunSnapshot, type Severity } from '@herald/protocol';
 import { HealthGauge, ProgressBar, StatusBadge } from '../components/bits.js';
 import { Chart } from '../components/Chart.js';
+import { ErrorBoundary } from '../components/ErrorBoundary.js';
 import { JsonView } from '../components/JsonView.js';
 import { StepTimeline } from '../components/StepTimeline.js';
-import { clockTime, duration, preview, SEVERITY_ICONS } from '../lib/format.js';
+import { clockTime, duration, preview, SEVERITY_ICONS, showText } from '../lib/format.js';
+import { jsonText } from '../lib/json-text.js';
 import { useNotices } from '../lib/notices.js';
 import { href } from '../lib/route.js';
 import { useSession } from '../lib/session.js';
 import { useNow } from '../lib/use-now.js';
 
 const LOG_CAP = 2000;
+/** Characters of a run's message or last error shown; publishers may send 10 000. */
+const MESSAGE_CUT = 300;
 const COLORS = ['#6366f1', '#22c55e', '#eab308', '#ef4444', '#38bdf8', '#a855f7'];
 
 interface Series {
@@ -84,7 +88,7 @@ export function RunDetail({ id }: { id: string }) {
 
   const shownLog = useMemo(() => {
     const needle = search.trim().toLowerCase();
-    return log.filter((e) => (!severity || e.event.severity === severity) && (!needle || `${e.event.type} ${JSON.stringify(e.event.data ?? '')}`.toLowerCase().includes(needle))).slice(-300).reverse();
+    return log.filter((e) => (!severity || e.event.severity === severity) && (!needle || `${e.event.type} ${jsonText(e.event.data ?? '')}`.toLowerCase().includes(needle))).slice(-300).reverse();
   }, [log, severity, search]);
 
   const snapshot = run.current;
@@ -109,17 +113,17 @@ export function RunDetail({ id }: { id: string }) {
     <div data-testid="run-detail">
       <div className="toolbar">
         <a href={href('runs')}>← Runs</a>
-        <h1 style={{ margin: 0, fontSize: '1.4em' }}>{snapshot.title}</h1>
+        <h1 className="run-title"><bdi>{showText(snapshot.title)}</bdi></h1>
         <StatusBadge status={snapshot.status} />
         <span className="muted mono">{snapshot.id}</span>
-        {Object.entries(snapshot.labels).map(([k, v]) => <span key={k} className="badge muted">{k}={v}</span>)}
+        {Object.entries(snapshot.labels).map(([k, v]) => <span key={k} className="badge muted"><bdi>{showText(k, 200)}</bdi>=<bdi>{showText(v, 200)}</bdi></span>)}
       </div>
       <div className="cards">
         <div className="card">
           <div className="label">Progress</div>
           <div className="value" data-testid="run-percent">{snapshot.percent === null ? '—' : `${Math.round(snapshot.percent)}%`}</div>
           <ProgressBar percent={snapshot.percent} big />
-          <div className="muted" data-testid="run-message">{snapshot.message ?? ''}</div>
+          <div className="muted user-text" data-testid="run-message">{showText(snapshot.message ?? '', MESSAGE_CUT)}</div>
         </div>
         <div className="card"><div className="label">Health</div><HealthGauge health={snapshot.health} /></div>
         <div className="card"><div className="label">Duration</div><div className="value">{duration((snapshot.finishedAt ?? now) - start)}</div></div>
@@ -130,9 +134,12 @@ export function RunDetail({ id }: { id: string }) {
         </div>
       </div>
       {snapshot.lastError ? (
-        <div className="panel sev-error">Last error: {snapshot.lastError.message} <span className="muted">({snapshot.lastError.type}, {clockTime(snapshot.lastError.time)})</span></div>
+        <div className="panel sev-error user-text" data-testid="run-last-error">Last error: <bdi>{showText(snapshot.lastError.message, MESSAGE_CUT)}</bdi> <span className="muted">(<bdi>{showText(snapshot.lastError.type)}</bdi>, {clockTime(snapshot.lastError.time)})</span></div>
       ) : null}
-      <div className="panel"><h2>Steps</h2><StepTimeline steps={snapshot.steps} start={start} now={snapshot.finishedAt ?? now} /></div>
+      <div className="panel">
+        <h2>Steps</h2>
+        <ErrorBoundary what="the steps" compact><StepTimeline steps={snapshot.steps} start={start} now={snapshot.finishedAt ?? now} /></ErrorBoundary>
+      </div>
       <div className="split">
         <div className="panel">
           <h2>Log</h2>
@@ -143,21 +150,26 @@ export function RunDetail({ id }: { id: string }) {
             </select>
             <input aria-label="search log" className="grow" placeholder="search" value={search} onChange={(e) => setSearch(e.target.value)} />
           </div>
-          <div data-testid="run-log" style={{ maxHeight: '50vh', overflow: 'auto' }}>
-            {shownLog.map((e) => (
-              <div key={e.offset} className="mono" style={{ display: 'flex', gap: 8, padding: '2px 0' }} data-offset={e.offset}>
-                <span className="muted">{clockTime(e.time)}</span>
-                <span className={`sev-${e.event.severity}`}>{SEVERITY_ICONS[e.event.severity]} {e.event.type === 'log' ? '' : e.event.type}</span>
-                <span style={{ overflow: 'hidden', textOverflow: 'ellipsis' }}>{preview(e.event.data, 500)}</span>
-              </div>
-            ))}
-          </div>
+          <ErrorBoundary what="the log" compact>
+            <div data-testid="run-log" style={{ maxHeight: '50vh', overflow: 'auto' }}>
+              {shownLog.map((e) => (
+                <div key={e.offset} className="mono" style={{ display: 'flex', gap: 8, padding: '2px 0' }} data-offset={e.offset}>
+                  <span className="muted">{clockTime(e.time)}</span>
+                  <span className={`sev-${e.event.severity}`}>{SEVERITY_ICONS[e.event.severity]} {e.event.type === 'log' ? '' : showText(e.event.type)}</span>
+                  <span className="user-text" style={{ overflow: 'hidden', textOverflow: 'ellipsis' }}>{preview(e.event.data, 500)}</span>
+                </div>
+              ))}
+            </div>
+          </ErrorBoundary>
         </div>
         <div>
           {series.map((s, i) => (
             <div className="panel" key={s.name}>
-              <h2>{s.name}{s.unit ? ` (${s.unit})` : ''} <span className="muted">{snapshot.metrics[s.name]?.value ?? ''}</span></h2>
-              <Chart data={[s.points.map((p) => p[0] / 1000), s.points.map((p) => p[1])]} series={[{ label: s.name, color: COLORS[i % COLORS.length]! }]} height={160} />
+              {/* Metric names are the publisher's: `toString` or `__proto__` is not looked up on Object.prototype. */}
+              <h2 className="user-text"><bdi>{showText(s.name)}</bdi>{s.unit ? <> (<bdi>{showText(s.unit)}</bdi>)</> : ''} <span className="muted">{Object.hasOwn(snapshot.metrics, s.name) ? snapshot.metrics[s.name]!.value : ''}</span></h2>
+              <ErrorBoundary what="this chart" compact>
+                <Chart data={[s.points.map((p) => p[0] / 1000), s.points.map((p) => p[1])]} series={[{ label: s.name, color: COLORS[i % COLORS.length]! }]} height={160} />
+              </ErrorBoundary>
             </div>
           ))}
           {snapshot.summary !== null ? <div className="panel"><h2>Summary</h2><JsonView value={snapshot.summary} /></div> : null}

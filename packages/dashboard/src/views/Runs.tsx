@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from 'react';
 import { useHerald } from '@herald/react';
 import { RUN_STATUSES, RUN_SUMMARY_CHANNEL, type RunSummary } from '@herald/protocol';
 import { HealthBadge, ProgressBar, StatusBadge } from '../components/bits.js';
-import { duration } from '../lib/format.js';
+import { duration, showText } from '../lib/format.js';
 import { href } from '../lib/route.js';
 import { useSession } from '../lib/session.js';
 import { useNow } from '../lib/use-now.js';
@@ -90,9 +90,9 @@ export function Runs() {
           <tbody>
             {list.map((run) => (
               <tr key={run.id} className="clickable" data-run={run.id} onClick={() => (window.location.hash = href('runs', run.id))}>
-                <td><a href={href('runs', run.id)}>{run.title}</a><div className="muted mono">{run.id}</div></td>
+                <td className="user-text"><a href={href('runs', run.id)}><bdi>{showText(run.title)}</bdi></a><div className="muted mono">{run.id}</div></td>
                 <td><StatusBadge status={run.status} /></td>
-                <td><ProgressBar percent={run.percent} /> <span className="muted">{run.percent === null ? '' : `${Math.round(run.percent)}%`} {run.message ?? ''}</span></td>
+                <td><ProgressBar percent={run.percent} /> <span className="muted user-text">{run.percent === null ? '' : `${Math.round(run.percent)}%`} <bdi>{showText(run.message ?? '', 200)}</bdi></span></td>
                 <td><HealthBadge health={run.health} /></td>
                 <td className="muted">{run.steps.passed}✔ {run.steps.failed}✖ {run.steps.running ? `${run.steps.running}…` : ''}</td>
                 <td className="mono">{duration(run.startedAt === null ? null : (run.finishedAt ?? now) - run.startedAt)}</td>
