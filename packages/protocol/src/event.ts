@@ -54,7 +54,9 @@ export const DEFAULT_EVENT_SHAPE: EventShapeLimits = { maxDepth: Defaults.maxEve
  * Which limit `data` breaks, if any. The walk keeps its own stack and stops at the first breach, so a
  * hostile value costs at most `maxKeys` steps and no call-stack frames, however deep or large it is.
  */
-export function checkEventShape(data: unknown, limits: EventShapeLimits): keyof EventShapeLimits | undefined {
+export function checkEventShape(data: unknown, limits: EventShapeLimits): keyof EventShapeLimits | 'nonFinite' | undefined {
+  // JSON.parse reads 1e309 as Infinity, which would be stored and sent back as null.
+  if (typeof data === 'number' && !Number.isFinite(data)) return 'nonFinite';
   if (typeof data !== 'object' || data === null) return undefined;
   const stack: Array<{ value: object; depth: number }> = [{ value: data, depth: 1 }];
   let keys = 0;
@@ -63,7 +65,10 @@ export function checkEventShape(data: unknown, limits: EventShapeLimits): keyof 
     const children: unknown[] = Array.isArray(node.value) ? node.value : Object.values(node.value);
     keys += children.length;
     if (keys > limits.maxKeys) return 'maxKeys';
-    for (const child of children) if (typeof child === 'object' && child !== null) stack.push({ value: child, depth: node.depth + 1 });
+    for (const child of children) {
+      if (typeof child === 'object' && child !== null) stack.push({ value: child, depth: node.depth + 1 });
+      else if (typeof child === 'number' && !Number.isFinite(child)) return 'nonFinite';
+    }
   }
   return undefined;
 }
@@ -92,6 +97,7 @@ export function checkEvent(input: unknown, limits: EventShapeLimits = DEFAULT_EV
     const broken = checkEventShape(data, limits);
     if (broken === 'maxDepth') return { ok: false, limit: broken, reason: `event.data is nested more than ${limits.maxDepth} levels deep` };
     if (broken === 'maxKeys') return { ok: false, limit: broken, reason: `event.data holds more than ${limits.maxKeys} keys and array elements in all` };
+    if (broken === 'nonFinite') return { ok: false, reason: 'event.data holds a number JSON cannot carry (such as 1e309); send it as a string' };
     event.data = data;
   }
   if (ts !== undefined) {

@@ -83,7 +83,13 @@ export function applyRunEvent(run: RunSnapshot, offset: number, time: number, ev
       break;
     }
     case 'metric':
-      run.metrics[data.name] = data.unit === undefined ? { value: data.value, time } : { value: data.value, unit: data.unit, time };
+      // An own property whatever the name: `run.metrics["__proto__"] = …` would replace the prototype.
+      Object.defineProperty(run.metrics, data.name, {
+        value: data.unit === undefined ? { value: data.value, time } : { value: data.value, unit: data.unit, time },
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
       break;
     case 'run.completed':
       run.status = data.status;

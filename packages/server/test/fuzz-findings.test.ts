@@ -50,6 +50,30 @@ describe('found by fuzzing', () => {
     }
   });
 
+  it('refuses numbers JSON cannot carry in event data (1e309 was stored and came back as null)', async () => {
+    const hub = await startHub();
+    try {
+      for (const body of ['{"type":"x","data":1e309}', '{"type":"x","data":{"a":[1,-1e309]}}']) {
+        const res = await request('POST', `${hub.url}/api/channels/nums/events`, body);
+        assert.equal(res.status, 400, body);
+        assert.match(JSON.parse(res.text).error.message, /cannot carry/);
+      }
+    } finally {
+      await hub.dispose();
+    }
+  });
+
+  it('a metric named __proto__ is kept as a metric (it replaced the prototype of the run\'s metrics)', async () => {
+    const hub = await startHub();
+    try {
+      await postEvents(hub.url, 'runs.m', [{ type: 'run.started' }, { type: 'metric', data: { name: '__proto__', value: 7 } }]);
+      const run = (await getJson(`${hub.url}/api/runs/m`)).json;
+      assert.equal(Object.getOwnPropertyDescriptor(run.metrics, '__proto__')?.value.value, 7);
+    } finally {
+      await hub.dispose();
+    }
+  });
+
   it('pattern resume finds channels named like built-in object properties', async () => {
     const hub = await startHub();
     try {
