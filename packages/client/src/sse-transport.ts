@@ -1,4 +1,5 @@
 import type { EventMessage, SubscribedMessage } from '@herald/protocol';
+import { backoffDelay } from './backoff.js';
 import type { Subscription } from './subscription.js';
 
 /** The part of the standard EventSource this transport uses (browsers' own, or the `eventsource` package). */
@@ -13,6 +14,8 @@ export interface EventSourceLike {
 export type EventSourceConstructor = new (url: string) => EventSourceLike;
 
 const CLOSED = 2;
+/** Opening a refused stream again: 1 s growing to a minute (a forbidden stream must not be hammered). */
+const SSE_RETRY = { initialDelayMs: 1000, maxDelayMs: 60_000 };
 
 /**
  * Receiving over Server-Sent Events where WebSockets are blocked: one EventSource per subscription.
@@ -80,11 +83,11 @@ export class SseTransport {
     source.onmessage = (message) => sub.deliver({ op: 'event', ...JSON.parse(message.data) } as EventMessage);
   }
 
-  /** Opens the stream again with a new ticket, 1 s after the first failure, doubling up to 60 s. */
+  /** Opens the stream again with a new ticket, after a full-jitter backoff that grows with each refusal. */
   private retryLater(sub: Subscription<any>): void {
     const failures = (this.failures.get(sub) ?? 0) + 1;
     this.failures.set(sub, failures);
-    setTimeout(() => this.wanted.has(sub) && void this.open(sub), Math.min(60_000, 1000 * 2 ** (failures - 1)));
+    setTimeout(() => this.wanted.has(sub) && void this.open(sub), backoffDelay(failures - 1, SSE_RETRY));
   }
 
   unsubscribe(sub: Subscription<any>): void {

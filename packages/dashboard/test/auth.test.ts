@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium, watchPage } from '../../server/test/support/browser.js';
 import type { Grant } from '@herald/protocol';
 import { mintToken } from '../../server/src/index.js';
 import { startHub, type TestHub } from '../../server/test/support/hub.js';
 
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const DASHBOARD = new URL('../dist', import.meta.url).pathname;
 const SCREENSHOTS = new URL('../../../test-output/screenshots/', import.meta.url).pathname;
 const SECRET = 'dashboard-auth-test-secret-'.padEnd(48, 'x');
@@ -64,7 +64,7 @@ describe('dashboard sign-in with access control on, in real Chromium', () => {
     readerToken = await mintToken(SECRET, { subject: 'alice', grant: TEAM_A_READER, ttlSeconds: 600 });
     await publish('runs.team-a.build-1', [{ type: 'run.started', data: { title: 'Team A build' } }, { type: 'run.progress', data: { percent: 10 } }]);
     await publish('runs.team-b.build-1', [{ type: 'run.started', data: { title: 'Team B build' } }, { type: 'run.progress', data: { percent: 20 } }]);
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+    browser = await launchChromium();
   });
 
   after(async () => {
@@ -78,8 +78,7 @@ describe('dashboard sign-in with access control on, in real Chromium', () => {
     context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     context.setDefaultTimeout(10_000); // a missing element fails the test in seconds, not at the 30 s default
     page = await context.newPage();
-    page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
-    page.on('pageerror', (e) => consoleErrors.push(String(e)));
+    watchPage(page, { consoleErrors });
   });
 
   afterEach(async () => {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startServer, type HeraldServer } from '@herald/server';
+import { launchChromium, recordLongTasks, watchPage } from '../../server/test/support/browser.js';
 import { postEvents, tempDir } from '../../server/test/support/hub.js';
 
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const DASHBOARD = new URL('../dist', import.meta.url).pathname;
 const SCREENSHOTS = new URL('../../../test-output/screenshots/', import.meta.url).pathname;
 /** What Chromium itself logs while the hub is down; anything else in the console is a bug. */
@@ -33,19 +33,11 @@ describe('dashboard in real Chromium', () => {
   before(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     await start();
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
-    page.on('pageerror', (e) => consoleErrors.push(String(e)));
-    page.on('dialog', (d) => {
-      dialogs.push(d.message());
-      void d.dismiss();
-    });
+    watchPage(page, { consoleErrors, dialogs });
     // Long tasks are collected from the first paint on.
-    await page.addInitScript(() => {
-      (window as any).longTasks = [];
-      new PerformanceObserver((list) => (window as any).longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask', buffered: true });
-    });
+    await recordLongTasks(page);
   });
 
   after(async () => {

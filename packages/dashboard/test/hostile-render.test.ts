@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium, recordLongTasks, watchPage } from '../../server/test/support/browser.js';
 import { postEvents, request, startHub, type TestHub } from '../../server/test/support/hub.js';
 
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const DASHBOARD = new URL('../dist', import.meta.url).pathname;
 const SCREENSHOTS = new URL('../../../test-output/screenshots/', import.meta.url).pathname;
 /** Opening one 10 000-key event may not block the page longer than this. */
@@ -76,20 +76,12 @@ describe('dashboard renders hostile events at the hub\u2019s limits, in real Chr
   before(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     hub = await startHub({ dashboardDir: DASHBOARD, stallAfterMs: 60_000 });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     context.setDefaultTimeout(10_000);
     page = await context.newPage();
-    page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
-    page.on('pageerror', (e) => consoleErrors.push(String(e)));
-    page.on('dialog', (d) => {
-      dialogs.push(d.message());
-      void d.dismiss();
-    });
-    await page.addInitScript(() => {
-      (window as any).longTasks = [];
-      new PerformanceObserver((list) => (window as any).longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask', buffered: true });
-    });
+    watchPage(page, { consoleErrors, dialogs });
+    await recordLongTasks(page);
     await page.goto(`${hub.url}/#/feed`);
     await page.waitForSelector('.connection[data-state="connected"]');
   });
@@ -252,16 +244,11 @@ describe('dashboard error boundaries, with events the hub would never send (rewr
 
   before(async () => {
     hub = await startHub({ dashboardDir: DASHBOARD, stallAfterMs: 60_000 });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+    browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     context.setDefaultTimeout(10_000);
     page = await context.newPage();
-    page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
-    page.on('pageerror', (e) => pageErrors.push(String(e)));
-    page.on('dialog', (d) => {
-      dialogs.push(d.message());
-      void d.dismiss();
-    });
+    watchPage(page, { consoleErrors, pageErrors, dialogs });
     // A hub (or a proxy) that sends what ours refuses: markers in the hub's frames are swapped for
     // an object where text belongs, and for data nested 10 000 deep, as history stored before the
     // depth limit may hold.

@@ -1,4 +1,5 @@
 import { checkChannel } from './channel.js';
+import { RUN_CHANNEL_PREFIX, RUN_SUMMARY_CHANNEL } from './runs.js';
 
 /**
  * What a credential (API key, token, dashboard session) allows. Channel permissions are lists of
@@ -44,10 +45,15 @@ export function patternCovers(allowed: string, requested: string): boolean {
   return r.length === a.length;
 }
 
-/** Whether `grant` allows `permission` on a channel or pattern. */
+/**
+ * Whether `grant` allows `permission` on a channel or pattern. The run summary channel `runs` describes
+ * every run, so reading it takes read access to every run (`runs.>`); the hub and the dashboard both ask
+ * this one function.
+ */
 export function grantAllows(grant: Grant, permission: Permission, channel: string): boolean {
   if (grant.admin) return true;
-  for (const allowed of grant[permission]) if (patternCovers(allowed, channel)) return true;
+  const target = permission === 'subscribe' && channel === RUN_SUMMARY_CHANNEL ? `${RUN_CHANNEL_PREFIX}>` : channel;
+  for (const allowed of grant[permission]) if (patternCovers(allowed, target)) return true;
   return false;
 }
 

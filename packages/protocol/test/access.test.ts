@@ -65,6 +65,10 @@ describe('grants', () => {
     assert.equal(grantAllows(team, 'publish', 'runs.team-a.x'), false);
     assert.equal(grantAllows(team, 'publish', 'runs.team-a.ci'), true);
     assert.equal(grantAllows({ subscribe: [], publish: [], admin: true }, 'publish', 'x'), true);
+    // The run summary channel describes every run: reading it takes every run.
+    assert.equal(grantAllows(team, 'subscribe', 'runs'), false);
+    assert.equal(grantAllows({ subscribe: ['runs.>'], publish: [], admin: false }, 'subscribe', 'runs'), true);
+    assert.equal(grantAllows({ subscribe: ['runs'], publish: [], admin: false }, 'subscribe', 'runs'), false);
   });
 
   it('reads the herald claim strictly: malformed claims are refused, not read as empty', () => {

@@ -3,10 +3,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { build } from 'esbuild';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../../server/test/support/browser.js';
 import { postEvents, startHub, type TestHub } from '../../server/test/support/hub.js';
 
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /** Serves the test page from its own origin, as a user's app would be: the hub is cross-origin. */
 async function serveApp(hubUrl: string): Promise<{ url: string; server: Server }> {
@@ -39,7 +39,7 @@ describe('in real Chromium', () => {
   before(async () => {
     hub = await startHub();
     app = await serveApp(hub.url);
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './support/browser.js';
 import { getJson, startHub, type TestHub } from './support/hub.js';
 
 /**
@@ -11,16 +12,6 @@ import { getJson, startHub, type TestHub } from './support/hub.js';
  * WebSocket (no CORS at all), an EventSource. Chromium resolves `evil.test` to 127.0.0.1, so the page
  * is served from loopback but its origin is foreign, exactly as a public site's would be.
  */
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--host-resolver-rules=MAP evil.test 127.0.0.1',
-];
-
 const ATTACK = async (hubUrl: string) => {
   const report: Record<string, unknown> = {};
   try {
@@ -72,7 +63,7 @@ describe('a foreign page in Chromium (open mode hub on 127.0.0.1)', () => {
     pages = createServer((_req, res) => res.end('<!doctype html><title>page</title>'));
     await new Promise<void>((resolve) => pages.listen(0, '127.0.0.1', resolve));
     pagePort = (pages.address() as AddressInfo).port;
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS });
+    browser = await launchChromium(['--host-resolver-rules=MAP evil.test 127.0.0.1']);
   });
   after(async () => {
     await browser.close();

@@ -10,6 +10,6 @@ export function feedSources(grant: Grant): string[] {
   if (grantAllows(grant, 'subscribe', '>')) return ['>'];
   const patterns = [...new Set(grant.subscribe)];
   const kept = patterns.filter((p, i) => !patterns.some((other, j) => j !== i && patternCovers(other, p)));
-  if (grantAllows(grant, 'subscribe', 'runs.>') && !kept.includes(RUN_SUMMARY_CHANNEL)) kept.push(RUN_SUMMARY_CHANNEL);
+  if (grantAllows(grant, 'subscribe', RUN_SUMMARY_CHANNEL) && !kept.includes(RUN_SUMMARY_CHANNEL)) kept.push(RUN_SUMMARY_CHANNEL);
   return kept;
 }

@@ -20,7 +20,7 @@ const POLL_MS = 2000;
 export function Runs() {
   const client = useHerald();
   const { may, fetch: hubFetch } = useSession();
-  const live = may('subscribe', 'runs.>');
+  const live = may('subscribe', RUN_SUMMARY_CHANNEL);
   const [runs, setRuns] = useState<Map<string, RunSummary>>(new Map());
   const [status, setStatus] = useState('');
   const [text, setText] = useState('');

@@ -32,7 +32,7 @@ export class PassBook {
     return { id, expiresAt };
   }
 
-  /** The principal behind a pass, as a principal that expires with the pass. */
+  /** The principal behind a pass: for a session, one that expires with it and names it (so sign-out can end it). */
   redeem(id: string): Principal | undefined {
     const pass = this.passes.get(id);
     if (!pass) return undefined;
@@ -41,7 +41,7 @@ export class PassBook {
       return undefined;
     }
     if (this.kind === 'ticket') return pass.principal;
-    return { ...pass.principal, session: id, ...(pass.expiresAt === Number.POSITIVE_INFINITY ? {} : { expiresAt: pass.expiresAt }) };
+    return { ...pass.principal, session: id, expiresAt: pass.expiresAt };
   }
 
   revoke(id: string): void {

@@ -2,7 +2,6 @@ import { RUN_CHANNEL_PREFIX, RUN_STATUSES, type RunStatus } from '@herald/protoc
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HeraldError } from '../errors.js';
 import type { Hub } from '../hub.js';
-import { safeInteger } from './channel-routes.js';
 import { summarize } from '@herald/protocol';
 import type { RunStore } from '../runs/run-store.js';
 import type { RunTracker } from '../runs/tracker.js';
@@ -69,7 +68,6 @@ export function registerRunRoutes(app: FastifyInstance, hub: Hub, tracker: RunTr
       const { id } = request.params as { id: string };
       const query = request.query as { name?: string; since?: number; points?: number };
       const run = readableRun(request, id);
-      const since = safeInteger(query.since ?? 0, 'since');
       tracker.flush();
       const names = query.name === undefined ? store.metricNames(id) : [query.name];
       return {
@@ -77,7 +75,7 @@ export function registerRunRoutes(app: FastifyInstance, hub: Hub, tracker: RunTr
         series: names.map((name) => ({
           name,
           unit: run.metrics[name]?.unit ?? null,
-          points: store.metricSeries(id, name, since, query.points ?? 500),
+          points: store.metricSeries(id, name, query.since ?? 0, query.points ?? 500),
         })),
       };
     },

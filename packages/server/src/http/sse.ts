@@ -15,9 +15,11 @@ import type { Since } from '../recovery.js';
 async function drained(res: ServerResponse, ms: number): Promise<boolean> {
   const stop = new AbortController();
   const wait = (event: string) => once(res, event, { signal: stop.signal }).then(() => true, () => false);
-  const timeout = new Promise<false>((resolve) => setTimeout(resolve, ms, false).unref());
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
   const result = await Promise.race([wait('drain'), wait('close'), timeout]);
   stop.abort(); // removes the listener that did not fire
+  clearTimeout(timer);
   return result;
 }
 

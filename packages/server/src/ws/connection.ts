@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { checkChannel, CloseCodes, grantAllows, runIdOfChannel, RUN_SUMMARY_CHANNEL, type ClientCommand, type CommandId, type ErrorCode } from '@herald/protocol';
+import { checkChannel, CloseCodes, runIdOfChannel, type ClientCommand, type CommandId, type ErrorCode } from '@herald/protocol';
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import type { Principal } from '../access/principal.js';
@@ -263,7 +263,7 @@ export class Connection implements Subscriber {
           throw new HeraldError('forbidden', `refresh must be for the same subject ("${this.principal.name}")`);
         }
         for (const channel of this.subscriptions.keys()) {
-          if (!grantAllows(who.grant, 'subscribe', channel === RUN_SUMMARY_CHANNEL ? 'runs.>' : channel)) {
+          if (!this.ctx.hub.access.permits(who, { kind: 'subscribe', channel })) {
             throw new HeraldError('forbidden', `the new token does not allow the open subscription "${channel}": unsubscribe first`);
           }
         }
@@ -308,10 +308,15 @@ export class Connection implements Subscriber {
         try {
           end = await sendReplay(this.ws, outcome.replay, this.ctx.config.maxOutboundBytes, 2 * this.ctx.config.heartbeatMs, () => this.closing);
         } catch (error) {
-          if (!(error instanceof ReplayLost)) throw error;
-          // The client resumes from its last offset and hears recovered:false then, not a hole now.
-          this.ctx.log.warn({ clientId: this.clientId, channel: name }, error.message);
-          this.close(CloseCodes.slowConsumer.code, 'history moved on during the replay: resume again');
+          // The reply is out, so the replay cannot be refused any more: the connection is closed and the
+          // client resumes from its last offset (hearing recovered:false then, not a hole now).
+          if (error instanceof ReplayLost) {
+            this.ctx.log.warn({ clientId: this.clientId, channel: name }, error.message);
+            this.close(CloseCodes.slowConsumer.code, 'history moved on during the replay: resume again');
+          } else {
+            this.ctx.log.error({ clientId: this.clientId, channel: name, err: error }, 'replay failed');
+            this.close(CloseCodes.internal.code, 'the replay failed: resume again');
+          }
           return;
         }
         if (end === 'stalled') return this.closeSlowConsumer();
