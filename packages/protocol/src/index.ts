@@ -6,3 +6,4 @@ export * from './messages.js';
 export * from './runs.js';
 export * from './run-reducer.js';
 export * from './access.js';
+export * from './http.js';

@@ -38,6 +38,9 @@ export const Defaults = {
   /** Most events one history page may return. */
   maxHistoryPage: 1000,
   defaultHistoryPage: 100,
+  /** Most channels one page of `GET /api/channels` may return, and how many it returns by default. */
+  maxChannelPage: 1000,
+  defaultChannelPage: 100,
   /** Time a graceful shutdown may take before the process exits anyway. */
   shutdownTimeoutMs: 10_000,
 } as const;

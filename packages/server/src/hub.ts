@@ -6,7 +6,7 @@ import { SubscriptionIndex } from './fanout/subscription-index.js';
 import type { Subscription } from './fanout/subscription.js';
 import { EMPTY_REPLAY, type ReplaySource } from './fanout/replay-source.js';
 import { recoverChannel, recoverPattern, type Since } from './recovery.js';
-import type { AppendInput, AppendResult, ChannelPosition, EventStore, HistoryPage, StoreHealth, StoredEvent } from './store/types.js';
+import type { AppendInput, AppendResult, ChannelListQuery, ChannelPosition, EventStore, HistoryPage, StoreHealth, StoredEvent } from './store/types.js';
 
 /**
  * Lets a feature (runs) take part in the hub without the hub knowing it: `beforeAppend` may refuse
@@ -38,6 +38,18 @@ export interface ChannelListing {
   /** Subscriptions (exact and pattern) on this hub that match the channel. */
   subscribers: number;
 }
+
+/** A page of the channel list; `next` is the `after` of the following page (undefined at the end). */
+export interface ChannelListPage {
+  channels: ChannelListing[];
+  next: string | undefined;
+}
+
+/**
+ * Most channels looked at for one page of a filtered list. A caller who may read few of many channels
+ * gets a short page (or an empty one) with `next`, instead of a request that walks the whole list.
+ */
+export const MAX_LIST_SCAN = 10_000;
 
 export interface SubscribeOutcome {
   subscription: Subscription;
@@ -145,13 +157,28 @@ export class Hub {
     return position;
   }
 
-  /** The channels `who` may read, with their positions and local subscriber counts. */
-  async channels(who: Principal): Promise<ChannelListing[]> {
+  /**
+   * A page of the channels `who` may read (in name order, after `query.after`), with their positions and
+   * local subscriber counts. Bounded work whatever the number of channels: see `MAX_LIST_SCAN`.
+   */
+  async channels(who: Principal, query: ChannelListQuery): Promise<ChannelListPage> {
     const scope = this.access.scope(who, 'channels');
-    const all = await this.store.channels();
-    return all
-      .filter((c) => scope.allows(c.name))
-      .map((c) => ({ name: c.name, epoch: c.epoch, latest: c.latest, lastTime: c.lastTime, subscribers: this.index.countMatches(c.name) }));
+    const channels: ChannelListing[] = [];
+    let after = query.after;
+    for (let looked = 0; ; ) {
+      // One more than the page, to know whether another page follows.
+      const page = await this.store.listChannels({ prefix: query.prefix, after, limit: query.limit + 1 });
+      for (const c of page) {
+        if (channels.length === query.limit) return { channels, next: channels.at(-1)!.name };
+        after = c.name;
+        looked++;
+        if (scope.allows(c.name)) {
+          channels.push({ name: c.name, epoch: c.epoch, latest: c.latest, lastTime: c.lastTime, subscribers: this.index.countMatches(c.name) });
+        }
+      }
+      if (page.length <= query.limit) return { channels, next: undefined };
+      if (looked >= MAX_LIST_SCAN) return { channels, next: after };
+    }
   }
 
   /** Whether history can be stored right now (see `EventStore.health`). */

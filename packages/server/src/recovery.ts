@@ -1,7 +1,8 @@
 import { matchesPattern, type PatternPosition, type StreamPosition } from '@herald/protocol';
 import { Delivery } from './fanout/delivery.js';
 import { ChannelReplay, EMPTY_REPLAY, ReplayLost, replayOf, type ReplaySource } from './fanout/replay-source.js';
-import type { EventStore, StoredEvent } from './store/types.js';
+import { pause } from './slicer.js';
+import type { EventStore } from './store/types.js';
 
 export type Since =
   | { kind: 'channel'; position: StreamPosition }
@@ -75,10 +76,13 @@ export async function recoverChannel(store: EventStore, channel: string, since: 
   return { recovered: true, epoch, latest, replay: new ChannelReplay(store, channel, epoch, since.offset, latest, pageSize) };
 }
 
-/** Reads a whole channel recovery into memory (pattern resume merges channels by time). */
+/** Reads a whole channel recovery into memory (pattern resume merges channels by time), in slices. */
 async function readAll(recovery: ChannelRecovery): Promise<Delivery[]> {
   const all: Delivery[] = [];
-  for (let page = await recovery.replay.next(); page; page = await recovery.replay.next()) all.push(...page);
+  for (let page = await recovery.replay.next(); page; page = await recovery.replay.next()) {
+    all.push(...page);
+    await pause();
+  }
   return all;
 }
 
@@ -89,64 +93,114 @@ export interface PatternRecovery {
   covered: Map<string, number>;
 }
 
+/** The literal start every channel a pattern matches shares (`runs.*.x` → `runs.`, `>` → ''). */
+export function patternPrefix(pattern: string): string {
+  const segments = pattern.split('.');
+  const wild = segments.findIndex((s) => s === '*' || s === '>');
+  return wild < 0 ? pattern : segments.slice(0, wild).map((s) => `${s}.`).join('');
+}
+
 /**
  * Resume for a pattern: each channel listed in `positions` resumes like an exact channel; channels that
  * match but are not listed (for example created while the client was away) replay what the hub
  * received after `time`. The replay is ordered by receive time across channels, by offset within one.
+ *
+ * The unlisted part is found by one scan of the store by time (over the pattern's literal prefix), not
+ * by listing and reading every channel; every loop runs in slices (`pause`), so a resume over 100 000
+ * channels never holds the event loop for long. Channels are merged by time, so the whole replay is held
+ * until it is sent: it is bounded in bytes as well as in events, and past either bound the answer is
+ * recovered:false.
+ *
+ * The scan ends at the time it started: later events were fanned out after the subscription began
+ * holding live events (the hub indexes it before calling this), so they arrive as held live events.
  */
 export async function recoverPattern(store: EventStore, pattern: string, since: PatternPosition, budget: number, maxBytes: number, pageSize: number): Promise<PatternRecovery> {
   const covered = new Map<string, number>();
   const replay: Delivery[] = [];
   let recovered = true;
   let remaining = budget;
-  // Channels are merged by receive time, so the whole pattern replay is read before it is sent: it is
-  // bounded in bytes as well as in events, and past either bound the answer is recovered:false.
   let bytes = 0;
-  const fits = (events: readonly StoredEvent[]) => {
-    for (const e of events) bytes += e.json.length;
-    return bytes <= maxBytes;
-  };
   const listed = since.positions ?? {};
-  const channels = new Set(Object.keys(listed).filter((c) => matchesPattern(pattern, c)));
-  if (since.time !== undefined) {
-    for (const summary of await store.channels()) if (matchesPattern(pattern, summary.name)) channels.add(summary.name);
-  }
-  for (const channel of channels) {
-    const position = Object.hasOwn(listed, channel) ? listed[channel] : undefined;
-    if (position) {
-      const result = await recoverChannel(store, channel, position, remaining, pageSize);
-      covered.set(channel, result.latest);
-      if (!result.recovered) recovered = false;
-      let events: Delivery[];
-      try {
-        events = await readAll(result);
-      } catch (error) {
-        if (!(error instanceof ReplayLost)) throw error;
-        recovered = false;
-        continue;
-      }
-      if (!fits(events.map((d) => d.stored))) {
-        recovered = false;
-        continue;
-      }
-      replay.push(...events);
-      remaining -= events.length;
-    } else {
-      const page = await store.readSinceTime(channel, since.time!, remaining + 1);
-      if (page.events.length > remaining || !fits(page.events)) {
-        recovered = false;
-        covered.set(channel, page.position.latest);
-        continue;
-      }
-      // Dropped events older than `time` are no gap. But when every retained event is newer than `time`
-      // and some were dropped, the dropped ones may have been newer too: that cannot be proven complete.
-      const first = page.events[0];
-      if (first && first.offset === page.position.earliest && first.offset > 1) recovered = false;
-      covered.set(channel, Math.max(page.position.latest, page.events.at(-1)?.offset ?? 0));
-      for (const e of page.events) replay.push(new Delivery(page.position.epoch, e));
-      remaining -= page.events.length;
+  for (const channel of Object.keys(listed)) {
+    await pause();
+    if (!matchesPattern(pattern, channel)) continue;
+    const result = await recoverChannel(store, channel, listed[channel]!, remaining, pageSize);
+    covered.set(channel, result.latest);
+    if (!result.recovered) recovered = false;
+    let events: Delivery[];
+    try {
+      events = await readAll(result);
+    } catch (error) {
+      if (!(error instanceof ReplayLost)) throw error;
+      recovered = false;
+      continue;
     }
+    const size = events.reduce((sum, d) => sum + d.stored.json.length, 0);
+    if (bytes + size > maxBytes) {
+      recovered = false;
+      continue;
+    }
+    bytes += size;
+    replay.push(...events);
+    remaining -= events.length;
+  }
+  if (since.time !== undefined) {
+    const found = await scanUnlisted(store, pattern, since.time, listed, remaining, maxBytes - bytes, pageSize);
+    if (!found.complete) recovered = false;
+    for (const [channel, offset] of found.covered) covered.set(channel, offset);
+    // Dropped events older than `time` are no gap. But when every retained event of a channel is newer
+    // than `time` and some were dropped, the dropped ones may have been newer too: that cannot be proven.
+    for (const [channel, first] of found.first) {
+      await pause();
+      if (first > 1 && (await store.position(channel)).earliest === first) recovered = false;
+    }
+    replay.push(...found.replay);
   }
   replay.sort((a, b) => a.stored.time - b.stored.time || (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : a.offset - b.offset));
   return { recovered, replay: replayOf(replay, pageSize), covered };
+}
+
+interface UnlistedScan {
+  replay: Delivery[];
+  /** Per channel found, the highest offset in the replay. */
+  covered: Map<string, number>;
+  /** Per channel found, the lowest offset in the replay. */
+  first: Map<string, number>;
+  /** False when the events found did not fit in the budget or the bytes (and none are replayed). */
+  complete: boolean;
+}
+
+/** The events matching channels not in `listed` received after `afterTime`, within `budget` and `maxBytes`. */
+async function scanUnlisted(
+  store: EventStore,
+  pattern: string,
+  afterTime: number,
+  listed: Record<string, unknown>,
+  budget: number,
+  maxBytes: number,
+  pageSize: number,
+): Promise<UnlistedScan> {
+  const scan: UnlistedScan = { replay: [], covered: new Map(), first: new Map(), complete: true };
+  const untilTime = Date.now();
+  const prefix = patternPrefix(pattern);
+  let bytes = 0;
+  let cursor: string | undefined;
+  do {
+    await pause();
+    const page = await store.scanByTime({ afterTime, untilTime, prefix, cursor, limit: pageSize });
+    for (const e of page.events) {
+      if (Object.hasOwn(listed, e.channel) || !matchesPattern(pattern, e.channel)) continue;
+      if (scan.replay.length >= budget || bytes + e.json.length > maxBytes) {
+        // Nothing of the unlisted channels is replayed then: each starts with its first live event,
+        // so what the client receives of a channel has no hole (and it was told recovered:false).
+        return { replay: [], covered: new Map(), first: new Map(), complete: false };
+      }
+      bytes += e.json.length;
+      scan.replay.push(new Delivery(e.epoch, e));
+      scan.covered.set(e.channel, e.offset);
+      if (!scan.first.has(e.channel)) scan.first.set(e.channel, e.offset);
+    }
+    cursor = page.next;
+  } while (cursor !== undefined);
+  return scan;
 }

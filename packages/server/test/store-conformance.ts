@@ -83,12 +83,46 @@ export function describeStoreConformance(engine: string, open: (retention: Reten
       assert.deepEqual([position.latest, position.earliest], [2, 3]);
     });
 
-    it('reads by receive time', async () => {
+    it('scans every channel by receive time, a bounded page at a time, within (afterTime, untilTime]', async () => {
       const store = make();
       const before = Date.now() - 1;
-      await store.append('t', events('1', '2'));
-      assert.equal((await store.readSinceTime('t', before, 10)).events.length, 2);
-      assert.equal((await store.readSinceTime('t', Date.now() + 1000, 10)).events.length, 0);
+      await store.append('scan.a', events('a1', 'a2'));
+      await new Promise((r) => setTimeout(r, 3));
+      await store.append('scan.b', events('b1'));
+      await store.append('other', events('o1'));
+      await new Promise((r) => setTimeout(r, 3));
+      await store.append('scan.a', events('a3'));
+      const until = Date.now();
+      await new Promise((r) => setTimeout(r, 3));
+      await store.append('scan.c', events('late'));
+      const seen: Array<[string, number, string]> = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.scanByTime({ afterTime: before, untilTime: until, prefix: 'scan.', cursor, limit: 2 });
+        assert.ok(page.events.length <= 2, 'a page holds at most `limit` events');
+        for (const e of page.events) {
+          seen.push([e.channel, e.offset, JSON.parse(e.json).type]);
+          assert.equal(e.epoch, (await store.position(e.channel)).epoch);
+        }
+        cursor = page.next;
+        pages++;
+      } while (cursor !== undefined && pages < 20);
+      assert.deepEqual(seen, [['scan.a', 1, 'a1'], ['scan.a', 2, 'a2'], ['scan.b', 1, 'b1'], ['scan.a', 3, 'a3']], 'time order, offsets in order, prefix and bounds kept');
+      const all = await store.scanByTime({ afterTime: until, untilTime: Date.now() + 1000, cursor: undefined, limit: 100 });
+      assert.deepEqual(all.events.map((e) => e.channel), ['scan.c']);
+      assert.equal(all.next, undefined);
+      assert.equal((await store.scanByTime({ afterTime: Date.now() + 1000, untilTime: Date.now() + 2000, limit: 10 })).events.length, 0);
+    });
+
+    it('leaves events dropped by retention or reset out of a scan', async () => {
+      const store = make({ maxCount: 2 });
+      const before = Date.now() - 1;
+      await store.append('gone.a', events('1', '2', '3'));
+      await store.append('gone.b', events('1'));
+      await store.reset('gone.b');
+      const page = await store.scanByTime({ afterTime: before, untilTime: Date.now() + 1000, prefix: 'gone.', limit: 100 });
+      assert.deepEqual(page.events.map((e) => [e.channel, e.offset]), [['gone.a', 2], ['gone.a', 3]]);
     });
 
     it('starts a new epoch and offsets from 1 on reset', async () => {
@@ -120,13 +154,20 @@ export function describeStoreConformance(engine: string, open: (retention: Reten
       assert.equal(appended.epoch, first.epoch, 'the first event must not change the epoch a subscriber was given');
     });
 
-    it('lists channels with their latest offsets', async () => {
+    it('lists channels a page at a time in name order, by prefix, leaving reset-to-empty ones out', async () => {
       const store = make();
-      await store.append('list.a', events('1', '2'));
-      await store.append('list.b', events('1'));
-      const listed = (await store.channels()).filter((c) => c.name.startsWith('list.'));
-      assert.deepEqual(listed.map((c) => [c.name, c.latest]).sort(), [['list.a', 2], ['list.b', 1]]);
-      assert.equal(await store.channelCount(), (await store.channels()).length);
+      for (const name of ['list.c', 'list.a', 'list.b.x', 'list.b', 'listing', 'list.d']) await store.append(name, events('1'));
+      await store.append('list.a', events('2'));
+      await store.reset('list.d');
+      const first = await store.listChannels({ prefix: 'list.', limit: 2 });
+      assert.deepEqual(first.map((c) => [c.name, c.latest]), [['list.a', 2], ['list.b', 1]]);
+      assert.ok(first[0]!.lastTime! > 0);
+      const second = await store.listChannels({ prefix: 'list.', after: 'list.b', limit: 10 });
+      assert.deepEqual(second.map((c) => c.name), ['list.b.x', 'list.c']);
+      assert.deepEqual((await store.listChannels({ prefix: 'list.', after: 'list.c', limit: 10 })).map((c) => c.name), []);
+      const everything = await store.listChannels({ limit: 1000 });
+      assert.deepEqual(everything.map((c) => c.name), [...everything.map((c) => c.name)].sort(), 'name order');
+      assert.equal(await store.channelCount(), everything.length);
     });
   });
 }

@@ -1,28 +1,29 @@
 import { useRef, useState, type FormEvent } from 'react';
 import { useHerald } from '@herald/react';
-import { SEVERITIES, type Severity } from '@herald/protocol';
+import { SEVERITIES, type ChannelListResponse, type Severity } from '@herald/protocol';
 import { ResetButton } from '../components/ResetButton.js';
 import { clockTime } from '../lib/format.js';
 import { href } from '../lib/route.js';
 import { useSession } from '../lib/session.js';
 import { usePoll } from '../lib/use-poll.js';
 
-interface ChannelRow {
-  name: string;
-  epoch: string;
-  offset: number;
-  lastEventTime: number | null;
-  subscribers: number;
-}
+/** Channels per page: the hub pages its list, and only the page on screen is polled. */
+const PAGE = 100;
 
 /**
  * Channels with their last offset, rate and subscribers (only those the user may read: the hub filters
- * the list), a form to publish a test event for users who may publish, and reset for admins.
+ * the list), a page at a time with a name-prefix filter; a form to publish a test event for users who
+ * may publish, and reset for admins.
  */
 export function Channels() {
   const { admin, canPublish } = useSession();
   const [resetDone, setResetDone] = useState<string>();
-  const list = usePoll<{ channels: ChannelRow[] }>('api/channels', 2000);
+  const [prefix, setPrefix] = useState('');
+  // The cursors of the pages before this one (the first page has none), so that "previous" works.
+  const [cursors, setCursors] = useState<string[]>([]);
+  const cursor = cursors.at(-1);
+  const query = new URLSearchParams({ limit: String(PAGE), ...(prefix ? { prefix } : {}), ...(cursor ? { cursor } : {}) });
+  const list = usePoll<ChannelListResponse>(`api/channels?${query}`, 2000);
   const previous = useRef(new Map<string, { offset: number; at: number }>());
   const rates = useRef(new Map<string, number>());
   if (list) {
@@ -41,8 +42,28 @@ export function Channels() {
       <section className="panel">
         <h2>Channels</h2>
         {resetDone ? <div className="muted" role="status" data-testid="reset-result">Reset {resetDone}: its stored history is deleted; its next event starts a new epoch.</div> : null}
+        <div className="toolbar">
+          <label>
+            Name starts with{' '}
+            <input
+              data-testid="channel-prefix"
+              value={prefix}
+              placeholder="runs."
+              onChange={(e) => {
+                setPrefix(e.target.value.replace(/[^A-Za-z0-9_.-]/g, ''));
+                setCursors([]);
+              }}
+            />
+          </label>
+          <button type="button" data-testid="channels-previous" disabled={cursors.length === 0} onClick={() => setCursors(cursors.slice(0, -1))}>
+            Previous
+          </button>
+          <button type="button" data-testid="channels-next" disabled={!list?.next} onClick={() => list?.next && setCursors([...cursors, list.next])}>
+            Next
+          </button>
+        </div>
         {!list || list.channels.length === 0 ? (
-          <div className="empty">No channels with events yet.</div>
+          <div className="empty">{prefix || cursor ? 'No channels on this page.' : 'No channels with events yet.'}</div>
         ) : (
           <table data-testid="channels-table">
             <thead><tr><th>Channel</th><th>Last offset</th><th>Rate</th><th>Subscribers</th><th>Last event</th>{admin ? <th /> : null}</tr></thead>

@@ -1,4 +1,4 @@
-import type { RunSummary } from '@herald/protocol';
+import type { ChannelListResponse, RunSummary } from '@herald/protocol';
 import { Chart } from '../components/Chart.js';
 import { MetricCard } from '../components/bits.js';
 import { count, duration } from '../lib/format.js';
@@ -32,14 +32,16 @@ export function Overview({ stats, samples }: { stats: HubStats | undefined; samp
  * count what they may read — the hub filters both lists.
  */
 function ReadableOverview() {
-  const channels = usePoll<{ channels: Array<{ offset: number }> }>('api/channels', 2000);
+  // One page of the biggest size: a user with more channels than that sees "1000+".
+  const channels = usePoll<ChannelListResponse>('api/channels?limit=1000', 2000);
+  const more = channels?.next ? '+' : '';
   const runs = usePoll<{ runs: RunSummary[] }>('api/runs?limit=200', 2000);
   const byStatus = (...statuses: string[]) => (runs ? String(runs.runs.filter((r) => statuses.includes(r.status)).length) : '—');
   return (
     <>
       <div className="cards" data-testid="overview-cards">
-        <MetricCard label="Your channels" value={channels ? String(channels.channels.length) : '—'} testId="card-channels" />
-        <MetricCard label="Events in them" value={count(channels?.channels.reduce((sum, c) => sum + c.offset, 0))} testId="card-total" />
+        <MetricCard label="Your channels" value={channels ? `${channels.channels.length}${more}` : '—'} testId="card-channels" />
+        <MetricCard label="Events in them" value={channels ? `${count(channels.channels.reduce((sum, c) => sum + c.offset, 0))}${more}` : '—'} testId="card-total" />
         <MetricCard label="Active runs" value={byStatus('running', 'stalled')} testId="card-active" />
         <MetricCard label="Failed runs" value={byStatus('failed')} testId="card-failed" />
       </div>

@@ -1,4 +1,4 @@
-import { Defaults } from '@herald/protocol';
+import { Defaults, MAX_CHANNEL_LENGTH, type ChannelListResponse } from '@herald/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { HeraldConfig } from '../config.js';
 import { HeraldError } from '../errors.js';
@@ -67,12 +67,31 @@ export function registerChannelRoutes(app: FastifyInstance, { hub, config, isShu
     },
   );
 
-  app.get('/api/channels', async (request) => {
-    const channels = await hub.channels(request.principal);
-    return {
-      channels: channels.map((c) => ({ name: c.name, epoch: c.epoch, offset: c.latest, lastEventTime: c.lastTime ?? null, subscribers: c.subscribers })),
-    };
-  });
+  app.get(
+    '/api/channels',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            // Channel names only hold [A-Za-z0-9_.-]; a prefix or cursor with anything else matches nothing.
+            prefix: { type: 'string', maxLength: MAX_CHANNEL_LENGTH, pattern: '^[A-Za-z0-9_.-]*$' },
+            cursor: { type: 'string', maxLength: MAX_CHANNEL_LENGTH, pattern: '^[A-Za-z0-9_.-]*$' },
+            limit: { type: 'integer', minimum: 1, maximum: Defaults.maxChannelPage },
+          },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request): Promise<ChannelListResponse> => {
+      const query = request.query as { prefix?: string; cursor?: string; limit?: number };
+      const page = await hub.channels(request.principal, { prefix: query.prefix, after: query.cursor, limit: query.limit ?? Defaults.defaultChannelPage });
+      return {
+        channels: page.channels.map((c) => ({ name: c.name, epoch: c.epoch, offset: c.latest, lastEventTime: c.lastTime ?? null, subscribers: c.subscribers })),
+        next: page.next ?? null,
+      };
+    },
+  );
 
   app.delete('/api/channels/:channel', { schema: { params: channelParams } }, async (request) => {
     const channel = requireChannel((request.params as { channel: string }).channel);

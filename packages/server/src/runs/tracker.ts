@@ -1,4 +1,4 @@
-import { checkRunEventData, RUN_SUMMARY_CHANNEL, runIdOfChannel, type HeraldEvent, type RunSnapshot } from '@herald/protocol';
+import { checkRunEventData, RUN_CHANNEL_PREFIX, RUN_SUMMARY_CHANNEL, runIdOfChannel, type HeraldEvent, type RunSnapshot } from '@herald/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import { HeraldError } from '../errors.js';
 import { prepareEvents } from '../events-in.js';
@@ -22,7 +22,7 @@ export interface RunTrackerOptions {
 /** Events the hub writes itself are checked for form, not for size. */
 const HUB_EVENT_SHAPE = { maxDepth: Number.MAX_SAFE_INTEGER, maxKeys: Number.MAX_SAFE_INTEGER };
 
-/** Bounds the replay read per catch-up page after a restart. */
+/** Bounds the channels listed and the events read per catch-up page after a restart. */
 const CATCH_UP_PAGE = 1000;
 
 /**
@@ -50,18 +50,12 @@ export class RunTracker implements HubFeature {
   /** Loads unfinished runs and replays events the archive missed (a crash between commit and flush). */
   async start(): Promise<void> {
     for (const run of this.store.unfinished()) this.live.set(run.id, run);
-    for (const channel of await this.hub.channels(SYSTEM)) {
-      const id = runIdOfChannel(channel.name);
-      if (!id) continue;
-      const known = this.live.get(id) ?? this.store.get(id);
-      if (known && known.offset >= channel.latest) continue;
-      for (let after = known?.offset ?? 0; ; ) {
-        const page = await this.hub.history(SYSTEM, channel.name, after, CATCH_UP_PAGE);
-        if (page.events.length === 0) break;
-        this.afterAppend(channel.name, page.position.epoch, page.events);
-        after = page.events.at(-1)!.offset;
-      }
-    }
+    let next: string | undefined;
+    do {
+      const page = await this.hub.channels(SYSTEM, { prefix: RUN_CHANNEL_PREFIX, after: next, limit: CATCH_UP_PAGE });
+      next = page.next;
+      for (const channel of page.channels) await this.catchUp(channel.name, channel.latest);
+    } while (next !== undefined);
     this.flush();
     this.unplug = this.hub.use(this);
     const interval = this.options.flushIntervalMs ?? 250;
@@ -69,6 +63,20 @@ export class RunTracker implements HubFeature {
     this.timer.unref();
     this.stallTimer = setInterval(() => this.checkStalls(), Math.max(10, Math.min(1000, Math.floor(this.options.stallAfterMs / 4))));
     this.stallTimer.unref();
+  }
+
+  /** Applies the events of a run channel that the archive has not taken in yet. */
+  private async catchUp(channel: string, latest: number): Promise<void> {
+    const id = runIdOfChannel(channel);
+    if (!id) return;
+    const known = this.live.get(id) ?? this.store.get(id);
+    if (known && known.offset >= latest) return;
+    for (let after = known?.offset ?? 0; ; ) {
+      const page = await this.hub.history(SYSTEM, channel, after, CATCH_UP_PAGE);
+      if (page.events.length === 0) break;
+      this.afterAppend(channel, page.position.epoch, page.events);
+      after = page.events.at(-1)!.offset;
+    }
   }
 
   get(id: string): RunSnapshot | undefined {

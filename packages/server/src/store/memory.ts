@@ -3,11 +3,15 @@ import {
   type AppendInput,
   type AppendResult,
   type ChannelPosition,
+  type ChannelListQuery,
   type ChannelSummary,
   type EventStore,
   type HistoryPage,
   type RetentionPolicy,
+  type ScannedEvent,
   type StoredEvent,
+  type TimeScanPage,
+  type TimeScanQuery,
 } from './types.js';
 
 interface MemoryChannel {
@@ -19,6 +23,16 @@ interface MemoryChannel {
   idOfOffset: Map<number, string>;
 }
 
+/** One stored event in the order the store received it (see `MemoryStore.log`). */
+interface LogEntry {
+  seq: number;
+  state: MemoryChannel;
+  event: StoredEvent;
+}
+
+/** Compaction of the receive-order log waits for this many dropped entries (and for half of it to be dropped). */
+const MIN_COMPACTION = 1024;
+
 /**
  * History kept in this process only: fast, and honest about loss — every channel gets a fresh epoch
  * when the process starts, so clients resuming against a restarted hub are told recovered:false.
@@ -27,12 +41,24 @@ export class MemoryStore implements EventStore {
   private readonly channelsByName = new Map<string, MemoryChannel>();
   /** Epoch of channels that never stored anything: stable for this process's lifetime. */
   private readonly instanceEpoch = newEpoch();
+  /** Channel names in order, for paging the channel list without sorting it per page. */
+  private readonly sortedNames: string[] = [];
+  /**
+   * Every retained event in receive order, which is time order (times never go backwards here), for
+   * scans across channels by time. Events dropped by retention or reset stay in it until compaction.
+   */
+  private log: LogEntry[] = [];
+  private nextSeq = 1;
+  private lastTime = 0;
+  private droppedInLog = 0;
 
   constructor(private readonly retention: RetentionPolicy) {}
 
   async append(channel: string, inputs: AppendInput[]): Promise<AppendResult> {
     const state = this.channel(channel, true)!;
-    const now = Date.now();
+    // Receive times never go backwards, so the log stays in time order even if the clock is set back.
+    const now = Math.max(Date.now(), this.lastTime);
+    this.lastTime = now;
     const offsets: number[] = [];
     const duplicates: boolean[] = [];
     const stored: StoredEvent[] = [];
@@ -46,6 +72,7 @@ export class MemoryStore implements EventStore {
       }
       const event: StoredEvent = { channel, offset: ++state.latest, time: now, json: input.json };
       state.events.push(event);
+      this.log.push({ seq: this.nextSeq++, state, event });
       if (id !== undefined) {
         state.ids.set(id, event.offset);
         state.idOfOffset.set(event.offset, id);
@@ -66,11 +93,20 @@ export class MemoryStore implements EventStore {
     return { position: positionOf(state), events: state.events.slice(start, start + limit) };
   }
 
-  async readSinceTime(channel: string, afterTime: number, limit: number): Promise<HistoryPage> {
-    const state = this.channel(channel, false);
-    if (!state) return { position: this.emptyPosition(), events: [] };
-    const start = state.events.findIndex((e) => e.time > afterTime);
-    return { position: positionOf(state), events: start < 0 ? [] : state.events.slice(start, start + limit) };
+  async scanByTime(query: TimeScanQuery): Promise<TimeScanPage> {
+    const log = this.log;
+    const after = query.cursor === undefined ? undefined : Number(query.cursor);
+    let at = after === undefined ? firstIndex(log, (e) => e.event.time > query.afterTime) : firstIndex(log, (e) => e.seq > after);
+    const events: ScannedEvent[] = [];
+    for (let looked = 0; at < log.length; at++, looked++) {
+      if (looked === query.limit) return { events, next: String(log[at - 1]!.seq) };
+      const { state, event } = log[at]!;
+      if (event.time > query.untilTime) break;
+      if (query.prefix !== undefined && !event.channel.startsWith(query.prefix)) continue;
+      if (!this.retained(state, event)) continue;
+      events.push({ ...event, epoch: state.epoch });
+    }
+    return { events, next: undefined };
   }
 
   async position(channel: string): Promise<ChannelPosition> {
@@ -78,10 +114,18 @@ export class MemoryStore implements EventStore {
     return state ? positionOf(state) : this.emptyPosition();
   }
 
-  async channels(): Promise<ChannelSummary[]> {
-    return [...this.channelsByName]
-      .filter(([, state]) => state.latest > 0)
-      .map(([name, state]) => ({ name, epoch: state.epoch, latest: state.latest, lastTime: state.events.at(-1)?.time }));
+  async listChannels(query: ChannelListQuery): Promise<ChannelSummary[]> {
+    const names = this.sortedNames;
+    const from = query.after ?? '';
+    const prefix = query.prefix ?? '';
+    const page: ChannelSummary[] = [];
+    for (let i = firstIndex(names, (n) => n > from && n >= prefix); i < names.length && page.length < query.limit; i++) {
+      const name = names[i]!;
+      if (!name.startsWith(prefix)) break;
+      const state = this.channelsByName.get(name)!;
+      if (state.latest > 0) page.push({ name, epoch: state.epoch, latest: state.latest, lastTime: state.events.at(-1)?.time });
+    }
+    return page;
   }
 
   async channelCount(): Promise<number> {
@@ -91,6 +135,9 @@ export class MemoryStore implements EventStore {
   }
 
   async reset(channel: string): Promise<ChannelPosition> {
+    const old = this.channelsByName.get(channel);
+    if (old) this.forget(old.events.length);
+    else insertSorted(this.sortedNames, channel);
     const state: MemoryChannel = { epoch: newEpoch(), latest: 0, events: [], ids: new Map(), idOfOffset: new Map() };
     this.channelsByName.set(channel, state);
     return positionOf(state);
@@ -114,8 +161,23 @@ export class MemoryStore implements EventStore {
     if (!state && create) {
       state = { epoch: this.instanceEpoch, latest: 0, events: [], ids: new Map(), idOfOffset: new Map() };
       this.channelsByName.set(name, state);
+      insertSorted(this.sortedNames, name);
     }
     return state;
+  }
+
+  /** Whether a log entry is still part of its channel's history (not trimmed, not reset away). */
+  private retained(state: MemoryChannel, event: StoredEvent): boolean {
+    const first = state.events[0];
+    return this.channelsByName.get(event.channel) === state && first !== undefined && event.offset >= first.offset;
+  }
+
+  /** Counts events that left their channel's history, and drops them from the log once they are many. */
+  private forget(count: number): void {
+    this.droppedInLog += count;
+    if (this.droppedInLog < MIN_COMPACTION || this.droppedInLog * 2 < this.log.length) return;
+    this.log = this.log.filter((e) => this.retained(e.state, e.event));
+    this.droppedInLog = 0;
   }
 
   private emptyPosition(): ChannelPosition {
@@ -131,8 +193,25 @@ export class MemoryStore implements EventStore {
         state.idOfOffset.delete(dropped.offset);
       }
     }
+    this.forget(count);
     return count;
   }
+}
+
+/** The first index whose item passes `test`, for an array ordered so that the items that pass come last. */
+function firstIndex<T>(items: readonly T[], test: (item: T) => boolean): number {
+  let low = 0;
+  let high = items.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (test(items[mid]!)) high = mid;
+    else low = mid + 1;
+  }
+  return low;
+}
+
+function insertSorted(names: string[], name: string): void {
+  names.splice(firstIndex(names, (n) => n > name), 0, name);
 }
 
 function positionOf(state: MemoryChannel): ChannelPosition {

@@ -21,6 +21,8 @@ CREATE TABLE IF NOT EXISTS events (
   PRIMARY KEY (channel_id, offset)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS events_idem ON events (channel_id, idem) WHERE idem IS NOT NULL;
+-- Pattern resume reads what every channel received after a time, in time order, a page at a time.
+CREATE INDEX IF NOT EXISTS events_time ON events (time, channel_id, offset);
 `;
 
 /** Opens (and if needed creates) the event database in WAL mode; both threads open it this way. */

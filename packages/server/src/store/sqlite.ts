@@ -12,8 +12,12 @@ import {
   type ChannelPosition,
   type ChannelSummary,
   type EventStore,
+  type ChannelListQuery,
   type HistoryPage,
   type RetentionPolicy,
+  type ScannedEvent,
+  type TimeScanPage,
+  type TimeScanQuery,
   type StoreHealth,
   type StoredEvent,
 } from './types.js';
@@ -46,6 +50,11 @@ interface PendingAppend {
 }
 
 type EventRow = { offset: number; time: number; body: string };
+type ScanRow = { channel: string; epoch: string; cid: number; offset: number; time: number; body: string };
+/** Every character a channel name may hold sorts below this one: `prefix + NAME_END` bounds a prefix range. */
+const NAME_END = '\x7f';
+/** A scan's starting cursor sorts before every (channel id, offset) of its first millisecond. */
+const BEFORE_ALL = -1;
 /** Omit distributed over a union, so each request kind keeps its own fields. */
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
@@ -111,18 +120,22 @@ export class SqliteStore implements EventStore {
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)'),
       getChannel: db.prepare<[string], { id: number; epoch: string; latest: number }>('SELECT id, epoch, latest FROM channels WHERE name = ?'),
-      listChannels: db.prepare<[], { name: string; epoch: string; latest: number; lastTime: number | null }>(
+      listChannels: db.prepare<[{ after: string; low: string; high: string; limit: number }], { name: string; epoch: string; latest: number; lastTime: number | null }>(
         `SELECT c.name, c.epoch, c.latest,
            (SELECT e.time FROM events e WHERE e.channel_id = c.id ORDER BY e.offset DESC LIMIT 1) AS lastTime
-         FROM channels c WHERE c.latest > 0 ORDER BY c.name`,
+         FROM channels c WHERE c.name > @after AND c.name >= @low AND c.name < @high AND c.latest > 0 ORDER BY c.name LIMIT @limit`,
+      ),
+      // Keyset pagination over the events_time index: (time, channel id, offset) is unique and ordered.
+      scanByTime: db.prepare<[{ time: number; cid: number; offset: number; until: number; low: string; high: string; limit: number }], ScanRow>(
+        `SELECT c.name AS channel, c.epoch AS epoch, e.channel_id AS cid, e.offset AS offset, e.time AS time, e.body AS body
+         FROM events e JOIN channels c ON c.id = e.channel_id
+         WHERE (e.time, e.channel_id, e.offset) > (@time, @cid, @offset) AND e.time <= @until AND c.name >= @low AND c.name < @high
+         ORDER BY e.time, e.channel_id, e.offset LIMIT @limit`,
       ),
       countChannels: db.prepare<[], { count: number }>('SELECT COUNT(*) AS count FROM channels WHERE latest > 0'),
       earliest: db.prepare<[number], { offset: number | null }>('SELECT MIN(offset) AS offset FROM events WHERE channel_id = ?'),
       readAfter: db.prepare<[number, number, number, number], EventRow>(
         'SELECT offset, time, body FROM events WHERE channel_id = ? AND offset > ? AND offset <= ? ORDER BY offset LIMIT ?',
-      ),
-      readSinceTime: db.prepare<[number, number, number, number], EventRow>(
-        'SELECT offset, time, body FROM events WHERE channel_id = ? AND time > ? AND offset <= ? ORDER BY offset LIMIT ?',
       ),
     };
     this.storeEpoch = this.statements.getMeta.get('epoch')?.value ?? this.createStoreEpoch();
@@ -152,11 +165,19 @@ export class SqliteStore implements EventStore {
     return { position: this.positionOf(row), events: rows.map((r) => toStored(channel, r)) };
   }
 
-  async readSinceTime(channel: string, afterTime: number, limit: number): Promise<HistoryPage> {
-    const row = this.visibleRow(channel);
-    if (!row) return { position: this.emptyPosition(), events: [] };
-    const rows = this.statements.readSinceTime.all(row.id, afterTime, row.latest, limit);
-    return { position: this.positionOf(row), events: rows.map((r) => toStored(channel, r)) };
+  async scanByTime(query: TimeScanQuery): Promise<TimeScanPage> {
+    const [time, cid, offset] = query.cursor === undefined ? [query.afterTime, BEFORE_ALL, BEFORE_ALL] : parseScanCursor(query.cursor);
+    const prefix = query.prefix ?? '';
+    const rows = this.statements.scanByTime.all({ time, cid, offset, until: query.untilTime, low: prefix, high: prefix + NAME_END, limit: query.limit });
+    const events: ScannedEvent[] = [];
+    for (const r of rows) {
+      // Beyond the horizon: committed by the writer but not yet fanned out by this thread.
+      const horizon = this.visible.get(r.channel);
+      if (horizon !== undefined && r.offset > horizon) continue;
+      events.push({ channel: r.channel, epoch: r.epoch, offset: r.offset, time: r.time, json: r.body });
+    }
+    const last = rows.at(-1);
+    return { events, next: rows.length === query.limit && last ? `${last.time}:${last.cid}:${last.offset}` : undefined };
   }
 
   async position(channel: string): Promise<ChannelPosition> {
@@ -164,8 +185,10 @@ export class SqliteStore implements EventStore {
     return row ? this.positionOf(row) : this.emptyPosition();
   }
 
-  async channels(): Promise<ChannelSummary[]> {
-    return this.statements.listChannels.all().map((r) => ({ name: r.name, epoch: r.epoch, latest: r.latest, lastTime: r.lastTime ?? undefined }));
+  async listChannels(query: ChannelListQuery): Promise<ChannelSummary[]> {
+    const prefix = query.prefix ?? '';
+    const rows = this.statements.listChannels.all({ after: query.after ?? '', low: prefix, high: prefix + NAME_END, limit: query.limit });
+    return rows.map((r) => ({ name: r.name, epoch: r.epoch, latest: Math.min(r.latest, this.visible.get(r.name) ?? r.latest), lastTime: r.lastTime ?? undefined }));
   }
 
   async channelCount(): Promise<number> {
@@ -329,6 +352,12 @@ export class SqliteStore implements EventStore {
     this.statements.setMeta.run('epoch', epoch);
     return epoch;
   }
+}
+
+function parseScanCursor(cursor: string): [number, number, number] {
+  const parts = cursor.split(':').map(Number);
+  if (parts.length !== 3 || !parts.every(Number.isSafeInteger)) throw new Error(`not a scan cursor of this store: ${cursor}`);
+  return parts as [number, number, number];
 }
 
 function toStored(channel: string, row: EventRow): StoredEvent {

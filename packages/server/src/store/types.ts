@@ -55,6 +55,40 @@ export interface ChannelSummary {
   lastTime: number | undefined;
 }
 
+/** A page of the channel list, in name order (see `EventStore.listChannels`). */
+export interface ChannelListQuery {
+  /** Only channels whose name starts with this text. */
+  prefix?: string;
+  /** Only names after this one: the last name of the previous page. */
+  after?: string;
+  limit: number;
+}
+
+/** A stored event with the epoch of its channel, as a scan across channels returns it. */
+export interface ScannedEvent extends StoredEvent {
+  epoch: string;
+}
+
+/** Events of every channel by receive time (see `EventStore.scanByTime`). */
+export interface TimeScanQuery {
+  /** Events received strictly after this time (ms)… */
+  afterTime: number;
+  /** …and at or before this one: a scan has an end even while events keep arriving. */
+  untilTime: number;
+  /** Only channels whose name starts with this text. */
+  prefix?: string;
+  /** Where the previous page stopped (its `next`). */
+  cursor?: string;
+  /** Most events looked at for this page (events beyond the visible horizon are skipped, not counted). */
+  limit: number;
+}
+
+export interface TimeScanPage {
+  events: ScannedEvent[];
+  /** Pass as `cursor` for the next page; undefined when the scan is complete. */
+  next: string | undefined;
+}
+
 export interface RetentionPolicy {
   /** Events kept per channel. */
   maxCount: number;
@@ -72,12 +106,20 @@ export interface EventStore {
   append(channel: string, inputs: AppendInput[]): Promise<AppendResult>;
   /** Events with offset > afterOffset, oldest first, at most `limit`. */
   read(channel: string, afterOffset: number, limit: number): Promise<HistoryPage>;
-  /** Events received strictly after `afterTime` (ms), oldest first, at most `limit`. */
-  readSinceTime(channel: string, afterTime: number, limit: number): Promise<HistoryPage>;
+  /**
+   * Events of every channel received in (afterTime, untilTime], ordered by receive time (within one
+   * channel, by offset), a bounded page at a time: pattern resume finds what it missed without
+   * listing or reading every channel. Like `read`, it never shows events beyond the visible horizon.
+   */
+  scanByTime(query: TimeScanQuery): Promise<TimeScanPage>;
   position(channel: string): Promise<ChannelPosition>;
-  /** Every channel that has ever stored an event (and not been reset to empty). */
-  channels(): Promise<ChannelSummary[]>;
-  /** How many channels `channels()` would list, without listing them (stats are polled every second). */
+  /**
+   * A page of the channels that hold events (reset-to-empty ones are left out), in name order from
+   * after `query.after`: no caller ever needs the whole list at once, and at 100 000 channels it would
+   * cost the event loop a third of a second.
+   */
+  listChannels(query: ChannelListQuery): Promise<ChannelSummary[]>;
+  /** How many channels `listChannels` would list in all, without listing them (stats are polled every second). */
   channelCount(): Promise<number>;
   /** Drops a channel's history and starts a new epoch. */
   reset(channel: string): Promise<ChannelPosition>;
