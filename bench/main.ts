@@ -31,6 +31,8 @@ const SETTINGS = quick
       slow: { subscribers: 300, rate: 50, bytes: 16_384, seconds: 30 },
       ingestSeconds: 8,
     };
+/** Events stored before the event-loop scenario runs its worst-case commands (the issue's figure: 1 000 000). */
+const SCALE_EVENTS = quick ? 100_000 : 1_000_000;
 const P99_LIMIT_MS = 100;
 
 type Results = Record<string, Partial<Record<Kind | 'sqlite' | 'memory', number | string>>>;
@@ -231,6 +233,82 @@ async function ingest(store: 'sqlite' | 'memory'): Promise<void> {
   }
 }
 
+/** The hub's own event-loop delay since the previous scrape (prom-client's perf_hooks histogram, reset per scrape). */
+async function loopDelay(url: string): Promise<{ p99: number; max: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const read = (name: string) => Number(new RegExp(`^herald_nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
+  return { p99: read('p99'), max: read('max') };
+}
+
+/**
+ * Herald only: the event loop with SCALE_EVENTS stored events over 1 000 channels, idle against while the
+ * heaviest reads run at once — pattern resumes from time 0 and from 1 000 positions, full channel pages,
+ * history pages, SSE replays, run lists and search. The idle figure is the baseline of the same run.
+ */
+async function loopAtScale(store: 'sqlite' | 'memory'): Promise<void> {
+  const server = await ServerProcess.start('herald', store, process.env.BENCH_PROFILE_DIR);
+  try {
+    const channels = 1000;
+    const batch = JSON.stringify(Array.from({ length: 1000 }, (_, i) => ({ type: 'log', data: { message: `line ${i}`, pad: 'x'.repeat(64) } })));
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        for (let i = next++; i < SCALE_EVENTS / 1000; i = next++) {
+          const response = await fetch(`${server.url}/api/channels/scale.c${i % channels}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: batch });
+          if (response.status !== 201) throw new Error(`ingest answered ${response.status}: ${await response.text()}`);
+        }
+      }),
+    );
+    await sleep(1000);
+    await loopDelay(server.url);
+    await sleep(3000);
+    const idle = await loopDelay(server.url);
+    const ws = (await import('ws')).WebSocket;
+    const resume = (channel: string, since: unknown) =>
+      new Promise<void>((resolve, reject) => {
+        const socket = new ws(`${server.url.replace(/^http/, 'ws')}/ws`);
+        socket.on('message', (data) => {
+          const text = data.toString();
+          if (text.includes('"op":"subscribed"')) setTimeout(() => (socket.close(), resolve()), 500);
+          if (text.includes('"op":"error"')) reject(new Error(text));
+        });
+        socket.on('open', () => socket.send(JSON.stringify({ op: 'subscribe', id: 1, channel, since })));
+      });
+    const positions = Object.fromEntries(Array.from({ length: channels }, (_, c) => [`scale.c${c}`, { offset: Math.max(0, SCALE_EVENTS / channels - 10) }]));
+    const get = async (path: string) => void (await (await fetch(`${server.url}${path}`)).arrayBuffer());
+    const sse = async (path: string) => {
+      const controller = new AbortController();
+      const response = await fetch(`${server.url}${path}`, { signal: controller.signal });
+      const reader = response.body!.getReader();
+      for (let bytes = 0; bytes < 50_000; ) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        bytes += value.length;
+      }
+      controller.abort();
+    };
+    const started = performance.now();
+    await Promise.all([
+      resume('>', { time: 0 }),
+      resume('scale.>', { time: 0 }),
+      resume('scale.>', { positions }),
+      resume('scale.*', { positions, time: 0 }),
+      ...Array.from({ length: 5 }, (_, i) => get(`/api/channels?limit=1000${i ? `&prefix=scale.c${i}` : ''}`)),
+      ...Array.from({ length: 5 }, (_, i) => get(`/api/channels/scale.c${i}/events?since=0&limit=1000`)),
+      ...Array.from({ length: 3 }, (_, i) => sse(`/api/channels/scale.c${i}/stream?since=0`)),
+      get('/api/runs?limit=200'),
+      get('/api/search?q=line'),
+    ]);
+    const busy = await loopDelay(server.url);
+    const label = `${SCALE_EVENTS.toLocaleString('en')} stored events`;
+    put(`Event loop at ${label}: p99 idle → worst-case reads (ms)`, store, `${idle.p99.toFixed(0)} → ${busy.p99.toFixed(0)}`);
+    put(`Event loop at ${label}: max idle → worst-case reads (ms)`, store, `${idle.max.toFixed(0)} → ${busy.max.toFixed(0)}`);
+    log(`Herald ${store} at ${label}: loop p99 ${idle.p99.toFixed(1)} → ${busy.p99.toFixed(1)} ms, max ${idle.max.toFixed(1)} → ${busy.max.toFixed(1)} ms (worst cases took ${Math.round(performance.now() - started)} ms)`);
+  } finally {
+    await server.stop();
+  }
+}
+
 function table(): string {
   const ratio = (a: unknown, b: unknown) => (typeof a === 'number' && typeof b === 'number' && b !== 0 ? `${(a / b).toFixed(2)}×` : '—');
   const lines = ['| metric | Herald | raw ws | Socket.IO 4.8 | Herald / raw ws | Herald / Socket.IO |', '| --- | ---: | ---: | ---: | ---: | ---: |'];
@@ -254,6 +332,10 @@ if (SETTINGS.slow) for (const kind of kinds) await slowConsumers(kind, SETTINGS.
 if (!only || only.includes('herald')) {
   await ingest('sqlite');
   await ingest('memory');
+}
+if (!only || only.includes('herald') || only.includes('scale')) {
+  await loopAtScale('sqlite');
+  await loopAtScale('memory');
 }
 const elapsed = Math.round((Date.now() - started) / 1000);
 const output = table();

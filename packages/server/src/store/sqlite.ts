@@ -22,6 +22,10 @@ import {
   type StoredEvent,
 } from './types.js';
 
+/** Most appends, and about the most bytes, committed in one group commit (the rest wait for the next). */
+const MAX_BATCH_APPENDS = 1000;
+const MAX_BATCH_BYTES = 8 * 1024 * 1024;
+
 /** While the disk refuses writes, how often a tiny write checks whether it takes them again. */
 const PROBE_INTERVAL_MS = 1000;
 
@@ -240,11 +244,18 @@ export class SqliteStore implements EventStore {
     });
   }
 
-  /** Sends everything pending as one batch, unless a batch is still being committed. */
+  /** Sends what is pending as one batch (up to the batch bounds), unless a batch is still being committed. */
   private flush(): void {
     if (this.appendInFlight || this.pending.length === 0) return;
-    const batch = this.pending;
-    this.pending = [];
+    // A batch is bounded: its commit and the answers to its callers are each one task of the event
+    // loop, and 100 000 appends answered in one go held the loop for over a second.
+    let size = 0;
+    let take = 0;
+    while (take < this.pending.length && take < MAX_BATCH_APPENDS && size < MAX_BATCH_BYTES) {
+      for (const input of this.pending[take]!.inputs) size += input.json.length;
+      take++;
+    }
+    const batch = this.pending.splice(0, take);
     this.appendInFlight = true;
     // Nothing is in flight now, so the database holds exactly what this thread has processed.
     for (const { channel } of batch) if (!this.visible.has(channel)) this.visible.set(channel, this.statements.getChannel.get(channel)?.latest ?? 0);
