@@ -90,6 +90,8 @@ export class Hub {
     readonly access: AccessPolicy,
     private readonly maxRecoveryEvents: number,
     private readonly replayLimits: ReplayLimits = DEFAULT_REPLAY_LIMITS,
+    /** Hears a broker that failed to carry stored events (they are in history: resumes find them). */
+    private readonly onBrokerError: (error: unknown) => void = () => {},
   ) {
     broker.onEvents((epoch, events) => this.fanOut(epoch, events));
   }
@@ -138,7 +140,9 @@ export class Hub {
     if (result.stored.length > 0) {
       this.eventsIn += result.stored.length;
       for (const feature of this.features) feature.afterAppend?.(channel, result.epoch, result.stored);
-      this.broker.publish(result.epoch, result.stored);
+      // Stored is acknowledged: a broker that cannot carry the events does not make them unstored, and
+      // subscribers that missed them find them in history by their offsets.
+      await this.broker.publish(result.epoch, result.stored).catch(this.onBrokerError);
     }
     return result;
   }
@@ -202,6 +206,9 @@ export class Hub {
     this.access.authorize(who, { kind: 'subscribe', channel });
     this.index.add(subscription);
     try {
+      // Deliveries flow before history is read, so nothing falls between the history and the live stream.
+      subscription.brokerInterest = true;
+      await this.broker.subscribe(channel);
       if (isPattern) {
         if (since?.kind !== 'pattern') {
           subscription.held = undefined;
@@ -226,7 +233,7 @@ export class Hub {
       const result = await recoverChannel(this.store, channel, since.position, this.maxRecoveryEvents, this.replayLimits.pageEvents);
       return { subscription, epoch: result.epoch, offset: result.latest, recovered: result.recovered, replay: result.replay, coveredUpTo: () => result.latest };
     } catch (error) {
-      this.index.remove(subscription);
+      this.unsubscribe(subscription);
       throw error;
     }
   }
@@ -234,6 +241,10 @@ export class Hub {
   unsubscribe(subscription: Subscription): void {
     subscription.cancelled = true;
     this.index.remove(subscription);
+    if (subscription.brokerInterest) {
+      subscription.brokerInterest = false;
+      this.broker.unsubscribe(subscription.channel);
+    }
   }
 
   private fanOut(epoch: string, events: readonly StoredEvent[]): void {

@@ -102,7 +102,8 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     throw error;
   }
   const broker = overrides.broker ?? new MemoryBroker();
-  const hub = new Hub(store, broker, policy, config.maxRecoveryEvents);
+  // The log exists once Fastify does (below); a broker cannot fail before the hub takes publishes.
+  const hub = new Hub(store, broker, policy, config.maxRecoveryEvents, undefined, (err) => app.log.error({ err }, 'the broker failed to carry stored events to subscribers'));
   const gate = new Gatekeeper(
     policy,
     new OriginRules({ host: config.host, publicUrl: config.publicUrl, corsOrigins: listSetting(config.corsOrigin), allowedHosts: listSetting(config.allowedHosts) }),

@@ -1,19 +1,63 @@
+import { HeraldError } from '../errors.js';
 import type { StoredEvent } from '../store/types.js';
-import type { Broker } from './types.js';
+import type { Broker, BrokerListener } from './types.js';
 
-/** In-process fan-out: delivers synchronously, so order is the order of publish calls. */
+/**
+ * Connects the memory brokers of one process, as a Redis server connects the hubs of a cluster: each
+ * broker made on the same bus receives what any of them publishes. A hub gets a bus of its own unless
+ * several are given one (tests of several hubs in one process).
+ */
+export class MemoryBus {
+  readonly brokers = new Set<MemoryBroker>();
+}
+
+/**
+ * In-process fan-out: delivers synchronously inside `publish`, so order is the order of publish calls.
+ * It delivers every event to every broker on its bus (interest is only counted: the hub's index picks
+ * the subscribers, and filtering here would match every event twice on the hot path).
+ */
 export class MemoryBroker implements Broker {
-  private listener: ((epoch: string, events: readonly StoredEvent[]) => void) | undefined;
+  private readonly listeners = new Set<BrokerListener>();
+  private readonly interest = new Map<string, number>();
+  private closed = false;
 
-  publish(epoch: string, events: readonly StoredEvent[]): void {
-    this.listener?.(epoch, events);
+  constructor(private readonly bus: MemoryBus = new MemoryBus()) {
+    bus.brokers.add(this);
   }
 
-  onEvents(listener: (epoch: string, events: readonly StoredEvent[]) => void): void {
-    this.listener = listener;
+  async publish(epoch: string, events: readonly StoredEvent[]): Promise<void> {
+    if (this.closed) throw new HeraldError('shutting_down', 'the broker is closed');
+    for (const broker of this.bus.brokers) broker.deliver(epoch, events);
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    if (this.closed) throw new HeraldError('shutting_down', 'the broker is closed');
+    this.interest.set(channel, (this.interest.get(channel) ?? 0) + 1);
+  }
+
+  unsubscribe(channel: string): void {
+    const count = this.interest.get(channel) ?? 0;
+    if (count <= 1) this.interest.delete(channel);
+    else this.interest.set(channel, count - 1);
+  }
+
+  /** The channels and patterns this hub has interest in, with their counts (for tests and stats). */
+  interests(): ReadonlyMap<string, number> {
+    return this.interest;
+  }
+
+  onEvents(listener: BrokerListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   async close(): Promise<void> {
-    this.listener = undefined;
+    this.closed = true;
+    this.bus.brokers.delete(this);
+    this.listeners.clear();
+  }
+
+  private deliver(epoch: string, events: readonly StoredEvent[]): void {
+    for (const listener of this.listeners) listener(epoch, events);
   }
 }

@@ -1,13 +1,33 @@
 import type { StoredEvent } from '../store/types.js';
 
+/** Receives the events a broker delivers to this hub: one channel's stored events, in offset order. */
+export type BrokerListener = (epoch: string, events: readonly StoredEvent[]) => void;
+
 /**
- * The fan-out seam. A broker carries stored events to every hub that shares it (only this process for
- * the memory broker; every hub on the same Redis later). Contract, checked by the conformance suite:
- * events of one channel reach listeners in offset order, each once, and only after they were stored.
+ * The fan-out seam. A broker carries stored events to every hub that shares it: only this process for
+ * the memory broker, every hub on the same Redis for a clustered one. Every engine passes the
+ * conformance suite in test/broker-conformance.ts. The contract:
+ *
+ * - Events are published only after they were stored, so a hub that misses a delivery (a broker fault,
+ *   a node that joined late) can always find the events in history; offsets tell it what it missed.
+ * - Events of one channel reach every listener in offset order, each once.
+ * - A hub delivers only what it has interest in: `subscribe(channel)` (a name or a pattern) before it
+ *   reads the history of that subscription, so that no event falls between the history and the live
+ *   stream; it resolves only once deliveries for it are flowing. Interest is counted, one `unsubscribe`
+ *   per `subscribe`. An engine may deliver more than asked (the memory broker delivers everything); the
+ *   hub's subscription index picks the subscribers.
+ * - Failures are reported, never swallowed: `publish` and `subscribe` reject (a `HeraldError` with a
+ *   documented code) when the broker cannot do what they ask.
  */
 export interface Broker {
-  publish(epoch: string, events: readonly StoredEvent[]): void;
-  /** Registers the one listener of this hub. */
-  onEvents(listener: (epoch: string, events: readonly StoredEvent[]) => void): void;
+  /** Hands stored events of one channel to every hub on this broker, this one included. */
+  publish(epoch: string, events: readonly StoredEvent[]): Promise<void>;
+  /** This hub now has subscribers to `channel` (a name or a pattern): deliver its events here. */
+  subscribe(channel: string): Promise<void>;
+  /** One `subscribe` of `channel` is over; deliveries stop when the last one is. */
+  unsubscribe(channel: string): void;
+  /** Adds a listener for delivered events; returns the function that removes it. */
+  onEvents(listener: BrokerListener): () => void;
+  /** Stops delivering and releases the broker's resources. Safe to call twice. */
   close(): Promise<void>;
 }

@@ -20,6 +20,8 @@ export class Subscription {
   held: Delivery[] | undefined = [];
   /** Set once unsubscribed or the subscriber went away; a pending start then does nothing. */
   cancelled = false;
+  /** Whether the hub told its broker about this subscription (and must take that back once). */
+  brokerInterest = false;
 
   constructor(
     readonly subscriber: Subscriber,
