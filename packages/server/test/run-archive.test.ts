@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { applyRunEvent, DEFAULT_HEALTH_WEIGHTS, emptySnapshot, type HeraldEvent, type RunSnapshot } from '@herald/protocol';
 import { RunStore, type RunChange } from '../src/runs/run-store.js';
 import { getJson, postEvents, scratchDirs, startHub } from './support/hub.js';
+import { TestClient } from './support/ws-client.js';
 
 const dirs = scratchDirs('herald-archive-');
 const event = (type: string, data: object): HeraldEvent => ({ type, severity: 'info', data }) as HeraldEvent;
@@ -71,6 +72,26 @@ describe('run archive', () => {
       }
       assert.equal((await getJson(`${hub.url}/api/runs/paged/steps?limit=0`)).status, 400);
       assert.equal((await getJson(`${hub.url}/api/runs/nope/steps`)).json.error.code, 'not_found');
+    } finally {
+      await hub.close();
+    }
+  });
+});
+
+describe('hub-owned run types', () => {
+  it('on an open hub too, nobody but the hub publishes on `runs`, over HTTP or WebSocket; run.stalled from a publisher only marks its own run', async () => {
+    const hub = await startHub({ dataDir: dirs() });
+    try {
+      const http = await postEvents(hub.url, 'runs', { type: 'run.summary', data: { id: 'fake' } });
+      assert.equal(http.status, 403);
+      const client = await TestClient.connect(hub.url);
+      const ws = await client.request({ op: 'publish', channel: 'runs', event: { type: 'run.summary', data: { id: 'fake' } } });
+      assert.equal(ws.code, 'forbidden');
+      client.close();
+      assert.equal((await postEvents(hub.url, 'runs.own', [{ type: 'run.started' }, { type: 'run.stalled', data: { silentMs: 1 } }])).status, 201);
+      assert.equal((await getJson(`${hub.url}/api/runs/own`)).json.status, 'stalled');
+      assert.equal((await postEvents(hub.url, 'runs.own', { type: 'run.heartbeat' })).status, 201);
+      assert.equal((await getJson(`${hub.url}/api/runs/own`)).json.status, 'running');
     } finally {
       await hub.close();
     }
