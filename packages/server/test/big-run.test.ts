@@ -60,6 +60,29 @@ describe('a 20 000-step run', () => {
     last = live.offset;
   });
 
+  it('after an unsubscribe mid-way, a new snapshot subscription gets only its own parts, in order', async () => {
+    const client = await TestClient.connect(hub.url);
+    const socket = (client.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    const first = await client.request({ op: 'subscribe', channel: 'runs.big', snapshot: true });
+    // Reading nothing for a moment, the hub's queue fills and its parts wait while the commands arrive.
+    socket.pause();
+    client.sendRaw(JSON.stringify([{ op: 'unsubscribe', id: 'gone', channel: 'runs.big' }, { op: 'subscribe', id: 'again', channel: 'runs.big', snapshot: true }]));
+    await new Promise((r) => setTimeout(r, 100));
+    socket.resume();
+    const reply = await client.waitFor((m) => m.id === 'again', 'the second reply');
+    const between = (from: object, to?: object) => client.messages.slice(client.messages.indexOf(from) + 1, to ? client.messages.indexOf(to) : undefined).filter((m) => m.op === 'steps');
+    const total = reply.snapshot.stepsTotal;
+    await client.waitFor(() => between(reply).reduce((n, m) => n + m.steps.length, reply.snapshot.steps.length) >= total, 'the last part', 20_000);
+    let next = reply.snapshot.steps.length;
+    for (const m of between(reply)) {
+      assert.equal(m.from, next, 'only the new subscription’s parts, in order');
+      next += m.steps.length;
+    }
+    assert.equal(next, total);
+    assert.ok(between(first, reply).every((m) => m.offset === first.offset), 'the first one’s parts all came before the new reply');
+    client.close();
+  });
+
   it('@herald/client assembles the parts into one snapshot, then delivers the events after it', async () => {
     const client = new HeraldClient({ url: hub.url, WebSocket: WebSocket as unknown as WebSocketConstructor }).connect();
     const got: Array<{ kind: 'snapshot'; run: RunSnapshot; offset: number } | { kind: 'event'; offset: number }> = [];

@@ -307,7 +307,8 @@ export class Connection implements Subscriber {
         this.send(reply);
         let end: ReplayEnd;
         if (outcome.snapshotParts) {
-          end = await sendSnapshotParts(this.ws, outcome.snapshotParts, this.ctx.config.maxOutboundBytes, 2 * this.ctx.config.heartbeatMs, () => this.closing);
+          // Stops at an unsubscribe too: no part of it may follow the reply of a new subscription to the channel.
+          end = await sendSnapshotParts(this.ws, outcome.snapshotParts, this.ctx.config.maxOutboundBytes, 2 * this.ctx.config.heartbeatMs, () => this.closing || subscription.cancelled);
           if (end === 'stalled') return this.closeSlowConsumer();
           if (end === 'closed') return;
         }
