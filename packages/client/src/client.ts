@@ -346,6 +346,9 @@ export class HeraldClient extends Emitter<ClientEvents> {
       case 'subscribed':
         this.subs.get(message.channel)?.onSubscribed(message);
         break;
+      case 'steps':
+        this.subs.get(message.channel)?.onSteps(message);
+        return;
       case 'expiring':
         void this.refreshToken();
         return;

@@ -1,4 +1,4 @@
-import type { DeliveredEvent, EventMessage, PatternPosition, StreamPosition, SubscribedMessage } from '@herald/protocol';
+import type { DeliveredEvent, EventMessage, PatternPosition, RunStep, StepsMessage, StreamPosition, SubscribedMessage } from '@herald/protocol';
 import { Emitter } from './emitter.js';
 
 export type SubscriptionState = 'pending' | 'subscribed' | 'unsubscribed';
@@ -40,6 +40,8 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   readonly positions = new Map<string, { offset: number; epoch: string }>();
   /** Hub receive time of the last delivered event: resumes pattern channels not yet seen. */
   lastTime: number | undefined;
+  /** A big run snapshot whose steps are still coming in `steps` messages. */
+  private assembling: { reply: SubscribedMessage; snapshot: { steps: RunStep[]; stepsTotal?: number }; total: number } | undefined;
 
   constructor(
     readonly channel: string,
@@ -70,6 +72,34 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
 
   /** @internal */
   onSubscribed(reply: SubscribedMessage): void {
+    this.assembling = undefined;
+    const parted = partedSnapshot(reply.snapshot);
+    if (parted) {
+      // The rest of the steps follow before any event: the subscription starts once they are all in.
+      this.assembling = { reply, snapshot: parted.snapshot, total: parted.total };
+      return;
+    }
+    this.start(reply);
+  }
+
+  /** The next part of a big run snapshot (protocol.md, Run snapshots). @internal */
+  onSteps(message: StepsMessage): void {
+    const assembling = this.assembling;
+    if (!assembling) return;
+    const { snapshot, reply, total } = assembling;
+    if (message.offset !== reply.offset || message.from !== snapshot.steps.length || !Array.isArray(message.steps)) {
+      this.assembling = undefined;
+      this.fail('bad_request', `the hub sent steps from ${message.from} of offset ${message.offset}; expected ${snapshot.steps.length} of ${reply.offset}`);
+      return;
+    }
+    for (const step of message.steps) snapshot.steps.push(step);
+    if (snapshot.steps.length < total) return;
+    this.assembling = undefined;
+    delete snapshot.stepsTotal;
+    this.start(reply);
+  }
+
+  private start(reply: SubscribedMessage): void {
     const known = this.positions.get(this.channel);
     if (reply.snapshot !== undefined && reply.epoch !== undefined && reply.offset !== undefined) {
       this.emit('snapshot', { snapshot: reply.snapshot, offset: reply.offset, epoch: reply.epoch });
@@ -92,6 +122,9 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   /** Delivers an event once: a repeat of a position already delivered is dropped. @internal */
   deliver(message: EventMessage): void {
     if (this.state === 'unsubscribed') return;
+    // Only a pattern subscription of the same connection can send one now; the hub sends this
+    // subscription's own copy after the last part of the snapshot.
+    if (this.assembling && message.channel === this.channel) return;
     const known = this.positions.get(message.channel);
     if (known && known.epoch === message.epoch && message.offset <= known.offset) return;
     if (known && known.epoch !== message.epoch) this.emit('reset', { channel: message.channel, epoch: message.epoch, reason: 'epoch-changed' });
@@ -115,4 +148,16 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     this.state = to;
     this.emit('state', { from, to });
   }
+}
+
+/** A run snapshot whose `steps` are fewer than its `stepsTotal`: the rest come in `steps` messages. */
+function partedSnapshot(snapshot: unknown): { snapshot: { steps: RunStep[]; stepsTotal?: number }; total: number } | undefined {
+  if (typeof snapshot !== 'object' || snapshot === null) return undefined;
+  const run = snapshot as { steps?: unknown; stepsTotal?: unknown };
+  if (!Array.isArray(run.steps) || typeof run.stepsTotal !== 'number') return undefined;
+  if (run.steps.length >= run.stepsTotal) {
+    delete run.stepsTotal;
+    return undefined;
+  }
+  return { snapshot: run as { steps: RunStep[]; stepsTotal?: number }, total: run.stepsTotal };
 }

@@ -1,5 +1,6 @@
 import type { ErrorCode } from './codes.js';
 import type { EventInput, HeraldEvent } from './event.js';
+import type { RunStep } from './runs.js';
 
 /** A position in one channel's history. `epoch` may be left out to mean "whatever the current epoch is". */
 export interface StreamPosition {
@@ -104,6 +105,18 @@ export interface SubscribedMessage {
   /** With `snapshot:true`: the run's state up to and including `offset` (null when the run has no events yet). */
   snapshot?: unknown;
 }
+/**
+ * After a `subscribed` reply whose run snapshot has fewer `steps` than its `stepsTotal`: the next steps,
+ * in order, `from` being the position of the first. They describe the run at the reply's `offset` (not
+ * later), and all of them come before any event of the subscription.
+ */
+export interface StepsMessage {
+  op: 'steps';
+  channel: string;
+  offset: number;
+  from: number;
+  steps: RunStep[];
+}
 export interface UnsubscribedMessage {
   op: 'unsubscribed';
   id?: CommandId;
@@ -140,6 +153,7 @@ export interface EventMessage<TData = unknown> {
 export type ServerMessage =
   | HelloMessage
   | SubscribedMessage
+  | StepsMessage
   | UnsubscribedMessage
   | PublishedMessage
   | PongMessage

@@ -62,6 +62,12 @@ export interface RunSnapshot {
   message: string | null;
   /** Steps in the order they were first seen; `parent` links build the tree. */
   steps: RunStep[];
+  /**
+   * Only on a snapshot whose `steps` were cut (HTTP answers, and the `subscribed` reply of a big run):
+   * how many steps the run has. The rest come in `steps` messages (WebSocket, which `@herald/client`
+   * puts together before it emits the snapshot) or from `GET /api/runs/{id}/steps`.
+   */
+  stepsTotal?: number;
   counts: Record<Severity, number>;
   events: number;
   lastError: { type: string; message: string; time: number; offset: number } | null;

@@ -19,7 +19,24 @@ export interface HubFeature {
   beforeAppend?(channel: string, inputs: readonly AppendInput[]): void;
   afterAppend?(channel: string, epoch: string, stored: readonly StoredEvent[]): void;
   afterReset?(channel: string, position: ChannelPosition): void;
-  snapshot?(channel: string): { snapshot: unknown; offset: number } | undefined;
+  snapshot?(channel: string): FeatureSnapshot | undefined;
+}
+
+/** A feature's state for a subscriber, consistent with `offset`. */
+export interface FeatureSnapshot {
+  /** What the `subscribed` reply carries (kept small: a big state sends the rest in `parts`). */
+  snapshot: unknown;
+  offset: number;
+  parts?: SnapshotParts;
+}
+
+/**
+ * The rest of a snapshot too big for one reply (a run's steps): messages the connection sends after the
+ * reply as the socket drains, before any live event. They describe the state at the snapshot's offset.
+ */
+export interface SnapshotParts {
+  /** The next message as JSON text, or undefined once the snapshot is complete. */
+  next(): string | undefined;
 }
 
 /** How replays are cut: pages of events read as the socket drains; pattern replays also by bytes. */
@@ -60,6 +77,8 @@ export interface SubscribeOutcome {
   recovered?: boolean;
   /** Only when a snapshot was asked for: the state up to and including `offset` (null if none yet). */
   snapshot?: unknown;
+  /** The rest of a snapshot too big for the reply, to send after it and before live events. */
+  snapshotParts?: SnapshotParts;
   /** The missed events, read a page at a time as the subscriber drains. */
   replay: ReplaySource;
   /** Highest offset the reply and replay account for, per channel; held live events above it follow. */
@@ -221,10 +240,11 @@ export class Hub {
       if (since?.kind === 'snapshot') {
         const position = await this.store.position(channel);
         // Taken after the subscription started holding live events: everything after `offset` follows.
-        let taken: { snapshot: unknown; offset: number } | undefined;
+        let taken: FeatureSnapshot | undefined;
         for (const feature of this.features) taken ??= feature.snapshot?.(channel);
         const offset = taken?.offset ?? position.latest;
-        return { subscription, epoch: position.epoch, offset, snapshot: taken?.snapshot ?? null, replay: EMPTY_REPLAY, coveredUpTo: () => offset };
+        const parts = taken?.parts ? { snapshotParts: taken.parts } : {};
+        return { subscription, epoch: position.epoch, offset, snapshot: taken?.snapshot ?? null, ...parts, replay: EMPTY_REPLAY, coveredUpTo: () => offset };
       }
       if (since?.kind !== 'channel') {
         const position = await this.store.position(channel);

@@ -2,19 +2,20 @@ import { RUN_CHANNEL_PREFIX, RUN_STATUSES, type RunStatus } from '@herald/protoc
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HeraldError } from '../errors.js';
 import type { Hub } from '../hub.js';
-import { summarize } from '@herald/protocol';
 import type { RunStore } from '../runs/run-store.js';
 import type { RunTracker } from '../runs/tracker.js';
 
 const MAX_PAGE = 200;
 const MAX_POINTS = 5000;
+/** Steps in one answer: a 20 000-step run is read a page at a time, not as one multi-MB answer per poll. */
+const MAX_STEPS = 1000;
 
 /** `/api/runs…` and `/api/search`: the run archive for list views, detail views and charts. */
 export function registerRunRoutes(app: FastifyInstance, hub: Hub, tracker: RunTracker, store: RunStore): void {
   /** A run is read with the permission to read its channel; asked before looking, so nothing leaks. */
-  const readableRun = (request: FastifyRequest, id: string) => {
+  const readableRun = (request: FastifyRequest, id: string, stepLimit = 0) => {
     hub.authorize(request.principal, { kind: 'subscribe', channel: `${RUN_CHANNEL_PREFIX}${id}` });
-    const run = tracker.get(id);
+    const run = tracker.view(id, stepLimit);
     if (!run) throw new HeraldError('not_found', `no run "${id}"`);
     return run;
   };
@@ -43,11 +44,38 @@ export function registerRunRoutes(app: FastifyInstance, hub: Hub, tracker: RunTr
       tracker.flush();
       const label = query.label === undefined ? undefined : { key: query.label.slice(0, query.label.indexOf('=')), value: query.label.slice(query.label.indexOf('=') + 1) };
       const page = store.list({ status: query.status, label, text: query.q, limit: query.limit ?? 50, cursor: query.cursor, readable: scope.all ? undefined : scope.patterns });
-      return { runs: page.runs.map(summarize), next: page.next };
+      return { runs: page.runs, next: page.next };
     },
   );
 
-  app.get('/api/runs/:id', async (request) => readableRun(request, (request.params as { id: string }).id));
+  app.get(
+    '/api/runs/:id',
+    { schema: { querystring: { type: 'object', properties: { steps: { type: 'integer', minimum: 0, maximum: MAX_STEPS } }, additionalProperties: false } } },
+    async (request) => readableRun(request, (request.params as { id: string }).id, (request.query as { steps?: number }).steps ?? MAX_STEPS),
+  );
+
+  app.get(
+    '/api/runs/:id/steps',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { from: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER }, limit: { type: 'integer', minimum: 1, maximum: MAX_STEPS } },
+          additionalProperties: false,
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params as { id: string };
+      const query = request.query as { from?: number; limit?: number };
+      readableRun(request, id);
+      const from = query.from ?? 0;
+      const page = tracker.steps(id, from, query.limit ?? MAX_STEPS);
+      if (!page) throw new HeraldError('not_found', `no run "${id}"`);
+      const next = from + page.steps.length < page.stepsTotal ? from + page.steps.length : null;
+      return { run: id, offset: page.offset, stepsTotal: page.stepsTotal, from, steps: page.steps, next };
+    },
+  );
 
   app.get(
     '/api/runs/:id/metrics',

@@ -1,30 +1,18 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { patternCovers, type RunSnapshot, type RunStatus } from '@herald/protocol';
+import { patternCovers, summarize, type RunSnapshot, type RunStatus, type RunStep, type RunSummary } from '@herald/protocol';
 import Database from 'better-sqlite3';
 import { HeraldError } from '../errors.js';
+import { headJson, prepareSchema } from './run-schema.js';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS runs (
-  id TEXT PRIMARY KEY,
-  status TEXT NOT NULL,
-  title TEXT NOT NULL,
-  labels TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  snapshot TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS runs_newest ON runs (created_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS runs_updated ON runs (updated_at);
-CREATE TABLE IF NOT EXISTS run_metrics (
-  run_id TEXT NOT NULL,
-  name TEXT NOT NULL,
-  time INTEGER NOT NULL,
-  value REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS run_metrics_series ON run_metrics (run_id, name, time);
-CREATE VIRTUAL TABLE IF NOT EXISTS run_text USING fts5(run_id UNINDEXED, kind UNINDEXED, offset UNINDEXED, text);
-`;
+/** A run that changed since the last write, and the positions of its steps that did. */
+export interface RunChange {
+  run: RunSnapshot;
+  steps: Iterable<number>;
+}
+
+/** A run's snapshot with only some of its steps, and how many it has. */
+export type RunView = RunSnapshot & { stepsTotal: number };
 
 export interface MetricPoint {
   runId: string;
@@ -60,8 +48,9 @@ export interface SearchHit {
 }
 
 /**
- * The run archive: the latest snapshot of every run, metric series, and a full-text index of titles and
- * log messages (SQLite FTS5). Writes come in batches from the tracker, one transaction each.
+ * The run archive: the latest snapshot of every run (a small row, and its steps one row each), metric
+ * series, and a full-text index of titles and log messages (SQLite FTS5). Writes come in batches from
+ * the tracker, one transaction each, with only the steps that changed.
  */
 export class RunStore {
   private readonly db: Database.Database;
@@ -73,7 +62,7 @@ export class RunStore {
     this.db = new Database(dataDir ? join(dataDir, 'runs.db') : ':memory:');
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${sync === 'normal' ? 'NORMAL' : 'FULL'}`);
-    this.db.exec(SCHEMA);
+    prepareSchema(this.db);
     // Lists and search show only runs the caller may read: the grant's patterns, matched in SQL so that
     // keyset pagination still returns full pages.
     this.db.function('herald_readable', { deterministic: true }, (patterns, channel) =>
@@ -82,11 +71,17 @@ export class RunStore {
     const db = this.db;
     this.statements = {
       upsert: db.prepare(
-        `INSERT INTO runs (id, status, title, labels, created_at, updated_at, snapshot) VALUES (@id, @status, @title, @labels, @createdAt, @updatedAt, @snapshot)
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status, title = excluded.title, labels = excluded.labels, updated_at = excluded.updated_at, snapshot = excluded.snapshot`,
+        `INSERT INTO runs (id, status, title, labels, created_at, updated_at, snapshot, summary, steps_total)
+         VALUES (@id, @status, @title, @labels, @createdAt, @updatedAt, @snapshot, @summary, @stepsTotal)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, title = excluded.title, labels = excluded.labels, updated_at = excluded.updated_at,
+           snapshot = excluded.snapshot, summary = excluded.summary, steps_total = excluded.steps_total`,
       ),
-      get: db.prepare<[string], { snapshot: string }>('SELECT snapshot FROM runs WHERE id = ?'),
-      unfinished: db.prepare<[], { snapshot: string }>(`SELECT snapshot FROM runs WHERE status IN ('queued', 'running', 'stalled')`),
+      upsertStep: db.prepare(
+        'INSERT INTO run_steps (run_id, position, json) VALUES (?, ?, ?) ON CONFLICT (run_id, position) DO UPDATE SET json = excluded.json',
+      ),
+      get: db.prepare<[string], { snapshot: string; stepsTotal: number }>('SELECT snapshot, steps_total AS stepsTotal FROM runs WHERE id = ?'),
+      steps: db.prepare<[string, number, number], { json: string }>('SELECT json FROM run_steps WHERE run_id = ? AND position >= ? ORDER BY position LIMIT ?'),
+      unfinished: db.prepare<[], { id: string }>(`SELECT id FROM runs WHERE status IN ('queued', 'running', 'stalled')`),
       insertMetric: db.prepare('INSERT INTO run_metrics (run_id, name, time, value) VALUES (?, ?, ?, ?)'),
       insertText: db.prepare('INSERT INTO run_text (run_id, kind, offset, text) VALUES (?, ?, ?, ?)'),
       metricNames: db.prepare<[string], { name: string }>('SELECT DISTINCT name FROM run_metrics WHERE run_id = ? ORDER BY name'),
@@ -103,15 +98,16 @@ export class RunStore {
       ),
       expiredRuns: db.prepare<[number], { id: string }>(`SELECT id FROM runs WHERE updated_at < ?`),
       deleteRun: db.prepare('DELETE FROM runs WHERE id = ?'),
+      deleteSteps: db.prepare('DELETE FROM run_steps WHERE run_id = ?'),
       deleteMetrics: db.prepare('DELETE FROM run_metrics WHERE run_id = ?'),
       deleteText: db.prepare('DELETE FROM run_text WHERE run_id = ?'),
     };
   }
 
-  /** Writes changed snapshots, new metric points and new text in one transaction. */
-  write(snapshots: Iterable<RunSnapshot>, metrics: readonly MetricPoint[], texts: readonly TextEntry[]): void {
+  /** Writes changed runs (the small row, and only the steps that changed), new metric points and new text in one transaction. */
+  write(changes: Iterable<RunChange>, metrics: readonly MetricPoint[], texts: readonly TextEntry[]): void {
     this.db.transaction(() => {
-      for (const run of snapshots) {
+      for (const { run, steps } of changes) {
         this.statements.upsert.run({
           id: run.id,
           status: run.status,
@@ -119,25 +115,51 @@ export class RunStore {
           labels: JSON.stringify(run.labels),
           createdAt: run.createdAt,
           updatedAt: run.updatedAt,
-          snapshot: JSON.stringify(run),
+          snapshot: headJson(run),
+          summary: JSON.stringify(summarize(run)),
+          stepsTotal: run.steps.length,
         });
+        for (const position of steps) this.statements.upsertStep.run(run.id, position, JSON.stringify(run.steps[position]));
       }
       for (const m of metrics) this.statements.insertMetric.run(m.runId, m.name, m.time, m.value);
       for (const t of texts) this.statements.insertText.run(t.runId, t.kind, t.offset, t.text);
     })();
   }
 
+  /** The whole snapshot, steps and all. */
   get(id: string): RunSnapshot | undefined {
+    const view = this.view(id, Number.MAX_SAFE_INTEGER);
+    if (!view) return undefined;
+    const { stepsTotal: _total, ...run } = view;
+    return run;
+  }
+
+  /** The snapshot with its first `stepLimit` steps, and how many it has. */
+  view(id: string, stepLimit: number): RunView | undefined {
     const row = this.statements.get.get(id);
-    return row ? (JSON.parse(row.snapshot) as RunSnapshot) : undefined;
+    if (!row) return undefined;
+    const run = JSON.parse(row.snapshot) as RunSnapshot;
+    return Object.assign(run, { steps: stepLimit > 0 ? this.readSteps(id, 0, stepLimit) : [], stepsTotal: row.stepsTotal });
+  }
+
+  /** Steps from position `from` (0 is the first), at most `limit`. */
+  steps(id: string, from: number, limit: number): { offset: number; stepsTotal: number; steps: RunStep[] } | undefined {
+    const view = this.view(id, 0);
+    return view ? { offset: view.offset, stepsTotal: view.stepsTotal, steps: this.readSteps(id, from, limit) } : undefined;
   }
 
   unfinished(): RunSnapshot[] {
-    return this.statements.unfinished.all().map((r) => JSON.parse(r.snapshot) as RunSnapshot);
+    return this.statements.unfinished.all().flatMap((r) => this.get(r.id) ?? []);
+  }
+
+  private readSteps(id: string, from: number, limit: number): RunStep[] {
+    const rows = this.statements.steps.all(id, from, limit);
+    // One parse for the page instead of one per step.
+    return rows.length === 0 ? [] : (JSON.parse(`[${rows.map((r) => r.json).join(',')}]`) as RunStep[]);
   }
 
   /** Newest first (by creation), filtered; keyset-paginated so that new runs do not shift pages. */
-  list(query: RunQuery): { runs: RunSnapshot[]; next: string | null } {
+  list(query: RunQuery): { runs: RunSummary[]; next: string | null } {
     const where: string[] = [];
     const params: unknown[] = [];
     if (query.status) {
@@ -162,9 +184,9 @@ export class RunStore {
       where.push('(created_at, id) < (?, ?)');
       params.push(createdAt, id);
     }
-    const sql = `SELECT snapshot FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
-    const rows = this.db.prepare<unknown[], { snapshot: string }>(sql).all(...params, query.limit + 1);
-    const runs = rows.slice(0, query.limit).map((r) => JSON.parse(r.snapshot) as RunSnapshot);
+    const sql = `SELECT summary FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
+    const rows = this.db.prepare<unknown[], { summary: string }>(sql).all(...params, query.limit + 1);
+    const runs = rows.slice(0, query.limit).map((r) => JSON.parse(r.summary) as RunSummary);
     const last = runs.at(-1);
     return { runs, next: rows.length > query.limit && last ? encodeCursor(last.createdAt, last.id) : null };
   }
@@ -219,6 +241,7 @@ export class RunStore {
     this.db.transaction(() => {
       for (const id of ids) {
         this.statements.deleteRun.run(id);
+        this.statements.deleteSteps.run(id);
         this.statements.deleteMetrics.run(id);
         this.statements.deleteText.run(id);
       }

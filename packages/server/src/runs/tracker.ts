@@ -1,12 +1,13 @@
-import { checkRunEventData, RUN_CHANNEL_PREFIX, RUN_SUMMARY_CHANNEL, runIdOfChannel, type HeraldEvent, type RunSnapshot } from '@herald/protocol';
+import { checkRunEventData, RUN_CHANNEL_PREFIX, RUN_SUMMARY_CHANNEL, runIdOfChannel, type HeraldEvent, type RunSnapshot, type RunStep } from '@herald/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import { HeraldError } from '../errors.js';
 import { prepareEvents } from '../events-in.js';
 import { SYSTEM } from '../access/principal.js';
-import type { Hub, HubFeature } from '../hub.js';
+import type { FeatureSnapshot, Hub, HubFeature } from '../hub.js';
 import type { AppendInput, ChannelPosition, StoredEvent } from '../store/types.js';
 import { applyRunEvent, emptySnapshot, summarize, type HealthWeights } from '@herald/protocol';
-import type { MetricPoint, RunStore, TextEntry } from './run-store.js';
+import type { MetricPoint, RunStore, RunView, TextEntry } from './run-store.js';
+import { partedSnapshot } from './snapshot-parts.js';
 
 export interface RunTrackerOptions {
   /** A running run silent for this long becomes `stalled`. */
@@ -33,7 +34,8 @@ const CATCH_UP_PAGE = 1000;
  */
 export class RunTracker implements HubFeature {
   private readonly live = new Map<string, RunSnapshot>();
-  private readonly dirty = new Set<RunSnapshot>();
+  /** Runs changed since the last flush, with the positions of their steps that changed. */
+  private readonly dirty = new Map<RunSnapshot, Set<number>>();
   private metrics: MetricPoint[] = [];
   private texts: TextEntry[] = [];
   private readonly stallPending = new Set<string>();
@@ -83,10 +85,25 @@ export class RunTracker implements HubFeature {
     return this.live.get(id) ?? this.store.get(id);
   }
 
-  snapshot(channel: string): { snapshot: unknown; offset: number } | undefined {
+  /** The snapshot with its first `stepLimit` steps and `stepsTotal`: what `GET /api/runs/{id}` answers. */
+  view(id: string, stepLimit: number): RunView | undefined {
+    const run = this.live.get(id);
+    if (!run) return this.store.view(id, stepLimit);
+    return { ...run, steps: run.steps.slice(0, stepLimit), stepsTotal: run.steps.length };
+  }
+
+  /** Steps from position `from`, at most `limit`, with the offset they describe. */
+  steps(id: string, from: number, limit: number): { offset: number; stepsTotal: number; steps: RunStep[] } | undefined {
+    const run = this.live.get(id);
+    if (!run) return this.store.steps(id, from, limit);
+    return { offset: run.offset, stepsTotal: run.steps.length, steps: run.steps.slice(from, from + limit) };
+  }
+
+  /** For `subscribe {snapshot:true}`: the run at its offset, its steps in bounded parts when there are many. */
+  snapshot(channel: string): FeatureSnapshot | undefined {
     const id = runIdOfChannel(channel);
     const run = id === undefined ? undefined : this.get(id);
-    return run ? { snapshot: run, offset: run.offset } : undefined;
+    return run ? partedSnapshot(run) : undefined;
   }
 
   /** A reset run channel starts over: its snapshot, metrics and text would describe events that are gone. */
@@ -119,27 +136,36 @@ export class RunTracker implements HubFeature {
       if (run && e.offset <= run.offset) continue; // already applied (catch-up after restart)
       const event = JSON.parse(e.json) as HeraldEvent;
       run ??= emptySnapshot(id, channel, e.time);
-      applyRunEvent(run, e.offset, e.time, event, this.options.weights);
+      const changed = this.changedSteps(run);
+      const step = applyRunEvent(run, e.offset, e.time, event, this.options.weights);
+      if (step !== undefined) changed.add(step);
       this.collect(run, e, event);
     }
     if (!run) return;
     this.live.set(id, run);
-    this.dirty.add(run);
+    this.changedSteps(run);
     if (run.status !== 'stalled') this.stallPending.delete(id);
   }
 
   /** Writes changed runs and publishes their summaries; finished runs leave memory afterwards. */
   flush(): void {
     if (this.dirty.size === 0 && this.metrics.length === 0) return;
-    const changed = [...this.dirty];
+    const changes = [...this.dirty].map(([run, steps]) => ({ run, steps }));
     this.dirty.clear();
+    const changed = changes.map((c) => c.run);
     try {
-      this.store.write(changed, this.metrics, this.texts);
+      this.store.write(changes, this.metrics, this.texts);
       for (const run of changed) {
         if (run.status === 'succeeded' || run.status === 'failed' || run.status === 'cancelled') this.live.delete(run.id);
       }
     } catch (err) {
-      // Snapshots stay in memory; start() rebuilds the archive from event history after a restart.
+      // Snapshots stay in memory and their changed steps are written with the next flush (a later row
+      // with a newer offset but without them would hide them for good); start() rebuilds the archive
+      // from event history after a restart.
+      for (const { run, steps } of changes) {
+        const again = this.changedSteps(run);
+        for (const step of steps) again.add(step);
+      }
       this.options.log.error({ err }, 'writing run snapshots failed');
     }
     this.metrics = [];
@@ -170,6 +196,13 @@ export class RunTracker implements HubFeature {
     this.unplug?.();
     this.flush();
     this.store.close();
+  }
+
+  /** Marks the run changed; returns the set its changed steps go in. */
+  private changedSteps(run: RunSnapshot): Set<number> {
+    let steps = this.dirty.get(run);
+    if (!steps) this.dirty.set(run, (steps = new Set()));
+    return steps;
   }
 
   private collect(run: RunSnapshot, stored: StoredEvent, event: HeraldEvent): void {

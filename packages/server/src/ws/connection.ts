@@ -12,6 +12,7 @@ import type { Hub } from '../hub.js';
 import { parseSince, type Since } from '../recovery.js';
 import { ReplayLost } from '../fanout/replay-source.js';
 import { sendReplay, type ReplayEnd } from './replay.js';
+import { sendSnapshotParts } from './snapshot-parts.js';
 
 /** Reused for every send: text frames, never compressed; no options object per send. */
 const TEXT_FRAME = { binary: false, compress: false } as const;
@@ -305,6 +306,12 @@ export class Connection implements Subscriber {
         }
         this.send(reply);
         let end: ReplayEnd;
+        if (outcome.snapshotParts) {
+          // Stops at an unsubscribe too: no part of it may follow the reply of a new subscription to the channel.
+          end = await sendSnapshotParts(this.ws, outcome.snapshotParts, this.ctx.config.maxOutboundBytes, 2 * this.ctx.config.heartbeatMs, () => this.closing || subscription.cancelled);
+          if (end === 'stalled') return this.closeSlowConsumer();
+          if (end === 'closed') return;
+        }
         try {
           end = await sendReplay(this.ws, outcome.replay, this.ctx.config.maxOutboundBytes, 2 * this.ctx.config.heartbeatMs, () => this.closing);
         } catch (error) {

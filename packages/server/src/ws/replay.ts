@@ -40,7 +40,7 @@ export async function sendReplay(ws: WebSocket, replay: ReplaySource, maxOutboun
 }
 
 /** Resolves true once the frame is handed to the kernel or the queue is below `pauseAbove`; false after `stallMs`. */
-function sendFrame(ws: WebSocket, parts: string[], pauseAbove: number, stallMs: number): Promise<boolean> {
+export function sendFrame(ws: WebSocket, parts: string[], pauseAbove: number, stallMs: number): Promise<boolean> {
   const text = parts.length === 1 ? parts[0]! : `[${parts.join(',')}]`;
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), stallMs);
