@@ -1,11 +1,30 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { request } from 'node:http';
 import { describe, it } from 'node:test';
 import { CloseCodes } from '@herald/protocol';
 import { scratchDirs } from '../../server/test/support/hub.js';
 import { TestClient } from '../../server/test/support/ws-client.js';
-import { CLI, spawnHub } from '../../server/test/support/process.js';
+import { CLI, spawnHub, until } from '../../server/test/support/process.js';
+
+const ARCHIVE_FILES = ['runs.db', 'runs.db-wal', 'runs.db-shm'];
+
+/** The offset of the run's snapshot in the archive, read from the file the way the hub writes it; -1 if absent. */
+function archivedOffset(dataDir: string, runId: string): number {
+  if (!existsSync(join(dataDir, 'runs.db'))) return -1;
+  const db = new Database(join(dataDir, 'runs.db'), { readonly: true, fileMustExist: true });
+  try {
+    const row = db.prepare<[string], { snapshot: string }>('SELECT snapshot FROM runs WHERE id = ?').get(runId);
+    return row ? (JSON.parse(row.snapshot) as { offset: number }).offset : -1;
+  } catch {
+    return -1; // not created yet
+  } finally {
+    db.close();
+  }
+}
 
 /** One POST on its own connection; resolves with the acknowledged offsets, rejects if not acknowledged. */
 function publish(url: string, channel: string, events: unknown[]): Promise<number[]> {
@@ -67,20 +86,29 @@ describe('herald serve', () => {
 
   it('rebuilds run snapshots that were not yet written when the hub was killed', async () => {
     const dataDir = scratchDir();
+    const saved = scratchDir();
     const first = await spawnHub(dataDir);
+    assert.deepEqual(await publish(first.url, 'runs.crash', [{ type: 'run.started', data: { title: 'killed mid-flight' } }]), [1]);
+    // The archive takes in offset 1; a copy of it at that moment stands for an archive the kill cut short.
+    await until(() => archivedOffset(dataDir, 'crash') === 1, 'the archive to take in the first event');
+    for (const file of ARCHIVE_FILES) if (existsSync(join(dataDir, file))) copyFileSync(join(dataDir, file), join(saved, file));
     const events = [
-      { type: 'run.started', data: { title: 'killed mid-flight' } },
       { type: 'step.started', data: { step: 'a' } },
       { type: 'step.completed', data: { step: 'a', status: 'failed' } },
       { type: 'log', severity: 'error', data: { message: 'kaboom in the reactor' } },
       { type: 'run.progress', data: { percent: 40 } },
     ];
-    assert.deepEqual(await publish(first.url, 'runs.crash', events), [1, 2, 3, 4, 5]);
-    // Killed at once: the acknowledged events are on disk, the run archive had no time to flush.
+    assert.deepEqual(await publish(first.url, 'runs.crash', events), [2, 3, 4, 5]);
     await first.kill();
+    // The event history holds offsets 1–5, the archive only 1: whatever the flush timer did before the
+    // kill, only replaying the history can produce the state below.
+    for (const file of ARCHIVE_FILES) rmSync(join(dataDir, file), { force: true });
+    for (const file of ARCHIVE_FILES) if (existsSync(join(saved, file))) copyFileSync(join(saved, file), join(dataDir, file));
+    assert.equal(archivedOffset(dataDir, 'crash'), 1);
     const second = await spawnHub(dataDir);
     try {
       const run = (await fetch(`${second.url}/api/runs/crash`).then((r) => r.json())) as any;
+      assert.equal(run.title, 'killed mid-flight');
       assert.equal(run.offset, 5);
       assert.equal(run.percent, 40);
       assert.equal(run.health.score, 85);
@@ -89,6 +117,15 @@ describe('herald serve', () => {
       assert.deepEqual(search.hits.map((h: any) => h.runId), ['crash']);
     } finally {
       await second.kill();
+    }
+    // With no archive at all, the whole run comes back from the history.
+    for (const file of ARCHIVE_FILES) rmSync(join(dataDir, file), { force: true });
+    const third = await spawnHub(dataDir);
+    try {
+      const run = (await fetch(`${third.url}/api/runs/crash`).then((r) => r.json())) as any;
+      assert.deepEqual([run.title, run.offset, run.percent, run.steps[0].status], ['killed mid-flight', 5, 40, 'failed']);
+    } finally {
+      await third.kill();
     }
   });
 
