@@ -36,6 +36,25 @@ describe('runs', () => {
     assert.equal((await getJson(`${hub.url}/api/runs/nope`)).json.error.code, 'not_found');
   });
 
+  it('starts a run over after DELETE of its channel: new events make a new snapshot, the old one is gone', async () => {
+    await run('again', [
+      { type: 'run.started', data: { title: 'first try' } },
+      { type: 'run.progress', data: { percent: 80 } },
+      { type: 'log', data: { message: 'firstattempt marker' } },
+    ])(hub);
+    assert.equal((await getJson(`${hub.url}/api/runs/again`)).json.percent, 80);
+    const reset = await fetch(`${hub.url}/api/channels/runs.again`, { method: 'DELETE' });
+    assert.equal(reset.status, 200);
+    assert.equal((await getJson(`${hub.url}/api/runs/again`)).status, 404, 'the snapshot went with the history');
+    await run('again', [{ type: 'run.started', data: { title: 'second try' } }, { type: 'run.progress', data: { percent: 10 } }])(hub);
+    const { json } = await getJson(`${hub.url}/api/runs/again`);
+    assert.deepEqual([json.title, json.percent, json.offset, json.events], ['second try', 10, 2, 2], 'built from the new epoch only');
+    const search = (await getJson(`${hub.url}/api/search?q=firstattempt`)).json;
+    assert.deepEqual(search.hits, [], 'the old text is not searchable any more');
+    const listed = (await getJson(`${hub.url}/api/runs?q=again`)).json.runs.map((r: { id: string; title: string }) => [r.id, r.title]);
+    assert.deepEqual(listed, [['again', 'second try']]);
+  });
+
   it('refuses bad run events with 400 invalid_event and changes nothing', async () => {
     await run('strict', [{ type: 'run.started' }, { type: 'run.progress', data: { percent: 20 } }])(hub);
     const before = (await getJson(`${hub.url}/api/runs/strict`)).json;
