@@ -60,6 +60,17 @@ export interface RetentionPolicy {
   maxCount: number;
   /** Events older than this many milliseconds are dropped. */
   maxAgeMs: number;
+  /**
+   * Bytes (of the stored event JSON) kept per channel: past it the channel's oldest events are dropped,
+   * as with `maxCount` (its newest event is always kept). 0 or absent: no limit.
+   */
+  maxChannelBytes?: number;
+  /**
+   * Bytes kept over all channels. An append that would leave more stored (after its own channel's
+   * trimming) is refused whole with `quota_exceeded`, and nothing is dropped to make room: history that
+   * was acknowledged stays until retention or a reset removes it. 0 or absent: no limit.
+   */
+  maxTotalBytes?: number;
 }
 
 export interface EventStore {
