@@ -62,7 +62,7 @@ export const CloseCodes = {
   invalidClientId: { code: 4003, reconnect: false, description: 'The requested clientId is not valid (1–64 characters of [A-Za-z0-9_.:-]).' },
   authExpired: { code: 4004, reconnect: true, description: 'The token expired and was not refreshed in time. Get a new token and reconnect; subscriptions resume with no gap.' },
   authTimeout: { code: 4005, reconnect: true, description: 'The hub requires credentials and no `auth` frame arrived within the deadline after the upgrade.' },
-  rateLimited: { code: 4029, reconnect: true, description: 'The connection kept publishing past its events-per-second limit after being answered `rate_limited`. Reconnect with backoff and publish more slowly; subscriptions resume with no gap.' },
+  rateLimited: { code: 4029, reconnect: true, description: 'The connection kept publishing past its events-per-second limit after being answered `rate_limited` (refused more than a tenth of `--max-events-burst`). Reconnect with backoff and publish more slowly; subscriptions resume with no gap.' },
   unauthorized: { code: 4401, reconnect: false, description: 'Credentials missing, refused or revoked (also sent to connections already open when their key is revoked). Do not retry with the same credentials.' },
 } as const satisfies Record<string, CloseCodeInfo>;
 
