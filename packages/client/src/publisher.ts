@@ -40,7 +40,8 @@ interface Entry {
 
 /**
  * Creates a publisher for backends: batches per channel (one request in flight per channel, so order is
- * kept), retries with backoff on network errors and 5xx, and relies on idempotency ids so a retried
+ * kept), retries with backoff on network errors, 5xx (including 507 quota_exceeded) and 429 (waiting at
+ * least its Retry-After), and relies on idempotency ids so a retried
  * request never duplicates. A hub restart or network blip only delays events.
  */
 export function createPublisher(options: PublisherOptions): Publisher {
@@ -101,9 +102,11 @@ export function createPublisher(options: PublisherOptions): Publisher {
         if (!queue || queue.length === 0) break;
         const batch = queue.slice(0, single ? 1 : maxBatch);
         const outcome = await send(channel, batch.map((e) => e.event));
-        if (outcome === 'retry') {
+        if (outcome === 'retry' || typeof outcome === 'number') {
           if (closed && closingDeadline !== undefined && Date.now() > closingDeadline) break;
-          await new Promise((r) => setTimeout(r, backoffDelay(attempt++, retry)));
+          // A hub that says how long to wait (429 rate_limited with Retry-After) is waited for at least that long.
+          const delay = Math.max(backoffDelay(attempt++, retry), typeof outcome === 'number' ? outcome : 0);
+          await new Promise((r) => setTimeout(r, delay));
           continue;
         }
         attempt = 0;
@@ -124,13 +127,16 @@ export function createPublisher(options: PublisherOptions): Publisher {
   };
 
   const apiKey = options.apiKey ?? (process.env.HERALD_API_KEY || undefined);
-  const send = async (channel: string, events: EventInput[]): Promise<'ok' | 'retry' | { refused: string }> => {
+  /** 'retry', or the milliseconds the hub asked to wait (Retry-After) before retrying. */
+  const send = async (channel: string, events: EventInput[]): Promise<'ok' | 'retry' | number | { refused: string }> => {
     try {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (apiKey) headers.authorization = `Bearer ${apiKey}`;
       const response = await doFetch(`${baseUrl}/api/channels/${encodeURIComponent(channel)}/events`, { method: 'POST', headers, body: JSON.stringify(events) });
       const text = await response.text();
       if (response.ok) return 'ok';
+      const retryAfter = Number(response.headers.get('retry-after'));
+      if (response.status === 429 && Number.isFinite(retryAfter) && retryAfter > 0) return Math.min(retryAfter, 60) * 1000;
       if (response.status >= 500 || response.status === 429 || response.status === 408) return 'retry';
       return { refused: `HTTP ${response.status}: ${text}` };
     } catch {

@@ -32,6 +32,9 @@ export const ErrorCodes = {
   origin_not_allowed: { status: 403, description: 'The request came from a browser page on an origin the hub does not allow (allowed: the hub\'s own origin, loopback origins and those in `--cors-origin`).' },
   host_not_allowed: { status: 421, description: 'The `Host` header names neither the hub\'s address nor its `--public-url` (protects against DNS rebinding; add the name with `--allowed-hosts`).' },
   unsupported_media_type: { status: 415, description: 'A request with a body must send it as `Content-Type: application/json`.' },
+  rate_limited: { status: 429, description: 'More events per second than allowed for this connection or address (`--max-events-per-second`, `--max-ip-events-per-second`), or more new channels per minute than allowed for these credentials (`--max-new-channels-per-minute`); nothing was stored. Wait for `Retry-After` seconds (HTTP) or `retryAfterMs` (WebSocket) and send it again; a WebSocket that keeps publishing past its limit is closed with 4029.' },
+  too_many_connections: { status: 429, description: 'The address already holds as many WebSocket and SSE connections as allowed (`--max-connections-per-ip`); the upgrade or stream is refused. Close connections you no longer need, or reconnect later with backoff.' },
+  quota_exceeded: { status: 507, description: 'The hub holds as many channels (`--max-channels`), runs (`--max-runs`) or stored bytes (`--max-total-bytes`) as it is allowed; nothing was stored and no history was dropped to make room. Retry later (retention frees space) or ask the operator to delete channels or raise the quota.' },
   storage_unavailable: { status: 503, description: 'The hub cannot write or read its history (disk full, I/O error, corrupt database); nothing was stored. Retry later: `/health` says `degraded` with the reason until the disk recovers.' },
   shutting_down: { status: 503, description: 'The hub is shutting down and takes no new work; retry against the restarted hub.' },
   internal: { status: 500, description: 'The hub failed unexpectedly; the request may be retried.' },
@@ -59,6 +62,7 @@ export const CloseCodes = {
   invalidClientId: { code: 4003, reconnect: false, description: 'The requested clientId is not valid (1–64 characters of [A-Za-z0-9_.:-]).' },
   authExpired: { code: 4004, reconnect: true, description: 'The token expired and was not refreshed in time. Get a new token and reconnect; subscriptions resume with no gap.' },
   authTimeout: { code: 4005, reconnect: true, description: 'The hub requires credentials and no `auth` frame arrived within the deadline after the upgrade.' },
+  rateLimited: { code: 4029, reconnect: true, description: 'The connection kept publishing past its events-per-second limit after being answered `rate_limited` (refused more than a tenth of `--max-events-burst`). Reconnect with backoff and publish more slowly; subscriptions resume with no gap.' },
   unauthorized: { code: 4401, reconnect: false, description: 'Credentials missing, refused or revoked (also sent to connections already open when their key is revoked). Do not retry with the same credentials.' },
 } as const satisfies Record<string, CloseCodeInfo>;
 

@@ -41,6 +41,29 @@ export const Defaults = {
   /** Most channels one page of `GET /api/channels` may return, and how many it returns by default. */
   maxChannelPage: 1000,
   defaultChannelPage: 100,
+  /**
+   * Quotas (0 turns one off). Each stops one of the measured attacks — 100 000 channels or 50 000 runs
+   * made by one client in seconds, a 35 000 events/s flood, 3 000 connections from one address, a disk
+   * filled at 60 MB/s — while staying far above what real teams do (CI runs of tens of thousands of
+   * events, dashboards with a few connections, runs of ~20 000 steps).
+   */
+  maxChannels: 100_000,
+  maxRuns: 20_000,
+  /** New channels one principal (key, token subject; an address on an open hub) may create per minute. */
+  maxNewChannelsPerMinute: 1000,
+  /** Token bucket per connection: sustained events per second, and the burst it may spend at once. */
+  maxEventsPerSecond: 1000,
+  maxEventsBurst: 2000,
+  /** Token bucket per client address, over all its connections and HTTP requests. */
+  maxIpEventsPerSecond: 5000,
+  maxIpEventsBurst: 10_000,
+  /** WebSocket and SSE connections one address may hold. */
+  maxConnectionsPerIp: 256,
+  /** Stored bytes per channel (its oldest events are dropped past it) and in total (publishes refused past it). */
+  maxChannelBytes: 256 * 1024 * 1024,
+  maxTotalBytes: 10 * 1024 ** 3,
+  /** Publishes of one WebSocket connection being stored at once; past it the hub stops reading that socket. */
+  maxInFlightPublishes: 64,
   /** Time a graceful shutdown may take before the process exits anyway. */
   shutdownTimeoutMs: 10_000,
 } as const;

@@ -140,6 +140,8 @@ export interface ErrorMessage {
   id?: CommandId;
   code: ErrorCode;
   message: string;
+  /** With `rate_limited`: how long to wait before sending again, in milliseconds. */
+  retryAfterMs?: number;
 }
 export interface EventMessage<TData = unknown> {
   op: 'event';

@@ -42,6 +42,18 @@ export interface HeraldConfig {
   sessionTtlMs: number;
   /** Folder of the dashboard's built files, served at `/` ('' or 'off': none). */
   dashboardDir: string;
+  // Quotas: 0 turns each off (see docs/operations.md#quotas).
+  maxChannels: number;
+  maxRuns: number;
+  maxNewChannelsPerMinute: number;
+  maxEventsPerSecond: number;
+  maxEventsBurst: number;
+  maxIpEventsPerSecond: number;
+  maxIpEventsBurst: number;
+  maxConnectionsPerIp: number;
+  maxChannelBytes: number;
+  maxTotalBytes: number;
+  maxInFlightPublishes: number;
 }
 
 type Kind = 'int' | 'string' | 'duration' | 'bytes' | 'flag' | { oneOf: readonly string[] };
@@ -71,8 +83,19 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
   { key: 'maxOutboundBytes', flag: 'max-outbound-bytes', env: 'HERALD_MAX_OUTBOUND_BYTES', kind: 'bytes', description: 'Bytes queued for one client before it is closed as a slow consumer.' },
   { key: 'heartbeatMs', flag: 'heartbeat', env: 'HERALD_HEARTBEAT', kind: 'duration', description: 'Interval of WebSocket pings and SSE keep-alives; a peer silent for two is dropped.' },
   { key: 'retentionCount', flag: 'retention-count', env: 'HERALD_RETENTION_COUNT', kind: 'int', description: 'Events kept per channel.' },
+  { key: 'maxChannelBytes', flag: 'max-channel-bytes', env: 'HERALD_MAX_CHANNEL_BYTES', kind: 'bytes', description: 'Stored bytes per channel: past it the oldest events of the channel are dropped (0: no limit).' },
+  { key: 'maxTotalBytes', flag: 'max-total-bytes', env: 'HERALD_MAX_TOTAL_BYTES', kind: 'bytes', description: 'Stored bytes over all channels: past it publishes are refused with quota_exceeded and no history is dropped (0: no limit).' },
   { key: 'retentionAgeMs', flag: 'retention-age', env: 'HERALD_RETENTION_AGE', kind: 'duration', description: 'Events older than this are dropped.' },
   { key: 'maxRecoveryEvents', flag: 'max-recovery-events', env: 'HERALD_MAX_RECOVERY_EVENTS', kind: 'int', description: 'Most events one resume replays; a larger gap answers recovered:false.' },
+  { key: 'maxChannels', flag: 'max-channels', env: 'HERALD_MAX_CHANNELS', kind: 'int', description: 'Channels holding history, in total: a publish that would create another is refused with quota_exceeded (0: no limit).' },
+  { key: 'maxRuns', flag: 'max-runs', env: 'HERALD_MAX_RUNS', kind: 'int', description: 'Run channels (`runs.<id>`) holding history, in total: a publish that would start another is refused with quota_exceeded (0: no limit).' },
+  { key: 'maxNewChannelsPerMinute', flag: 'max-new-channels-per-minute', env: 'HERALD_MAX_NEW_CHANNELS_PER_MINUTE', kind: 'int', description: 'New channels one key or token subject (one address on an open hub) may create per minute; more are refused with rate_limited (0: no limit).' },
+  { key: 'maxEventsPerSecond', flag: 'max-events-per-second', env: 'HERALD_MAX_EVENTS_PER_SECOND', kind: 'int', description: 'Events per second one connection (WebSocket, or HTTP keep-alive socket) may publish; more are refused with rate_limited (0: no limit).' },
+  { key: 'maxEventsBurst', flag: 'max-events-burst', env: 'HERALD_MAX_EVENTS_BURST', kind: 'int', description: 'Events one connection may publish at once above its rate (the token bucket\'s size; at least 1 000, one HTTP batch).' },
+  { key: 'maxIpEventsPerSecond', flag: 'max-ip-events-per-second', env: 'HERALD_MAX_IP_EVENTS_PER_SECOND', kind: 'int', description: 'Events per second all connections and requests from one address may publish together (0: no limit).' },
+  { key: 'maxIpEventsBurst', flag: 'max-ip-events-burst', env: 'HERALD_MAX_IP_EVENTS_BURST', kind: 'int', description: 'Events one address may publish at once above its rate (at least 1 000).' },
+  { key: 'maxConnectionsPerIp', flag: 'max-connections-per-ip', env: 'HERALD_MAX_CONNECTIONS_PER_IP', kind: 'int', description: 'WebSocket and SSE connections one address may hold, loopback included; more are refused with 429 too_many_connections (0: no limit).' },
+  { key: 'maxInFlightPublishes', flag: 'max-in-flight-publishes', env: 'HERALD_MAX_IN_FLIGHT_PUBLISHES', kind: 'int', description: 'Publishes of one WebSocket connection being stored at once; past it the hub stops reading that socket until some are answered (0: no limit).' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', env: 'HERALD_SHUTDOWN_TIMEOUT', kind: 'duration', description: 'Longest a graceful shutdown may take.' },
   { key: 'stallAfterMs', flag: 'stall-after', env: 'HERALD_STALL_AFTER', kind: 'duration', description: 'A running run that sends nothing for this long becomes `stalled`.' },
   { key: 'healthStepPassed', flag: 'health-step-passed', env: 'HERALD_HEALTH_STEP_PASSED', kind: 'int', description: 'Health points added for each passed step.' },
@@ -133,6 +156,17 @@ export const DEFAULT_CONFIG: HeraldConfig = {
   maxFrameBytes: 1024 * 1024,
   sessionTtlMs: 12 * 60 * 60 * 1000,
   dashboardDir: '',
+  maxChannels: Defaults.maxChannels,
+  maxRuns: Defaults.maxRuns,
+  maxNewChannelsPerMinute: Defaults.maxNewChannelsPerMinute,
+  maxEventsPerSecond: Defaults.maxEventsPerSecond,
+  maxEventsBurst: Defaults.maxEventsBurst,
+  maxIpEventsPerSecond: Defaults.maxIpEventsPerSecond,
+  maxIpEventsBurst: Defaults.maxIpEventsBurst,
+  maxConnectionsPerIp: Defaults.maxConnectionsPerIp,
+  maxChannelBytes: Defaults.maxChannelBytes,
+  maxTotalBytes: Defaults.maxTotalBytes,
+  maxInFlightPublishes: Defaults.maxInFlightPublishes,
 };
 
 export class ConfigError extends Error {
@@ -234,6 +268,19 @@ export function resolveConfig(partial: Partial<HeraldConfig> = {}): HeraldConfig
     if (!/^https?:\/\/[^/]+$/.test(origin)) throw new ConfigError(`corsOrigin "${origin}" is not an origin: write scheme://host[:port], such as https://app.example.com`);
   }
   if (config.publicUrl && !/^https?:\/\/[^/]+/.test(config.publicUrl)) throw new ConfigError(`publicUrl "${config.publicUrl}" must be an http(s) URL, such as https://herald.example.com`);
+  for (const key of ['maxChannels', 'maxRuns', 'maxNewChannelsPerMinute', 'maxEventsPerSecond', 'maxIpEventsPerSecond', 'maxConnectionsPerIp', 'maxInFlightPublishes', 'maxChannelBytes', 'maxTotalBytes'] as const) atLeast(key, 0);
+  // A bucket smaller than one HTTP batch could never let that batch through: the publisher would retry it forever.
+  for (const [rate, burst] of [['maxEventsPerSecond', 'maxEventsBurst'], ['maxIpEventsPerSecond', 'maxIpEventsBurst']] as const) {
+    if (config[rate] > 0 && !(Number.isInteger(config[burst]) && config[burst] >= Defaults.maxBatchEvents)) {
+      throw new ConfigError(`${burst} must be a whole number ≥ ${Defaults.maxBatchEvents} (one HTTP batch) while ${rate} is on (got ${String(config[burst])}); set ${rate} to 0 to turn the limit off`);
+    }
+  }
+  if (config.maxChannelBytes > 0 && config.maxChannelBytes < config.maxMessageBytes) {
+    throw new ConfigError(`maxChannelBytes (${config.maxChannelBytes}) must be 0 (no limit) or at least maxMessageBytes (${config.maxMessageBytes}) so that a channel can keep its newest event`);
+  }
+  if (config.maxTotalBytes > 0 && config.maxTotalBytes < config.maxMessageBytes) {
+    throw new ConfigError(`maxTotalBytes (${config.maxTotalBytes}) must be 0 (no limit) or at least maxMessageBytes (${config.maxMessageBytes})`);
+  }
   if (config.store === 'sqlite' && !config.dataDir) throw new ConfigError('dataDir must not be empty with the sqlite store');
   return config;
 }

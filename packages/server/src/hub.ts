@@ -16,6 +16,11 @@ import type { AppendInput, AppendResult, ChannelListQuery, ChannelPosition, Even
  * `snapshot` is state a subscriber can ask for instead of history, consistent with `offset`.
  */
 export interface HubFeature {
+  /**
+   * Quotas that depend on who publishes (channels created per minute): may throw a HeraldError before
+   * anything is stored, or return a function the hub calls with whether the append stored anything.
+   */
+  admit?(who: Principal, channel: string): ((stored: boolean) => void) | undefined;
   beforeAppend?(channel: string, inputs: readonly AppendInput[]): void;
   afterAppend?(channel: string, epoch: string, stored: readonly StoredEvent[]): void;
   afterReset?(channel: string, position: ChannelPosition): void;
@@ -155,7 +160,10 @@ export class Hub {
   private async append(who: Principal, channel: string, inputs: AppendInput[]): Promise<AppendResult> {
     this.access.authorize(who, { kind: 'publish', channel });
     for (const feature of this.features) feature.beforeAppend?.(channel, inputs);
-    const result = await this.store.append(channel, inputs);
+    const settles = this.features.map((feature) => feature.admit?.(who, channel)).filter((s) => s !== undefined);
+    const appending = this.store.append(channel, inputs);
+    for (const settle of settles) appending.then(() => settle(true), () => settle(false));
+    const result = await appending;
     if (result.stored.length > 0) {
       this.eventsIn += result.stored.length;
       for (const feature of this.features) feature.afterAppend?.(channel, result.epoch, result.stored);

@@ -23,6 +23,10 @@ import { Hub } from './hub.js';
 import { RunStore } from './runs/run-store.js';
 import { RunTracker } from './runs/tracker.js';
 import { HubStats } from './stats.js';
+import { ChannelQuota } from './quota/channel-quota.js';
+import { ConnectionCounter } from './quota/connection-counter.js';
+import { PublishLimiter } from './quota/publish-limiter.js';
+import { RateLimitedError } from './quota/rate-limited.js';
 import { MemoryStore } from './store/memory.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { EventStore } from './store/types.js';
@@ -65,7 +69,7 @@ export interface ServerOverrides {
 }
 
 export function createStore(config: HeraldConfig): EventStore {
-  const retention = { maxCount: config.retentionCount, maxAgeMs: config.retentionAgeMs };
+  const retention = { maxCount: config.retentionCount, maxAgeMs: config.retentionAgeMs, maxChannelBytes: config.maxChannelBytes, maxTotalBytes: config.maxTotalBytes };
   return config.store === 'memory' ? new MemoryStore(retention) : new SqliteStore({ dataDir: config.dataDir, retention, sync: config.sync });
 }
 
@@ -104,6 +108,15 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   const broker = overrides.broker ?? new MemoryBroker();
   // The log exists once Fastify does (below); a broker cannot fail before the hub takes publishes.
   const hub = new Hub(store, broker, policy, config.maxRecoveryEvents, undefined, (err) => app.log.error({ err }, 'the broker failed to carry stored events to subscribers'));
+  // Quotas at the doors (docs/operations.md#quotas): events per second, connections per address, and
+  // channel and run creation (a hub feature: it needs the principal and hears about resets).
+  const limiter = new PublishLimiter(config);
+  const connectionsPerIp = new ConnectionCounter(config.maxConnectionsPerIp);
+  const channelQuota = new ChannelQuota(config, store);
+  if (channelQuota.enabled) {
+    await channelQuota.refresh();
+    hub.use(channelQuota);
+  }
   const gate = new Gatekeeper(
     policy,
     new OriginRules({ host: config.host, publicUrl: config.publicUrl, corsOrigins: listSetting(config.corsOrigin), allowedHosts: listSetting(config.allowedHosts) }),
@@ -163,8 +176,8 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   );
   const onSlowConsumer = () => stats.slowConsumerCloses++;
   const onCommandError = (code: ErrorCode) => stats.countError(code);
-  websockets = new WebSocketEndpoint({ hub, config, log, isShuttingDown, onSlowConsumer, onCommandError, gate });
-  sse = new SseEndpoint({ hub, config, isShuttingDown, onSlowConsumer });
+  websockets = new WebSocketEndpoint({ hub, config, log, limiter, isShuttingDown, onSlowConsumer, onCommandError, gate, connectionsPerIp });
+  sse = new SseEndpoint({ hub, config, isShuttingDown, onSlowConsumer, connectionsPerIp });
   policy.onRevoked((matches) => {
     gate.sessions.revokeMatching(matches);
     gate.tickets.revokeMatching(matches);
@@ -187,6 +200,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     const { code, message } = toErrorBody(error, config);
     if (code === 'internal') request.log.error({ err: error }, 'request failed');
     stats.countError(code);
+    if (error instanceof RateLimitedError) reply.header('retry-after', String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))));
     reply.code(ErrorCodes[code].status).send({ error: { code, message } });
   });
   // The schemas coerce "1e309" to Infinity and let it pass as an integer within its bounds: no route may
@@ -215,7 +229,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   registerAccessHooks(app, gate);
   registerAuthRoutes(app, { gate, secureCookies: config.publicUrl.startsWith('https:') });
   await registerDashboard(app, config.dashboardDir);
-  registerChannelRoutes(app, { hub, config, isShuttingDown });
+  registerChannelRoutes(app, { hub, config, limiter, isShuttingDown });
   registerRunRoutes(app, hub, runs, runStore);
   sse.register(app);
   registerStatusRoutes(app, {
@@ -232,7 +246,11 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   app.server.on('upgrade', (request, socket, head) => websockets.handleUpgrade(request, socket, head));
 
   const sweeper = setInterval(() => {
-    store.sweep().catch((err: unknown) => log.error({ err }, 'retention sweep failed'));
+    store
+      .sweep()
+      // Channels whose every event aged out no longer count against the channel and run quotas.
+      .then(() => (channelQuota.enabled ? channelQuota.refresh() : undefined))
+      .catch((err: unknown) => log.error({ err }, 'retention sweep failed'));
     try {
       runs.sweep();
     } catch (err) {
@@ -247,6 +265,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       shuttingDown = true;
       clearInterval(sweeper);
       stats.stop();
+      limiter.stop();
       websockets.stop();
       sse.stop();
       // New publishes are refused from here on; the ones already accepted are committed and answered

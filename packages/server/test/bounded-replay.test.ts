@@ -26,7 +26,8 @@ function percentile(values: number[], p: number): number {
  */
 describe('replay is bounded by the outbound cap, not by the gap', () => {
   it('8 non-reading resumers on 10 000 × 60 KB events: RSS < 600 MiB, bystander p99 < 200 ms, resumers cut', async () => {
-    const hub = await spawnHub(dirs(), ['--heartbeat', '2s', '--sync', 'normal']);
+    // The 600 MB gap is the point: no byte cap on the channel.
+    const hub = await spawnHub(dirs(), ['--heartbeat', '2s', '--sync', 'normal', '--max-channel-bytes', '0']);
     try {
       const payload = 'x'.repeat(60_000);
       const batch = JSON.stringify(Array.from({ length: 125 }, () => ({ type: 'big', data: { payload } })));

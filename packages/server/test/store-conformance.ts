@@ -154,6 +154,66 @@ export function describeStoreConformance(engine: string, open: (retention: Reten
       assert.equal(appended.epoch, first.epoch, 'the first event must not change the epoch a subscriber was given');
     });
 
+    // Events of a known size: {"type":"b","data":"xx…"} is 24 bytes plus the padding.
+    const sized = (count: number, pad = 76) => prepareEvents(Array.from({ length: count }, () => ({ type: 'b', data: 'x'.repeat(pad) })), 65536);
+    const SIZE = Buffer.byteLength(sized(1)[0]!.json);
+
+    it('keeps at most maxChannelBytes per channel by dropping its oldest events, and offsets continue', async () => {
+      const store = make({ maxChannelBytes: 3 * SIZE + 10 });
+      await store.append('bytes', sized(2));
+      await store.append('bytes', sized(3));
+      const page = await store.read('bytes', 0, 100);
+      assert.deepEqual(page.events.map((e) => e.offset), [3, 4, 5]);
+      assert.deepEqual([page.position.latest, page.position.earliest], [5, 3]);
+      // Other channels are not touched by this channel's cap.
+      await store.append('bytes.other', sized(3));
+      assert.equal((await store.read('bytes.other', 0, 100)).events.length, 3);
+    });
+
+    it('keeps a channel\'s newest event even when it alone is over maxChannelBytes', async () => {
+      const store = make({ maxChannelBytes: SIZE });
+      await store.append('big', sized(1));
+      await store.append('big', sized(1, 500));
+      const page = await store.read('big', 0, 100);
+      assert.deepEqual(page.events.map((e) => e.offset), [2]);
+    });
+
+    it('refuses an append past maxTotalBytes whole, with quota_exceeded, and keeps every acknowledged event', async () => {
+      const store = make({ maxTotalBytes: 4 * SIZE });
+      await store.append('total.a', sized(2));
+      await store.append('total.b', sized(2));
+      await assert.rejects(store.append('total.c', sized(1)), (error: Error & { code?: string }) => error.code === 'quota_exceeded');
+      await assert.rejects(store.append('total.a', sized(1)), (error: Error & { code?: string }) => error.code === 'quota_exceeded');
+      assert.deepEqual((await store.read('total.a', 0, 100)).events.map((e) => e.offset), [1, 2], 'nothing acknowledged was dropped to make room');
+      assert.equal((await store.position('total.c')).latest, 0, 'the refused channel holds nothing');
+      // A reset frees its bytes; the refused append then fits, and offsets are still gap-free.
+      await store.reset('total.b');
+      assert.deepEqual((await store.append('total.a', sized(1))).offsets, [3]);
+    });
+
+    it('lets an append through the total cap when its own channel\'s retention makes the room', async () => {
+      const store = make({ maxCount: 2, maxTotalBytes: 2 * SIZE });
+      await store.append('room', sized(2));
+      assert.deepEqual((await store.append('room', sized(1))).offsets, [3], 'the oldest event of the channel made room');
+      await assert.rejects(store.append('room.other', sized(1)), (error: Error & { code?: string }) => error.code === 'quota_exceeded');
+    });
+
+    it('refuses one append over the total cap without failing the others committed with it', async () => {
+      const store = make({ maxTotalBytes: 3 * SIZE });
+      const results = await Promise.allSettled([store.append('group.a', sized(2)), store.append('group.b', sized(2)), store.append('group.c', sized(1))]);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+      assert.deepEqual((await store.read('group.c', 0, 10)).events.map((e) => e.offset), [1]);
+      assert.equal((await store.position('group.b')).latest, 0);
+    });
+
+    it('frees total bytes when events age out', async () => {
+      const store = make({ maxAgeMs: 1000, maxTotalBytes: 2 * SIZE });
+      await store.append('aging', sized(2));
+      await assert.rejects(store.append('aging.next', sized(1)));
+      await store.sweep(Date.now() + 5000);
+      assert.deepEqual((await store.append('aging.next', sized(1))).offsets, [1]);
+    });
+
     it('lists channels a page at a time in name order, by prefix, leaving reset-to-empty ones out', async () => {
       const store = make();
       for (const name of ['list.c', 'list.a', 'list.b.x', 'list.b', 'listing', 'list.d']) await store.append(name, events('1'));

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { MemoryStore, prepareEvents, SqliteStore } from '../src/index.js';
 import { describeStoreConformance } from './store-conformance.js';
 import { scratchDirs } from './support/hub.js';
@@ -35,5 +37,33 @@ describe('SqliteStore', () => {
     assert.deepEqual(results.map((r) => r.offsets), [[1], [1]]);
     await store.close();
     await assert.rejects(store.append('g', prepareEvents([{ type: 'c' }], 65536)), /closed/);
+  });
+
+  it('opens a herald.db made before byte retention: sizes of old events are computed and held to the caps', async () => {
+    const dataDir = sqliteDir();
+    const old = new Database(join(dataDir, 'herald.db'));
+    old.exec(`
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE channels (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, epoch TEXT NOT NULL, latest INTEGER NOT NULL);
+      CREATE TABLE events (channel_id INTEGER NOT NULL, offset INTEGER NOT NULL, time INTEGER NOT NULL, idem TEXT, body TEXT NOT NULL, PRIMARY KEY (channel_id, offset)) WITHOUT ROWID;
+      INSERT INTO meta VALUES ('epoch', 'aaaaaaaaaaaa');
+      INSERT INTO channels VALUES (1, 'legacy', 'aaaaaaaaaaaa', 3);
+    `);
+    const fresh = () => prepareEvents([{ type: 'old', data: 'é'.repeat(40) }], 65536);
+    const body = fresh()[0]!.json; // 2 bytes per é: sizes are bytes, not characters
+    const insert = old.prepare('INSERT INTO events VALUES (1, ?, ?, NULL, ?)');
+    for (let offset = 1; offset <= 3; offset++) insert.run(offset, Date.now(), body);
+    old.close();
+
+    const size = Buffer.byteLength(body);
+    const store = new SqliteStore({ dataDir, retention: { ...retention, maxChannelBytes: 3 * size + 1 } });
+    const page = await store.read('legacy', 0, 10);
+    assert.deepEqual([page.position.epoch, page.events.map((e) => e.offset)], ['aaaaaaaaaaaa', [1, 2, 3]], 'the old history is still there');
+    await store.append('legacy', fresh());
+    assert.deepEqual((await store.read('legacy', 0, 10)).events.map((e) => e.offset), [2, 3, 4], 'the oldest event made room under the byte cap');
+    await store.close();
+    const check = new Database(join(dataDir, 'herald.db'), { readonly: true });
+    assert.deepEqual(check.prepare('SELECT bytes FROM channels WHERE id = 1').get(), { bytes: 3 * size });
+    check.close();
   });
 });

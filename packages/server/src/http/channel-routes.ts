@@ -5,11 +5,13 @@ import { HeraldError } from '../errors.js';
 import { prepareEvents, requireChannel } from '../events-in.js';
 import { Delivery } from '../fanout/delivery.js';
 import type { Hub } from '../hub.js';
-
+import type { PublishLimiter } from '../quota/publish-limiter.js';
+import { addressKey } from '../quota/rate-limited.js';
 
 export interface ChannelRoutesContext {
   hub: Hub;
   config: HeraldConfig;
+  limiter: PublishLimiter;
   isShuttingDown(): boolean;
 }
 
@@ -20,7 +22,7 @@ const channelParams = {
 } as const;
 
 /** Publishing, history, the channel list and channel reset. */
-export function registerChannelRoutes(app: FastifyInstance, { hub, config, isShuttingDown }: ChannelRoutesContext): void {
+export function registerChannelRoutes(app: FastifyInstance, { hub, config, limiter, isShuttingDown }: ChannelRoutesContext): void {
   app.post('/api/channels/:channel/events', { schema: { params: channelParams } }, async (request, reply) => {
     if (isShuttingDown()) throw new HeraldError('shutting_down', 'the hub is shutting down; publish again after it restarts');
     const channel = requireChannel((request.params as { channel: string }).channel);
@@ -33,6 +35,8 @@ export function registerChannelRoutes(app: FastifyInstance, { hub, config, isShu
     if (raw.length > Defaults.maxBatchEvents) {
       throw new HeraldError('too_many_events', `a batch may hold at most ${Defaults.maxBatchEvents} events (got ${raw.length})`);
     }
+    // A keep-alive socket is a connection like a WebSocket; every event of a batch counts.
+    limiter.admit(limiter.socketBucket(request.raw.socket), addressKey(request.ip), raw.length);
     const result = await hub.publish(request.principal, channel, prepareEvents(raw, config.maxMessageBytes, { maxDepth: config.maxEventDepth, maxKeys: config.maxEventKeys }));
     reply.code(201);
     return { channel, epoch: result.epoch, offsets: result.offsets };

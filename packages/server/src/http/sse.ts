@@ -9,6 +9,8 @@ import { Subscription, type Subscriber } from '../fanout/subscription.js';
 import type { Principal } from '../access/principal.js';
 import { MAX_TIMER_MS } from '../ws/connection.js';
 import type { Hub } from '../hub.js';
+import type { ConnectionCounter } from '../quota/connection-counter.js';
+import { addressKey } from '../quota/rate-limited.js';
 import type { Since } from '../recovery.js';
 
 /** Whether `res` drained (or closed) within `ms`. */
@@ -80,6 +82,8 @@ export interface SseEndpointContext {
   config: HeraldConfig;
   isShuttingDown(): boolean;
   onSlowConsumer(): void;
+  /** WebSocket and SSE connections per address, shared with the WebSocket endpoint. */
+  connectionsPerIp: ConnectionCounter;
 }
 
 /** `GET /api/channels/{channel}/stream`: the fallback where WebSockets are blocked. */
@@ -132,6 +136,12 @@ export class SseEndpoint {
     const who = request.principal;
     // Asked before the 200 goes out, so that a refusal is a plain 401/403 (the hub asks again below).
     this.ctx.hub.authorize(who, { kind: 'subscribe', channel });
+    const address = addressKey(request.ip);
+    const counter = this.ctx.connectionsPerIp;
+    if (!counter.tryAcquire(address)) {
+      throw new HeraldError('too_many_connections', `this address already holds ${counter.max} WebSocket and SSE connections (--max-connections-per-ip): close some, or reconnect later with backoff`);
+    }
+    reply.raw.once('close', counter.releaser(address));
 
     reply.hijack();
     const res = reply.raw;

@@ -1,3 +1,4 @@
+import { HeraldError } from '../errors.js';
 import {
   newEpoch,
   type AppendInput,
@@ -18,6 +19,9 @@ interface MemoryChannel {
   epoch: string;
   latest: number;
   events: StoredEvent[];
+  /** Byte size of each retained event's JSON, parallel to `events`, and their sum. */
+  sizes: number[];
+  bytes: number;
   /** idempotency id → offset, for retained events only. */
   ids: Map<string, number>;
   idOfOffset: Map<number, string>;
@@ -51,6 +55,8 @@ export class MemoryStore implements EventStore {
   private nextSeq = 1;
   private lastTime = 0;
   private droppedInLog = 0;
+  /** Bytes retained over all channels. */
+  private totalBytes = 0;
 
   constructor(private readonly retention: RetentionPolicy) {}
 
@@ -62,27 +68,61 @@ export class MemoryStore implements EventStore {
     const offsets: number[] = [];
     const duplicates: boolean[] = [];
     const stored: StoredEvent[] = [];
+    const sizes: number[] = [];
+    // An id repeated within the batch is a duplicate of its first copy.
+    const batchIds = new Map<string, number>();
+    let latest = state.latest;
     for (const input of inputs) {
       const id = input.event.id;
-      const existing = id === undefined ? undefined : state.ids.get(id);
+      const existing = id === undefined ? undefined : (state.ids.get(id) ?? batchIds.get(id));
       if (existing !== undefined) {
         offsets.push(existing);
         duplicates.push(true);
         continue;
       }
-      const event: StoredEvent = { channel, offset: ++state.latest, time: now, json: input.json };
-      state.events.push(event);
-      this.log.push({ seq: this.nextSeq++, state, event });
-      if (id !== undefined) {
-        state.ids.set(id, event.offset);
-        state.idOfOffset.set(event.offset, id);
-      }
+      const event: StoredEvent = { channel, offset: ++latest, time: now, json: input.json };
+      if (id !== undefined) batchIds.set(id, event.offset);
       offsets.push(event.offset);
       duplicates.push(false);
       stored.push(event);
+      sizes.push(Buffer.byteLength(input.json));
     }
-    this.trim(state, state.events.length - this.retention.maxCount);
+    const added = sizes.reduce((a, b) => a + b, 0);
+    const drop = this.dropPlan(state, sizes, added);
+    const maxTotal = this.retention.maxTotalBytes ?? 0;
+    if (maxTotal > 0 && stored.length > 0 && this.totalBytes + added - drop.bytes > maxTotal) {
+      throw new HeraldError('quota_exceeded', `the hub stores ${this.totalBytes} bytes of history and may store at most ${maxTotal} (--max-total-bytes); nothing was stored: retry later, or ask the operator to delete channels or raise the quota`);
+    }
+    state.latest = latest;
+    for (const [index, event] of stored.entries()) {
+      state.events.push(event);
+      state.sizes.push(sizes[index]!);
+      this.log.push({ seq: this.nextSeq++, state, event });
+    }
+    for (const [id, offset] of batchIds) {
+      state.ids.set(id, offset);
+      state.idOfOffset.set(offset, id);
+    }
+    state.bytes += added;
+    this.totalBytes += added;
+    this.trim(state, drop.count);
     return { epoch: state.epoch, offsets, duplicates, stored };
+  }
+
+  /** How many of the oldest events retention drops once `sizes` more are appended: by count, then by bytes. */
+  private dropPlan(state: MemoryChannel, sizes: readonly number[], added: number): { count: number; bytes: number } {
+    const length = state.events.length + sizes.length;
+    const sizeAt = (i: number) => (i < state.sizes.length ? state.sizes[i]! : sizes[i - state.sizes.length]!);
+    let count = 0;
+    let bytes = 0;
+    let kept = state.bytes + added;
+    const maxBytes = this.retention.maxChannelBytes ?? 0;
+    while (count < length - 1 && (length - count > this.retention.maxCount || (maxBytes > 0 && kept > maxBytes))) {
+      const size = sizeAt(count++);
+      bytes += size;
+      kept -= size;
+    }
+    return { count, bytes };
   }
 
   async read(channel: string, afterOffset: number, limit: number): Promise<HistoryPage> {
@@ -136,9 +176,11 @@ export class MemoryStore implements EventStore {
 
   async reset(channel: string): Promise<ChannelPosition> {
     const old = this.channelsByName.get(channel);
-    if (old) this.forget(old.events.length);
-    else insertSorted(this.sortedNames, channel);
-    const state: MemoryChannel = { epoch: newEpoch(), latest: 0, events: [], ids: new Map(), idOfOffset: new Map() };
+    if (old) {
+      this.forget(old.events.length);
+      this.totalBytes -= old.bytes;
+    } else insertSorted(this.sortedNames, channel);
+    const state: MemoryChannel = { epoch: newEpoch(), latest: 0, events: [], sizes: [], bytes: 0, ids: new Map(), idOfOffset: new Map() };
     this.channelsByName.set(channel, state);
     return positionOf(state);
   }
@@ -159,7 +201,7 @@ export class MemoryStore implements EventStore {
   private channel(name: string, create: boolean): MemoryChannel | undefined {
     let state = this.channelsByName.get(name);
     if (!state && create) {
-      state = { epoch: this.instanceEpoch, latest: 0, events: [], ids: new Map(), idOfOffset: new Map() };
+      state = { epoch: this.instanceEpoch, latest: 0, events: [], sizes: [], bytes: 0, ids: new Map(), idOfOffset: new Map() };
       this.channelsByName.set(name, state);
       insertSorted(this.sortedNames, name);
     }
@@ -186,6 +228,10 @@ export class MemoryStore implements EventStore {
 
   private trim(state: MemoryChannel, count: number): number {
     if (count <= 0) return 0;
+    let bytes = 0;
+    for (const size of state.sizes.splice(0, count)) bytes += size;
+    state.bytes -= bytes;
+    this.totalBytes -= bytes;
     for (const dropped of state.events.splice(0, count)) {
       const id = state.idOfOffset.get(dropped.offset);
       if (id !== undefined) {

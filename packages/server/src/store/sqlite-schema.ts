@@ -10,7 +10,8 @@ CREATE TABLE IF NOT EXISTS channels (
   id INTEGER PRIMARY KEY,
   name TEXT NOT NULL UNIQUE,
   epoch TEXT NOT NULL,
-  latest INTEGER NOT NULL
+  latest INTEGER NOT NULL,
+  bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS events (
   channel_id INTEGER NOT NULL,
@@ -18,6 +19,7 @@ CREATE TABLE IF NOT EXISTS events (
   time INTEGER NOT NULL,
   idem TEXT,
   body TEXT NOT NULL,
+  bytes INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (channel_id, offset)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS events_idem ON events (channel_id, idem) WHERE idem IS NOT NULL;
@@ -34,5 +36,27 @@ export function openEventDatabase(dataDir: string, sync: SyncMode): Database.Dat
   // The reader and the writer are two connections: wait for a lock rather than fail on one.
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
+  addByteColumns(db);
   return db;
+}
+
+/**
+ * Databases made before byte retention have no `bytes` columns: they are added and filled in once, in
+ * one transaction (reading every event once: a few seconds for millions of events), so an existing data
+ * folder keeps working and its channels are held to the byte caps from the first start.
+ */
+function addByteColumns(db: Database.Database): void {
+  const has = (table: string) => db.prepare<[], { name: string }>(`PRAGMA table_info(${table})`).all().some((c) => c.name === 'bytes');
+  if (has('events') && has('channels')) return;
+  db.transaction(() => {
+    // Checked again inside the write lock: the hub's two connections both open the database.
+    if (!has('events')) {
+      db.exec('ALTER TABLE events ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0');
+      db.exec('UPDATE events SET bytes = length(CAST(body AS BLOB))');
+    }
+    if (!has('channels')) {
+      db.exec('ALTER TABLE channels ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0');
+      db.exec('UPDATE channels SET bytes = (SELECT COALESCE(SUM(e.bytes), 0) FROM events e WHERE e.channel_id = channels.id)');
+    }
+  }).immediate();
 }

@@ -17,6 +17,8 @@ export interface WriterAppendResult {
   offsets: number[];
   duplicates: boolean[];
   time: number;
+  /** Set when the append was refused (and rolled back) because it would pass the total byte cap. */
+  refusedBytes?: { stored: number; max: number };
 }
 export type WriterRequest =
   | { id: number; type: 'append'; appends: WriterAppend[] }
@@ -31,28 +33,49 @@ interface ChannelRow {
   id: number;
   epoch: string;
   latest: number;
+  /** Bytes of the events the channel retains (the sum of their `bytes`). */
+  bytes: number;
 }
 
-const { dataDir, sync, maxCount, storeEpoch } = workerData as { dataDir: string; sync: SyncMode; maxCount: number; storeEpoch: string };
+export interface WriterData {
+  dataDir: string;
+  sync: SyncMode;
+  maxCount: number;
+  /** 0: no limit. */
+  maxChannelBytes: number;
+  maxTotalBytes: number;
+  storeEpoch: string;
+}
+
+const { dataDir, sync, maxCount, maxChannelBytes, maxTotalBytes, storeEpoch } = workerData as WriterData;
 const db = openEventDatabase(dataDir, sync);
 const statements = {
-  getChannel: db.prepare<[string], ChannelRow>('SELECT id, epoch, latest FROM channels WHERE name = ?'),
-  insertChannel: db.prepare('INSERT INTO channels (name, epoch, latest) VALUES (?, ?, 0)'),
-  setLatest: db.prepare('UPDATE channels SET latest = ? WHERE id = ?'),
-  resetChannel: db.prepare('UPDATE channels SET latest = 0, epoch = ? WHERE id = ?'),
+  getChannel: db.prepare<[string], ChannelRow>('SELECT id, epoch, latest, bytes FROM channels WHERE name = ?'),
+  insertChannel: db.prepare('INSERT INTO channels (name, epoch, latest, bytes) VALUES (?, ?, 0, 0)'),
+  setLatest: db.prepare('UPDATE channels SET latest = ?, bytes = ? WHERE id = ?'),
+  resetChannel: db.prepare('UPDATE channels SET latest = 0, bytes = 0, epoch = ? WHERE id = ?'),
   findIdem: db.prepare<[number, string], { offset: number }>('SELECT offset FROM events WHERE channel_id = ? AND idem = ?'),
-  insertEvent: db.prepare('INSERT INTO events (channel_id, offset, time, idem, body) VALUES (?, ?, ?, ?, ?)'),
+  insertEvent: db.prepare('INSERT INTO events (channel_id, offset, time, idem, body, bytes) VALUES (?, ?, ?, ?, ?, ?)'),
   trimCount: db.prepare('DELETE FROM events WHERE channel_id = ? AND offset <= ?'),
+  bytesUpTo: db.prepare<[number, number], { bytes: number }>('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM events WHERE channel_id = ? AND offset <= ?'),
+  oldestSizes: db.prepare<[number], { offset: number; bytes: number }>('SELECT offset, bytes FROM events WHERE channel_id = ? ORDER BY offset'),
+  subtractBytes: db.prepare('UPDATE channels SET bytes = bytes - ? WHERE id = ?'),
+  totalBytes: db.prepare<[], { bytes: number }>('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM channels'),
   newestOlderThan: db.prepare<[number, number], { offset: number | null }>('SELECT MAX(offset) AS offset FROM events WHERE channel_id = ? AND time < ?'),
   allChannelIds: db.prepare<[], { id: number }>('SELECT id FROM channels'),
   deleteChannelEvents: db.prepare('DELETE FROM events WHERE channel_id = ?'),
   probe: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?)"),
 };
 const cache = new Map<string, ChannelRow>();
+/** Bytes retained over all channels, kept here so that the total cap costs no query per append. */
+let totalBytes = statements.totalBytes.get()!.bytes;
+
+/** Thrown inside an append's savepoint to roll back just that append when it would pass the total cap. */
+class OverTotal extends Error {}
 
 function channelRow(name: string, epoch: string): ChannelRow {
   let row = cache.get(name) ?? statements.getChannel.get(name);
-  if (!row) row = { id: Number(statements.insertChannel.run(name, epoch).lastInsertRowid), epoch, latest: 0 };
+  if (!row) row = { id: Number(statements.insertChannel.run(name, epoch).lastInsertRowid), epoch, latest: 0, bytes: 0 };
   cache.set(name, row);
   return row;
 }
@@ -70,27 +93,70 @@ function appendOne({ channel, events }: WriterAppend, time: number): WriterAppen
       continue;
     }
     const offset = row.latest + 1;
-    statements.insertEvent.run(row.id, offset, time, idem, json);
+    const bytes = Buffer.byteLength(json);
+    statements.insertEvent.run(row.id, offset, time, idem, json, bytes);
     row.latest = offset;
+    row.bytes += bytes;
+    totalBytes += bytes;
     offsets.push(offset);
     duplicates.push(false);
     stored++;
   }
   if (stored > 0) {
-    statements.setLatest.run(row.latest, row.id);
     const keepFrom = row.latest - maxCount;
-    if (keepFrom > 0) statements.trimCount.run(row.id, keepFrom);
+    if (keepFrom > 0) trimTo(row, keepFrom);
+    if (maxChannelBytes > 0 && row.bytes > maxChannelBytes) trimTo(row, byteCutoff(row));
+    statements.setLatest.run(row.latest, row.bytes, row.id);
+    if (maxTotalBytes > 0 && totalBytes > maxTotalBytes) throw new OverTotal();
   }
   return { epoch: row.epoch, offsets, duplicates, time };
+}
+
+/** Deletes the channel's events up to `offset` and takes their bytes off the channel and the total. */
+function trimTo(row: ChannelRow, offset: number): void {
+  const { bytes } = statements.bytesUpTo.get(row.id, offset)!;
+  if (statements.trimCount.run(row.id, offset).changes === 0) return;
+  row.bytes -= bytes;
+  totalBytes -= bytes;
+}
+
+/** The newest offset whose dropping (with all older) brings the channel under its byte cap; the newest event stays. */
+function byteCutoff(row: ChannelRow): number {
+  const excess = row.bytes - maxChannelBytes;
+  let dropped = 0;
+  let cutoff = 0;
+  for (const { offset, bytes } of statements.oldestSizes.iterate(row.id)) {
+    if (offset >= row.latest) break;
+    cutoff = offset;
+    dropped += bytes;
+    if (dropped >= excess) break;
+  }
+  return cutoff;
+}
+
+/** One append in its own savepoint: refused alone, leaving the others of its group commit, when over the total. */
+const appendInSavepoint = db.transaction(appendOne);
+
+function appendOrRefuse(append: WriterAppend, time: number): WriterAppendResult {
+  const before = totalBytes;
+  try {
+    return appendInSavepoint(append, time);
+  } catch (error) {
+    if (!(error instanceof OverTotal)) throw error;
+    totalBytes = before;
+    cache.delete(append.channel); // its row (perhaps new) was rolled back: read it again next time
+    return { epoch: '', offsets: [], duplicates: [], time, refusedBytes: { stored: before, max: maxTotalBytes } };
+  }
 }
 
 const handlers = {
   append: (request: Extract<WriterRequest, { type: 'append' }>) => {
     const time = Date.now();
     try {
-      return db.transaction(() => request.appends.map((a) => appendOne(a, time)))();
+      return db.transaction(() => request.appends.map((a) => appendOrRefuse(a, time)))();
     } catch (error) {
       cache.clear(); // positions may have advanced inside the rolled-back transaction
+      totalBytes = statements.totalBytes.get()!.bytes;
       throw error;
     }
   },
@@ -101,8 +167,10 @@ const handlers = {
       statements.deleteChannelEvents.run(row.id);
       statements.resetChannel.run(epoch, row.id);
     })();
+    totalBytes -= row.bytes;
     row.epoch = epoch;
     row.latest = 0;
+    row.bytes = 0;
     return epoch;
   },
   sweep: (request: Extract<WriterRequest, { type: 'sweep' }>) => {
@@ -110,9 +178,15 @@ const handlers = {
     db.transaction(() => {
       for (const { id } of statements.allChannelIds.all()) {
         const newest = statements.newestOlderThan.get(id, request.cutoff)?.offset;
-        if (newest != null) dropped += statements.trimCount.run(id, newest).changes;
+        if (newest == null) continue;
+        const { bytes } = statements.bytesUpTo.get(id, newest)!;
+        dropped += statements.trimCount.run(id, newest).changes;
+        statements.subtractBytes.run(bytes, id);
       }
     })();
+    // Cached rows hold the bytes before the sweep; they are read again when next used.
+    cache.clear();
+    totalBytes = statements.totalBytes.get()!.bytes;
     return dropped;
   },
   probe: () => {

@@ -4,7 +4,7 @@ import type Database from 'better-sqlite3';
 import { HeraldError } from '../errors.js';
 import { DataCorruptError, DataFolderLock } from './data-folder-lock.js';
 import { openEventDatabase, type SyncMode } from './sqlite-schema.js';
-import type { WriterAppend, WriterAppendResult, WriterReply, WriterRequest } from './sqlite-writer.js';
+import type { WriterAppend, WriterAppendResult, WriterData, WriterReply, WriterRequest } from './sqlite-writer.js';
 import {
   newEpoch,
   type AppendInput,
@@ -143,9 +143,9 @@ export class SqliteStore implements EventStore {
       ),
     };
     this.storeEpoch = this.statements.getMeta.get('epoch')?.value ?? this.createStoreEpoch();
-    this.writer = new Worker(WRITER, {
-      workerData: { dataDir: options.dataDir, sync: options.sync ?? 'full', maxCount: options.retention.maxCount, storeEpoch: this.storeEpoch },
-    });
+    const { maxCount, maxChannelBytes = 0, maxTotalBytes = 0 } = options.retention;
+    const workerData: WriterData = { dataDir: options.dataDir, sync: options.sync ?? 'full', maxCount, maxChannelBytes, maxTotalBytes, storeEpoch: this.storeEpoch };
+    this.writer = new Worker(WRITER, { workerData });
     this.writer.on('message', (reply: WriterReply) => this.onReply(reply));
     this.writer.on('error', (error) => this.failAll(error));
     this.writer.on('exit', () => this.closing || this.failAll(new Error('the SQLite writer thread stopped')));
@@ -264,7 +264,12 @@ export class SqliteStore implements EventStore {
       (results) => {
         this.appendInFlight = false;
         results.forEach((result, i) => {
-          const { channel, inputs, resolve } = batch[i]!;
+          const { channel, inputs, resolve, reject } = batch[i]!;
+          if (result.refusedBytes) {
+            const { stored, max } = result.refusedBytes;
+            reject(new HeraldError('quota_exceeded', `the hub stores ${stored} bytes of history and may store at most ${max} (--max-total-bytes); nothing was stored: retry later, or ask the operator to delete channels or raise the quota`));
+            return;
+          }
           this.visible.set(channel, Math.max(this.visible.get(channel) ?? 0, ...result.offsets));
           const stored: StoredEvent[] = [];
           inputs.forEach((input, k) => {

@@ -94,12 +94,23 @@ export interface RetentionPolicy {
   maxCount: number;
   /** Events older than this many milliseconds are dropped. */
   maxAgeMs: number;
+  /**
+   * Bytes (of the stored event JSON) kept per channel: past it the channel's oldest events are dropped,
+   * as with `maxCount` (its newest event is always kept). 0 or absent: no limit.
+   */
+  maxChannelBytes?: number;
+  /**
+   * Bytes kept over all channels. An append that would leave more stored (after its own channel's
+   * trimming) is refused whole with `quota_exceeded`, and nothing is dropped to make room: history that
+   * was acknowledged stays until retention or a reset removes it. 0 or absent: no limit.
+   */
+  maxTotalBytes?: number;
 }
 
 export interface EventStore {
   /**
    * Stores events at the end of a channel. Resolves only once they are durable in this engine's sense.
-   * Reads (`read`, `readSinceTime`, `position`) must not show an appended event before this promise has
+   * Reads (`read`, `scanByTime`, `position`) must not show an appended event before this promise has
    * resolved: the hub fans events out when it resolves, and a resume that saw an event in history before
    * its fan-out would receive it twice.
    */

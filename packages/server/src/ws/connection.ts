@@ -11,6 +11,8 @@ import { Subscription, type Subscriber } from '../fanout/subscription.js';
 import type { Hub } from '../hub.js';
 import { parseSince, type Since } from '../recovery.js';
 import { ReplayLost } from '../fanout/replay-source.js';
+import type { PublishLimiter } from '../quota/publish-limiter.js';
+import { RateLimitedError } from '../quota/rate-limited.js';
 import { sendReplay, type ReplayEnd } from './replay.js';
 import { sendSnapshotParts } from './snapshot-parts.js';
 
@@ -18,6 +20,11 @@ import { sendSnapshotParts } from './snapshot-parts.js';
 const TEXT_FRAME = { binary: false, compress: false } as const;
 /** After closing a slow consumer, how long it may take to read its backlog and the close frame. */
 const SLOW_CLOSE_GRACE_MS = 5000;
+/**
+ * After closing a connection for its rate (4029), how long it has to read the close frame. Its socket is
+ * not read again: a flood queued behind the peer's close frame would cost the hub its parsing.
+ */
+const RATE_CLOSE_GRACE_MS = 1000;
 /** The `expiring` notice comes this long before a token expires (or half its remaining life, if less). */
 const EXPIRY_NOTICE_MS = 30_000;
 /** The longest delay a Node timer honours. */
@@ -27,6 +34,8 @@ export interface ConnectionContext {
   hub: Hub;
   config: HeraldConfig;
   log: Logger;
+  /** Events per second per connection and per address. */
+  limiter: PublishLimiter;
   isShuttingDown(): boolean;
   onClosed(connection: Connection): void;
   onSlowConsumer(): void;
@@ -50,6 +59,15 @@ export class Connection implements Subscriber {
   private pingPayload: Buffer | undefined;
   private expiryNotice: NodeJS.Timeout | undefined;
   private expiry: NodeJS.Timeout | undefined;
+  /** Events per second this connection may publish, and how many refusals it is forgiven (see `admitRate`). */
+  private readonly rate;
+  private readonly patience;
+  /** Publishes handed to the hub and not answered yet (see `publish`). */
+  private inFlight = 0;
+  /** Set when the connection is to be closed once its publishes in flight are answered; it runs no new command. */
+  private ending: { code: number; reason: string } | undefined;
+  /** Frames read while the connection had its most publishes in flight: run in order as they are answered. */
+  private readonly backlog: Array<{ data: RawData; isBinary: boolean }> = [];
   /** One handler per op: the compiler finds every place a new command must be handled. */
   private readonly handlers: { [Op in ClientCommand['op']]: (id: CommandId | undefined, cmd: Command) => void } = {
     subscribe: (id, cmd) => this.subscribe(id, cmd),
@@ -65,9 +83,13 @@ export class Connection implements Subscriber {
     readonly ws: WebSocket,
     private readonly ctx: ConnectionContext,
     principal: Principal,
+    /** The peer's address, which per-address quotas count against. */
+    readonly address: string,
   ) {
     this.principal = principal;
-    ws.on('message', (data, isBinary) => this.onFrame(data, isBinary));
+    this.rate = ctx.limiter.connectionBucket();
+    this.patience = ctx.limiter.patienceBucket();
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     // Only a pong that echoes our latest ping counts: a peer that never reads cannot know its payload,
     // so unsolicited pongs do not keep a client that reads nothing alive.
     ws.on('pong', (data) => {
@@ -174,6 +196,10 @@ export class Connection implements Subscriber {
   private release(): void {
     if (this.closing) return;
     this.closing = true;
+    // A socket paused for its publishes in flight must be read again, or the close handshake never
+    // completes; one closed for its rate is not (it is cut after a grace instead).
+    this.backlog.length = 0;
+    if (this.ws.isPaused && !this.ending) this.ws.resume();
     clearTimeout(this.expiryNotice);
     clearTimeout(this.expiry);
     for (const sub of this.subscriptions.values()) this.ctx.hub.unsubscribe(sub);
@@ -181,9 +207,38 @@ export class Connection implements Subscriber {
     this.ctx.onClosed(this);
   }
 
-  private onFrame(data: RawData, isBinary: boolean): void {
+  /**
+   * Fairness between connections: while one has `maxInFlightPublishes` publishes being stored, its
+   * further frames wait here (and its socket is not read, so TCP pushes back on the sender) instead of
+   * queueing work ahead of other connections' publishes. They run, in order, as its publishes are answered.
+   */
+  private onMessage(data: RawData, isBinary: boolean): void {
     this.lastSeen = Date.now();
-    if (this.closing) return;
+    if (this.closing || this.ending) return;
+    if (this.backlog.length > 0 || this.atInFlightCap()) {
+      this.backlog.push({ data, isBinary });
+      if (!this.ws.isPaused) this.ws.pause();
+      return;
+    }
+    this.onFrame(data, isBinary);
+  }
+
+  private atInFlightCap(): boolean {
+    const cap = this.ctx.config.maxInFlightPublishes;
+    return cap > 0 && this.inFlight >= cap;
+  }
+
+  /** Runs waiting frames while there is room, then reads the socket again. */
+  private runBacklog(): void {
+    while (this.backlog.length > 0 && !this.atInFlightCap() && !this.closing && !this.ending) {
+      const { data, isBinary } = this.backlog.shift()!;
+      this.onFrame(data, isBinary);
+    }
+    if (this.backlog.length === 0 && !this.atInFlightCap() && this.ws.isPaused && !this.closing && !this.ending) this.ws.resume();
+  }
+
+  private onFrame(data: RawData, isBinary: boolean): void {
+    if (this.closing || this.ending) return;
     if (isBinary) {
       this.fail(undefined, 'bad_request', 'binary frames are not supported: send JSON as text frames');
       return;
@@ -195,7 +250,10 @@ export class Connection implements Subscriber {
       this.fail(undefined, 'bad_json', 'the frame is not valid JSON');
       return;
     }
-    for (const command of Array.isArray(parsed) ? parsed : [parsed]) this.handle(command);
+    for (const command of Array.isArray(parsed) ? parsed : [parsed]) {
+      if (this.closing || this.ending) return; // being closed (rate limit): the rest of the frame is not run
+      this.handle(command);
+    }
   }
 
   private handle(command: unknown): void {
@@ -357,19 +415,70 @@ export class Connection implements Subscriber {
     if (this.ctx.isShuttingDown()) throw new HeraldError('shutting_down', 'the hub is shutting down; publish again after it restarts');
     const channel = requireChannel(cmd.channel);
     if (cmd.event === undefined) throw new HeraldError('bad_request', 'event is required');
+    if (!this.admitRate(id)) return;
     const inputs = prepareEvents([cmd.event], this.ctx.config.maxMessageBytes, { maxDepth: this.ctx.config.maxEventDepth, maxKeys: this.ctx.config.maxEventKeys });
+    // Counted for the in-flight cap (see onMessage).
+    this.inFlight++;
     this.ctx.hub.publish(this.principal, channel, inputs).then(
       (result) => {
         const reply: Record<string, unknown> = { op: 'published', channel, offset: result.offsets[0], epoch: result.epoch };
         if (id !== undefined) reply.id = id;
         if (result.duplicates[0]) reply.duplicate = true;
         this.send(reply);
+        this.publishSettled();
       },
-      (error: unknown) => this.failWith(id, error),
+      (error: unknown) => {
+        this.failWith(id, error);
+        this.publishSettled();
+      },
     );
   }
 
+  private publishSettled(): void {
+    this.inFlight--;
+    if (this.ending) return this.endWhenAnswered();
+    this.runBacklog();
+  }
+
+  /**
+   * Closes with `ending` once every publish in flight is answered, so that no stored event loses its
+   * acknowledgement. The socket stays unread (see RATE_CLOSE_GRACE_MS) and is cut after the grace.
+   */
+  private endWhenAnswered(): void {
+    if (this.inFlight > 0 || !this.ending) return;
+    this.backlog.length = 0;
+    if (!this.ws.isPaused) this.ws.pause();
+    this.close(this.ending.code, this.ending.reason);
+    setTimeout(() => this.ws.terminate(), RATE_CLOSE_GRACE_MS).unref();
+  }
+
+  /**
+   * One event's worth of the connection's and the address's budgets, or a `rate_limited` answer (built
+   * here, not thrown: under a flood a refusal must stay cheap). Every refusal spends some of the
+   * connection's patience (see PublishLimiter.patienceBucket): a client that keeps publishing past its
+   * limit instead of waiting is closed with 4029 and reconnects with backoff.
+   */
+  private admitRate(id: CommandId | undefined): boolean {
+    const refused = this.ctx.limiter.refusal(this.rate, this.address, 1);
+    if (!refused) return true;
+    this.ctx.onCommandError('rate_limited');
+    this.send(id === undefined ? { op: 'error', code: 'rate_limited', message: refused.message, retryAfterMs: refused.retryAfterMs } : { op: 'error', id, code: 'rate_limited', message: refused.message, retryAfterMs: refused.retryAfterMs });
+    if (this.patience && !this.patience.take(1) && !this.ending) {
+      this.ctx.log.warn({ clientId: this.clientId, address: this.address }, 'closing a connection that kept publishing past its rate limit');
+      this.ending = { code: CloseCodes.rateLimited.code, reason: 'kept publishing past the rate limit: reconnect with backoff' };
+      this.endWhenAnswered();
+    }
+    return false;
+  }
+
   private failWith(id: CommandId | undefined, error: unknown): void {
+    if (error instanceof RateLimitedError) {
+      this.ctx.onCommandError(error.code);
+      const reply: Record<string, unknown> = { op: 'error', code: error.code, message: error.message, retryAfterMs: error.retryAfterMs };
+      if (id !== undefined) reply.id = id;
+      this.send(reply);
+      return;
+    }
     if (error instanceof HeraldError) {
       this.fail(id, error.code, error.message);
       return;

@@ -6,11 +6,17 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { cookieValue, SESSION_COOKIE, type Gatekeeper } from '../access/gatekeeper.js';
 import type { Principal } from '../access/principal.js';
 import { HeraldError } from '../errors.js';
+import type { ConnectionCounter } from '../quota/connection-counter.js';
+import { addressKey } from '../quota/rate-limited.js';
 import { Connection, type ConnectionContext } from './connection.js';
 
 const CLIENT_ID = new RegExp(`^[A-Za-z0-9_.:-]{1,${MAX_CLIENT_ID_LENGTH}}$`);
 
-export type EndpointContext = Omit<ConnectionContext, 'onClosed' | 'onAuthenticated'> & { gate: Gatekeeper };
+export type EndpointContext = Omit<ConnectionContext, 'onClosed' | 'onAuthenticated'> & {
+  gate: Gatekeeper;
+  /** WebSocket and SSE connections per address, shared with the SSE endpoint. */
+  connectionsPerIp: ConnectionCounter;
+};
 
 /**
  * The `/ws` endpoint: the upgrade handshake (host, origin and credentials checked before anything is
@@ -61,6 +67,14 @@ export class WebSocketEndpoint {
     const url = new URL(request.url ?? '/', 'http://herald.invalid');
     if (url.pathname !== '/ws') return refuse(socket, new HeraldError('not_found', 'WebSocket upgrades are served at /ws only'));
     if (this.ctx.isShuttingDown()) return refuse(socket, new HeraldError('shutting_down', 'the hub is shutting down'));
+    // Counted from the upgrade until the socket closes, refused or not, so that upgrades still being
+    // authenticated count too.
+    const address = addressKey(request.socket.remoteAddress);
+    const counter = this.ctx.connectionsPerIp;
+    if (!counter.tryAcquire(address)) {
+      return refuse(socket, new HeraldError('too_many_connections', `this address already holds ${counter.max} WebSocket and SSE connections (--max-connections-per-ip): close some, or reconnect later with backoff`));
+    }
+    socket.once('close', counter.releaser(address));
     const requestedId = url.searchParams.get('clientId');
     try {
       this.ctx.gate.checkBrowser(request.headers);
@@ -74,7 +88,7 @@ export class WebSocketEndpoint {
         if (principal.kind === 'anonymous' && cookieValue(request.headers.cookie, SESSION_COOKIE) !== undefined && request.headers.authorization === undefined) {
           return refuse(socket, new HeraldError('unauthorized', 'the session has ended: sign in again'));
         }
-        this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, requestedId, principal));
+        this.wss.handleUpgrade(request, socket, head, (ws) => this.accept(ws, requestedId, principal, address));
       },
       (error: unknown) => {
         if (error instanceof HeraldError) return refuse(socket, error);
@@ -104,14 +118,14 @@ export class WebSocketEndpoint {
     }
   }
 
-  private accept(ws: WebSocket, requestedId: string | null, principal: Principal): void {
+  private accept(ws: WebSocket, requestedId: string | null, principal: Principal, address: string): void {
     // A refused client id is answered after the upgrade, with a close code: browsers cannot read the
     // status of a refused upgrade, but they can read a close code.
     if (requestedId !== null && !CLIENT_ID.test(requestedId)) {
       ws.close(CloseCodes.invalidClientId.code, `clientId must be 1-${MAX_CLIENT_ID_LENGTH} characters of [A-Za-z0-9_.:-]`);
       return;
     }
-    const connection = new Connection(requestedId ?? randomUUID(), ws, this.connectionContext, principal);
+    const connection = new Connection(requestedId ?? randomUUID(), ws, this.connectionContext, principal, address);
     if (connection.authenticated) {
       this.admit(connection);
       return;
@@ -176,4 +190,4 @@ function refuse(socket: Duplex, error: HeraldError): void {
   socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 
-const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 421: 'Misdirected Request', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 421: 'Misdirected Request', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
