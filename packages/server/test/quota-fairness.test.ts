@@ -7,7 +7,7 @@ import { TestClient } from './support/ws-client.js';
 
 const dirs = scratchDirs('herald-fairness-');
 const FLOODER = new URL('./support/flooder.mjs', import.meta.url).pathname;
-const PUBLISHES = 200;
+const PUBLISHES = 500;
 
 function percentile(samples: number[], q: number): number {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -42,7 +42,10 @@ describe('a flood on one connection leaves other clients their latency', () => {
       await sequentialPublishes(bystander, 50, -50); // warm-up: JIT, SQLite pages
       const baseline = await sequentialPublishes(bystander, PUBLISHES, 0);
 
-      flooder = spawn(process.execPath, [FLOODER, hub.url, '127.0.0.2', '12', '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      // At the lowest CPU priority: on a real network the flooder's CPU is its own machine's. Here it
+      // shares two cores with the hub and the bystander, and what is measured is the hub's fairness,
+      // not the OS scheduler's.
+      flooder = spawn('nice', ['-n', '19', process.execPath, FLOODER, hub.url, '127.0.0.2', '12', '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
       let output = '';
       flooder.stdout!.on('data', (d: Buffer) => (output += d.toString()));
       const report = new Promise<string>((resolve) => flooder!.on('exit', () => resolve(output)));

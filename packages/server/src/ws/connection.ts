@@ -18,6 +18,8 @@ import { sendSnapshotParts } from './snapshot-parts.js';
 
 /** Reused for every send: text frames, never compressed; no options object per send. */
 const TEXT_FRAME = { binary: false, compress: false } as const;
+/** Frames of one connection's backlog run per turn of the event loop (see runBacklog). */
+const BACKLOG_FRAMES_PER_TURN = 16;
 /** After closing a slow consumer, how long it may take to read its backlog and the close frame. */
 const SLOW_CLOSE_GRACE_MS = 5000;
 /**
@@ -68,6 +70,8 @@ export class Connection implements Subscriber {
   private ending: { code: number; reason: string } | undefined;
   /** Frames read while the connection had its most publishes in flight: run in order as they are answered. */
   private readonly backlog: Array<{ data: RawData; isBinary: boolean }> = [];
+  private backlogScheduled = false;
+  private corked = false;
   /** One handler per op: the compiler finds every place a new command must be handled. */
   private readonly handlers: { [Op in ClientCommand['op']]: (id: CommandId | undefined, cmd: Command) => void } = {
     subscribe: (id, cmd) => this.subscribe(id, cmd),
@@ -135,8 +139,27 @@ export class Connection implements Subscriber {
     this.ws.terminate();
   }
 
+  /**
+   * Replies written in one turn go out in one write: the answers of a group commit (up to the in-flight
+   * cap per connection) cost one system call instead of one each. Frames keep their order (everything
+   * after the cork, events included, waits for the same uncork).
+   */
+  private corkForThisTurn(): void {
+    if (this.corked) return;
+    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (!socket) return;
+    this.corked = true;
+    socket.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      socket.uncork();
+    });
+  }
+
   private sendBytes(bytes: Buffer): void {
-    if (!this.closing && this.hasRoomFor(bytes.length)) this.ws.send(bytes, TEXT_FRAME);
+    if (this.closing || !this.hasRoomFor(bytes.length)) return;
+    this.corkForThisTurn();
+    this.ws.send(bytes, TEXT_FRAME);
   }
 
   /** Whether `length` more bytes fit under the outbound cap; closes the connection as slow when not. */
@@ -228,13 +251,25 @@ export class Connection implements Subscriber {
     return cap > 0 && this.inFlight >= cap;
   }
 
-  /** Runs waiting frames while there is room, then reads the socket again. */
+  /**
+   * Runs waiting frames while there is room, a few per turn of the event loop (other connections' frames
+   * are read in between, so one busy client's backlog never runs ahead of everyone), then reads the
+   * socket again.
+   */
   private runBacklog(): void {
-    while (this.backlog.length > 0 && !this.atInFlightCap() && !this.closing && !this.ending) {
+    this.backlogScheduled = false;
+    for (let ran = 0; this.backlog.length > 0 && !this.atInFlightCap() && !this.closing && !this.ending; ran++) {
+      if (ran === BACKLOG_FRAMES_PER_TURN) return this.scheduleBacklog();
       const { data, isBinary } = this.backlog.shift()!;
       this.onFrame(data, isBinary);
     }
     if (this.backlog.length === 0 && !this.atInFlightCap() && this.ws.isPaused && !this.closing && !this.ending) this.ws.resume();
+  }
+
+  private scheduleBacklog(): void {
+    if (this.backlogScheduled) return;
+    this.backlogScheduled = true;
+    setImmediate(() => this.runBacklog());
   }
 
   private onFrame(data: RawData, isBinary: boolean): void {
@@ -437,7 +472,9 @@ export class Connection implements Subscriber {
   private publishSettled(): void {
     this.inFlight--;
     if (this.ending) return this.endWhenAnswered();
-    this.runBacklog();
+    // Not now: the answers of one group commit settle together, and the frames they make room for wait
+    // for the next turn, behind what other connections sent meanwhile.
+    if (this.backlog.length > 0 || this.ws.isPaused) this.scheduleBacklog();
   }
 
   /**
