@@ -24,6 +24,7 @@ import { RunStore } from './runs/run-store.js';
 import { RunTracker } from './runs/tracker.js';
 import { HubStats } from './stats.js';
 import { MemoryStore } from './store/memory.js';
+import { RedisStore } from './store/redis.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { EventStore } from './store/types.js';
 import { WebSocketEndpoint } from './ws/endpoint.js';
@@ -66,7 +67,9 @@ export interface ServerOverrides {
 
 export function createStore(config: HeraldConfig): EventStore {
   const retention = { maxCount: config.retentionCount, maxAgeMs: config.retentionAgeMs };
-  return config.store === 'memory' ? new MemoryStore(retention) : new SqliteStore({ dataDir: config.dataDir, retention, sync: config.sync });
+  if (config.store === 'memory') return new MemoryStore(retention);
+  if (config.store === 'redis') return new RedisStore({ url: config.redisUrl, prefix: config.redisPrefix, retention });
+  return new SqliteStore({ dataDir: config.dataDir, retention, sync: config.sync });
 }
 
 /** Starts a hub: HTTP API, WebSocket `/ws` and SSE on one port. */
