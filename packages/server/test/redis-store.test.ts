@@ -81,6 +81,25 @@ if (!available) {
     });
   });
 
+  describe('RedisStore: the visible horizon', () => {
+    it('never shows an event in a read before the promise of its append resolved in this process', async () => {
+      const store = open();
+      let resolved = 0;
+      for (let round = 0; round < 50; round++) {
+        const appends = Array.from({ length: 5 }, () => store.append('horizon', events('x')).then((r) => (resolved = Math.max(resolved, r.offsets[0]!))));
+        await new Promise((r) => setImmediate(r)); // the pipeline is on its way to Redis
+        const [page, position, scan] = await Promise.all([
+          store.read('horizon', 0, 10_000),
+          store.position('horizon'),
+          store.scanByTime({ afterTime: 0, untilTime: Date.now() + 60_000, prefix: 'horizon', limit: 10_000 }),
+        ]);
+        const shown = Math.max(position.latest, ...page.events.map((e) => e.offset), ...scan.events.map((e) => e.offset));
+        assert.ok(shown <= resolved, `round ${round}: history showed offset ${shown}, appends resolved up to ${resolved}`);
+        await Promise.all(appends);
+      }
+    });
+  });
+
   describe('RedisStore: Redis faults (own redis-server)', () => {
     it('starts every channel in a new epoch after FLUSHALL, offsets from 1', async () => {
       const own = await startOwnRedis();

@@ -94,6 +94,8 @@ export class RedisStore implements EventStore {
   private readonly unsettled = new Map<string, Set<Promise<void>>>();
   private readonly allUnsettled = new Set<Promise<void>>();
   private closing: Promise<void> | undefined;
+  /** Why the connection failed last (ECONNREFUSED…), to explain commands refused while reconnecting. */
+  private lastConnectionError: string | undefined;
   /** Redis's clock minus ours, in ms; undefined until the first sample. */
   private clockOffset: number | undefined;
 
@@ -113,7 +115,10 @@ export class RedisStore implements EventStore {
       connectionName: 'herald-store',
     });
     this.health_ = new RedisHealth(() => this.redis.ping());
-    this.redis.on('error', (error: Error) => this.health_.faulted(describeRedisError(error), Date.now()));
+    this.redis.on('error', (error: Error) => {
+      this.lastConnectionError = describeRedisError(error);
+      this.health_.faulted(this.lastConnectionError, Date.now());
+    });
     this.redis.on('close', () => this.closing || this.health_.faulted('the connection to Redis closed', Date.now()));
     this.redis.on('ready', () => this.sampleClock());
     this.redis.defineCommand('heraldAppend', { numberOfKeys: 6, lua: APPEND_SCRIPT });
@@ -150,8 +155,8 @@ export class RedisStore implements EventStore {
 
   async scanByTime(query: TimeScanQuery): Promise<TimeScanPage> {
     const earlier = this.allUnsettledNow();
-    const start = query.cursor === undefined ? `[${pad(Math.floor(query.afterTime) + 1, TIME_DIGITS)}` : `(${parseScanCursor(query.cursor)}`;
-    const end = `(${pad(Math.floor(query.untilTime) + 1, TIME_DIGITS)}`;
+    const start = query.cursor === undefined ? `[${pad(Math.max(0, Math.floor(query.afterTime) + 1), TIME_DIGITS)}` : `(${parseScanCursor(query.cursor)}`;
+    const end = `(${pad(Math.max(0, Math.floor(query.untilTime) + 1), TIME_DIGITS)}`;
     const reply = await this.command(() => this.redis.heraldScan(this.timeKey(), this.prefix, start, end, query.limit, query.prefix ?? ''));
     await earlier;
     const events: ScannedEvent[] = [];
@@ -193,7 +198,7 @@ export class RedisStore implements EventStore {
 
   async sweep(now = Date.now()): Promise<number> {
     // Receive times are Redis's clock: the cutoff is moved onto it.
-    const end = `(${pad(Math.max(0, now - this.options.retention.maxAgeMs + (this.clockOffset ?? 0)), TIME_DIGITS)}`;
+    const end = `(${pad(Math.max(0, Math.floor(now - this.options.retention.maxAgeMs + (this.clockOffset ?? 0))), TIME_DIGITS)}`;
     let dropped = 0;
     for (;;) {
       const [count, looked] = await this.command(() => this.redis.heraldSweep(this.timeKey(), this.prefix, end, SWEEP_BATCH));
@@ -250,12 +255,15 @@ export class RedisStore implements EventStore {
     const pipeline = this.redis.pipeline();
     const sentAt = Date.now();
     const deadline = this.deadline(sentAt);
+    // Fresh epochs are used only where Redis lost a channel's meta or the store epoch; one pair serves
+    // the whole batch (epochs need to be unique per channel, not across channels).
     const storeEpoch = newEpoch();
+    const channelEpoch = newEpoch();
     for (const { channel, inputs } of batch) {
       const args: Args = [];
       for (const input of inputs) args.push(input.event.id === undefined ? NO_IDEM : `+${input.event.id}`, input.json);
       const keys = [...this.channelKeys(channel), this.storeEpochKey(), this.channelsKey(), this.timeKey()];
-      pipeline.heraldAppend(...keys, this.prefix, channel, this.options.retention.maxCount, deadline, storeEpoch, newEpoch(), ...args);
+      pipeline.heraldAppend(...keys, this.prefix, channel, this.options.retention.maxCount, deadline, storeEpoch, channelEpoch, ...args);
     }
     pipeline.exec().then(
       (results) => {
@@ -276,7 +284,7 @@ export class RedisStore implements EventStore {
     if (reply[0] !== 'ok') return reject(this.late(sentAt));
     this.health_.recovered();
     const [, epoch, time, clock] = reply as [string, string, number, number];
-    if (this.clockOffset === undefined || answeredAt - sentAt <= CLOCK_SAMPLE_MAX_RTT_MS) this.clockOffset = clock - (sentAt + answeredAt) / 2;
+    this.clockSample(clock, sentAt, answeredAt);
     const offsets: number[] = [];
     const duplicates: boolean[] = [];
     const stored: StoredEvent[] = [];
@@ -303,7 +311,8 @@ export class RedisStore implements EventStore {
 
   private failure(error: unknown, sentAt: number): Error {
     if (!isRedisFault(error)) return error instanceof Error ? error : new Error(String(error));
-    const reason = describeRedisError(error);
+    const reason =
+      (error as Error).name === 'MaxRetriesPerRequestError' ? `Redis cannot be reached${this.lastConnectionError ? `: ${this.lastConnectionError}` : ''}` : describeRedisError(error);
     this.health_.faulted(reason, sentAt);
     return new HeraldError('storage_unavailable', `the hub cannot use its Redis right now (${reason}); this was not acknowledged: retry later (a retry with the same idempotency id is never stored twice)`);
   }
@@ -323,14 +332,18 @@ export class RedisStore implements EventStore {
   private sampleClock(): void {
     const sentAt = Date.now();
     this.redis.time().then(
-      ([seconds, micros]) => {
-        const answeredAt = Date.now();
-        if (this.clockOffset === undefined || answeredAt - sentAt <= CLOCK_SAMPLE_MAX_RTT_MS) {
-          this.clockOffset = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - (sentAt + answeredAt) / 2;
-        }
-      },
+      ([seconds, micros]) => this.clockSample(Number(seconds) * 1000 + Math.floor(Number(micros) / 1000), sentAt, Date.now()),
       () => {},
     );
+  }
+
+  /**
+   * Redis's clock read between sentAt and answeredAt: the offset is off by at most half the round trip,
+   * so only quick round trips count (the first append's includes connecting, and a loaded Redis's
+   * can take seconds).
+   */
+  private clockSample(redisTime: number, sentAt: number, answeredAt: number): void {
+    if (answeredAt - sentAt <= CLOCK_SAMPLE_MAX_RTT_MS) this.clockOffset = redisTime - (sentAt + answeredAt) / 2;
   }
 
   private track(channel: string, promise: Promise<AppendResult>): void {
@@ -376,7 +389,9 @@ export class RedisStore implements EventStore {
   }
 }
 
+/** A whole number as index members write it (a fraction would sort after every member). */
 function pad(value: number, digits: number): string {
+  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`not a whole number ≥ 0: ${value}`);
   return String(value).padStart(digits, '0');
 }
 
