@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { HeraldError, prepareEvents, RedisStore, type RetentionPolicy } from '../src/index.js';
+import { HeraldError, prepareEvents, RedisStore, startServer, type RetentionPolicy } from '../src/index.js';
 import type { StoreHealth } from '../src/store/types.js';
 import { describeStoreConformance } from './store-conformance.js';
+import { getJson, postEvents } from './support/hub.js';
 import { deleteKeys, redisAnswers, scratchPrefixes, SHARED_REDIS_URL, startOwnRedis } from './support/redis.js';
 
 const retention: RetentionPolicy = { maxCount: 10_000, maxAgeMs: 86_400_000 };
@@ -198,6 +199,40 @@ if (!available) {
         assert.notEqual(after.epoch, before.epoch);
         assert.deepEqual(after.offsets, [1]);
       } finally {
+        await own.stop();
+      }
+    });
+  });
+
+  describe('--store redis', () => {
+    it('two hubs on one Redis and prefix share every channel: offsets, epochs, history; a stopped Redis is 503 storage_unavailable and /health degraded', async () => {
+      const own = await startOwnRedis();
+      const config = { port: 0, logLevel: 'silent' as const, store: 'redis' as const, redisUrl: own.url, redisPrefix: 'hubs' };
+      const [a, b] = [await startServer(config), await startServer(config)];
+      try {
+        const first = await postEvents(a.url, 'runs.x', { type: 'note', id: 'once' });
+        const second = await postEvents(b.url, 'runs.x', [{ type: 'note', id: 'once' }, { type: 'note' }]);
+        assert.equal(first.status, 201, JSON.stringify(first.json));
+        assert.deepEqual(first.json.offsets, [1]);
+        assert.deepEqual(second.json.offsets, [1, 2]);
+        assert.equal(second.json.epoch, first.json.epoch);
+        const history = (await getJson(`${a.url}/api/channels/runs.x/events`)).json;
+        assert.deepEqual(history.events.map((e: { offset: number }) => e.offset), [1, 2]);
+        assert.equal((await getJson(`${b.url}/health`)).json.status, 'ok');
+
+        process.kill(own.child.pid!, 'SIGSTOP');
+        try {
+          const refused = await postEvents(a.url, 'runs.x', { type: 'note' });
+          assert.equal(refused.status, 503);
+          assert.equal(refused.json.error.code, 'storage_unavailable');
+          const health = (await getJson(`${a.url}/health`)).json;
+          assert.equal(health.status, 'degraded');
+          assert.match(health.reason, /timed out/i);
+        } finally {
+          process.kill(own.child.pid!, 'SIGCONT');
+        }
+      } finally {
+        await Promise.all([a.close(), b.close()]);
         await own.stop();
       }
     });
