@@ -1,6 +1,6 @@
 import { Defaults } from '@herald/protocol';
 
-export type StoreKind = 'sqlite' | 'memory';
+export type StoreKind = 'sqlite' | 'memory' | 'redis';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface HeraldConfig {
@@ -9,6 +9,10 @@ export interface HeraldConfig {
   dataDir: string;
   store: StoreKind;
   sync: 'full' | 'normal';
+  /** Redis of the `redis` store (`redis://host:port[/db]`). */
+  redisUrl: string;
+  /** Start of every Redis key of the `redis` store: hubs that share a history share it. */
+  redisPrefix: string;
   maxMessageBytes: number;
   maxBodyBytes: number;
   maxEventDepth: number;
@@ -73,7 +77,9 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
   { key: 'port', flag: 'port', env: 'HERALD_PORT', kind: 'int', description: 'TCP port (0 picks a free one).' },
   { key: 'host', flag: 'host', env: 'HERALD_HOST', kind: 'string', description: 'Interface to listen on.' },
   { key: 'dataDir', flag: 'data', env: 'HERALD_DATA', kind: 'string', description: 'Folder for the SQLite database.' },
-  { key: 'store', flag: 'store', env: 'HERALD_STORE', kind: { oneOf: ['sqlite', 'memory'] }, description: 'History engine: durable `sqlite` or in-process `memory`.' },
+  { key: 'store', flag: 'store', env: 'HERALD_STORE', kind: { oneOf: ['sqlite', 'memory', 'redis'] }, description: 'History engine: durable `sqlite`, in-process `memory`, or `redis` (shared by every hub on the same Redis and prefix).' },
+  { key: 'redisUrl', flag: 'redis', env: 'HERALD_REDIS', kind: 'string', description: 'Redis of `--store redis`: `redis://[user:password@]host:port[/db]` (`rediss://` for TLS).' },
+  { key: 'redisPrefix', flag: 'redis-prefix', env: 'HERALD_REDIS_PREFIX', kind: 'string', description: 'Start of every Redis key of `--store redis`: hubs that share a history use the same one.' },
   { key: 'sync', flag: 'sync', env: 'HERALD_SYNC', kind: { oneOf: ['full', 'normal'] }, description: 'SQLite durability: `full` fsyncs every group commit (survives power loss); `normal` survives a hub crash only.' },
   { key: 'maxMessageBytes', flag: 'max-message-bytes', env: 'HERALD_MAX_MESSAGE_BYTES', kind: 'bytes', description: 'Largest WebSocket frame and largest single event.' },
   { key: 'maxBodyBytes', flag: 'max-body-bytes', env: 'HERALD_MAX_BODY_BYTES', kind: 'bytes', description: 'Largest HTTP request body.' },
@@ -125,6 +131,8 @@ export const DEFAULT_CONFIG: HeraldConfig = {
   dataDir: Defaults.dataDir,
   store: 'sqlite',
   sync: 'full',
+  redisUrl: 'redis://127.0.0.1:6379',
+  redisPrefix: 'herald',
   maxMessageBytes: Defaults.maxMessageBytes,
   maxBodyBytes: Defaults.maxBodyBytes,
   maxEventDepth: Defaults.maxEventDepth,

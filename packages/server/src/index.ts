@@ -3,6 +3,7 @@ export { resolveConfig, configFromEnv, parseDuration, parseSetting, CONFIG_OPTIO
 export { Hub } from './hub.js';
 export { MemoryStore } from './store/memory.js';
 export { SqliteStore, type SqliteStoreOptions } from './store/sqlite.js';
+export { RedisStore, type RedisStoreOptions } from './store/redis.js';
 export { DataFolderInUseError, DataCorruptError } from './store/data-folder-lock.js';
 export { MemoryBroker, MemoryBus } from './broker/memory.js';
 export type { Broker, BrokerListener } from './broker/types.js';

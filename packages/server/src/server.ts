@@ -28,6 +28,7 @@ import { ConnectionCounter } from './quota/connection-counter.js';
 import { PublishLimiter } from './quota/publish-limiter.js';
 import { RateLimitedError } from './quota/rate-limited.js';
 import { MemoryStore } from './store/memory.js';
+import { RedisStore } from './store/redis.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { EventStore } from './store/types.js';
 import { WebSocketEndpoint } from './ws/endpoint.js';
@@ -70,7 +71,9 @@ export interface ServerOverrides {
 
 export function createStore(config: HeraldConfig): EventStore {
   const retention = { maxCount: config.retentionCount, maxAgeMs: config.retentionAgeMs, maxChannelBytes: config.maxChannelBytes, maxTotalBytes: config.maxTotalBytes };
-  return config.store === 'memory' ? new MemoryStore(retention) : new SqliteStore({ dataDir: config.dataDir, retention, sync: config.sync });
+  if (config.store === 'memory') return new MemoryStore(retention);
+  if (config.store === 'redis') return new RedisStore({ url: config.redisUrl, prefix: config.redisPrefix, retention });
+  return new SqliteStore({ dataDir: config.dataDir, retention, sync: config.sync });
 }
 
 /** Starts a hub: HTTP API, WebSocket `/ws` and SSE on one port. */
