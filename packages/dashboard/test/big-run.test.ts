@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startServer, type HeraldServer } from '@herald/server';
-import { bigStep, publishBigRun } from '../../server/test/support/big-run.js';
+import { BIG_RUN_HUB, bigStep, publishBigRun } from '../../server/test/support/big-run.js';
 import { launchChromium, recordLongTasks, watchPage } from '../../server/test/support/browser.js';
 import { postEvents, tempDir } from '../../server/test/support/hub.js';
 
@@ -18,7 +18,7 @@ describe('dashboard: the run page of a 20 000-step run in real Chromium', () => 
   const consoleErrors: string[] = [];
 
   before(async () => {
-    hub = await startServer({ port: 0, dataDir, logLevel: 'silent', dashboardDir: DASHBOARD, stallAfterMs: 60_000 });
+    hub = await startServer({ port: 0, dataDir, logLevel: 'silent', dashboardDir: DASHBOARD, stallAfterMs: 60_000, ...BIG_RUN_HUB });
     await publishBigRun(hub.url, 'big', STEPS);
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1440, height: 900 } });

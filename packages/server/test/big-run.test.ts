@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { HeraldClient, type WebSocketConstructor } from '@herald/client';
 import type { RunSnapshot } from '@herald/protocol';
-import { bigStep, publishBigRun } from './support/big-run.js';
+import { BIG_RUN_HUB, bigStep, publishBigRun } from './support/big-run.js';
 import { Bystander } from './support/bystander.js';
 import { getJson, postEvents, request, startHub, type TestHub } from './support/hub.js';
 import { TestClient } from './support/ws-client.js';
@@ -16,7 +16,7 @@ describe('a 20 000-step run', () => {
   let bystander: Bystander;
   let last: number;
   before(async () => {
-    hub = await startHub();
+    hub = await startHub(BIG_RUN_HUB);
     bystander = await Bystander.start(hub.url);
     await bystander.mark();
     last = await publishBigRun(hub.url, 'big', STEPS);

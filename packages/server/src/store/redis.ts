@@ -1,5 +1,6 @@
 import { Redis, type Result } from 'ioredis';
 import { HeraldError } from '../errors.js';
+import { takeBatch } from './batch.js';
 import { RedisHealth, describeRedisError, isRedisFault } from './redis-health.js';
 import { APPEND_SCRIPT, LIST_SCRIPT, NO_IDEM, READ_SCRIPT, RESET_SCRIPT, SCAN_SCRIPT, SWEEP_SCRIPT, TIME_DIGITS } from './redis-scripts.js';
 import {
@@ -31,9 +32,6 @@ declare module 'ioredis' {
   }
 }
 
-/** Most appends, and about the most bytes, sent in one pipeline (the rest go in the next one, at once). */
-const MAX_BATCH_APPENDS = 1000;
-const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 /** Index members one sweep step looks at: one step holds Redis for about a millisecond. */
 const SWEEP_BATCH = 500;
 /** A clock sample from a reply that took longer than this is too vague to use. */
@@ -241,13 +239,7 @@ export class RedisStore implements EventStore {
   /** Sends everything pending, in pipelines of bounded size, without waiting for earlier ones. */
   private flush(): void {
     while (this.pending.length > 0) {
-      let size = 0;
-      let take = 0;
-      while (take < this.pending.length && take < MAX_BATCH_APPENDS && size < MAX_BATCH_BYTES) {
-        for (const input of this.pending[take]!.inputs) size += input.json.length;
-        take++;
-      }
-      this.sendBatch(this.pending.splice(0, take));
+      this.sendBatch(takeBatch(this.pending));
     }
   }
 

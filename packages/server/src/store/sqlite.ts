@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import { HeraldError } from '../errors.js';
+import { takeBatch } from './batch.js';
 import { DataCorruptError, DataFolderLock } from './data-folder-lock.js';
 import { openEventDatabase, type SyncMode } from './sqlite-schema.js';
 import type { WriterAppend, WriterAppendResult, WriterData, WriterReply, WriterRequest } from './sqlite-writer.js';
@@ -21,10 +22,6 @@ import {
   type StoreHealth,
   type StoredEvent,
 } from './types.js';
-
-/** Most appends, and about the most bytes, committed in one group commit (the rest wait for the next). */
-const MAX_BATCH_APPENDS = 1000;
-const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
 /** While the disk refuses writes, how often a tiny write checks whether it takes them again. */
 const PROBE_INTERVAL_MS = 1000;
@@ -247,15 +244,7 @@ export class SqliteStore implements EventStore {
   /** Sends what is pending as one batch (up to the batch bounds), unless a batch is still being committed. */
   private flush(): void {
     if (this.appendInFlight || this.pending.length === 0) return;
-    // A batch is bounded: its commit and the answers to its callers are each one task of the event
-    // loop, and 100 000 appends answered in one go held the loop for over a second.
-    let size = 0;
-    let take = 0;
-    while (take < this.pending.length && take < MAX_BATCH_APPENDS && size < MAX_BATCH_BYTES) {
-      for (const input of this.pending[take]!.inputs) size += input.json.length;
-      take++;
-    }
-    const batch = this.pending.splice(0, take);
+    const batch = takeBatch(this.pending);
     this.appendInFlight = true;
     // Nothing is in flight now, so the database holds exactly what this thread has processed.
     for (const { channel } of batch) if (!this.visible.has(channel)) this.visible.set(channel, this.statements.getChannel.get(channel)?.latest ?? 0);

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { postEvents } from './hub.js';
 
+/**
+ * Hub settings for tests that build a big run in seconds: 40 000 events at once are over the default
+ * per-connection and per-address rates (a real publisher waits out the 429s; these tests are about
+ * the run's size, not about the rate quotas, which quotas.test.ts covers).
+ */
+export const BIG_RUN_HUB = { maxEventsPerSecond: 0, maxIpEventsPerSecond: 0 } as const;
+
 /** Events per HTTP publish: the hub takes batches, and a test suite's reporter would send them so. */
 const BATCH = 1000;
 
