@@ -2,6 +2,7 @@ import type { AccessPolicy, Action, ReadScope } from './access/policy.js';
 import type { Principal } from './access/principal.js';
 import type { Broker } from './broker/types.js';
 import { Delivery } from './fanout/delivery.js';
+import { LiveOrder } from './fanout/live-order.js';
 import { SubscriptionIndex } from './fanout/subscription-index.js';
 import type { Subscription } from './fanout/subscription.js';
 import { EMPTY_REPLAY, type ReplaySource } from './fanout/replay-source.js';
@@ -117,7 +118,18 @@ export class Hub {
     /** Hears a broker that failed to carry stored events (they are in history: resumes find them). */
     private readonly onBrokerError: (error: unknown) => void = () => {},
   ) {
-    broker.onEvents((epoch, events) => this.fanOut(epoch, events));
+    if (broker.lossless) {
+      broker.onEvents((epoch, events) => this.fanOut(epoch, events));
+      return;
+    }
+    // Across hubs deliveries can be lost or repeated: put them in order, filling gaps from history.
+    const order = new LiveOrder({
+      read: (channel, after, limit) => this.store.read(channel, after, limit),
+      emit: (epoch, events) => this.fanOut(epoch, events),
+      onLoss: (channel, from, to) => onBrokerError(new Error(`live events ${from}–${to} of "${channel}" were missed and are no longer in history`)),
+    });
+    broker.onEvents((epoch, events) => order.accept(epoch, events));
+    broker.onGap?.(() => void order.refill().catch(onBrokerError));
   }
 
   /** Plugs a feature in; returns the function that takes it out. */

@@ -17,6 +17,8 @@ export class MemoryBus {
  * the subscribers, and filtering here would match every event twice on the hot path).
  */
 export class MemoryBroker implements Broker {
+  /** Delivered synchronously inside `publish`, to every broker on the bus: nothing is lost or reordered. */
+  readonly lossless = true;
   private readonly listeners = new Set<BrokerListener>();
   private readonly interest = new Map<string, number>();
   private closed = false;

@@ -20,6 +20,17 @@ export type BrokerListener = (epoch: string, events: readonly StoredEvent[]) => 
  *   documented code) when the broker cannot do what they ask.
  */
 export interface Broker {
+  /**
+   * True when every published event reaches every hub exactly once and in offset order (the memory
+   * broker: one process). Otherwise — pub/sub across hubs can drop or repeat — the hub puts deliveries
+   * in order itself, dropping repeats and filling gaps from history (fanout/live-order.ts).
+   */
+  readonly lossless?: boolean;
+  /**
+   * Hears that deliveries may have been missed (the broker's connection to the others was down): the
+   * hub then checks the channels it fans out against history. Brokers that cannot miss omit it.
+   */
+  onGap?(listener: () => void): () => void;
   /** Hands stored events of one channel to every hub on this broker, this one included. */
   publish(epoch: string, events: readonly StoredEvent[]): Promise<void>;
   /** This hub now has subscribers to `channel` (a name or a pattern): deliver its events here. */
