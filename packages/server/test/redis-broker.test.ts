@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { HeraldError, RedisBroker, type StoredEvent } from '../src/index.js';
+import { HeraldError, RedisBroker, startServer, type StoredEvent } from '../src/index.js';
 import { decodeBatch, encodeBatch } from '../src/broker/redis-codec.js';
+import { postEvents } from './support/hub.js';
+import { TestClient } from './support/ws-client.js';
 import { redisAnswers, scratchPrefixes, SHARED_REDIS_URL, startOwnRedis } from './support/redis.js';
 
 const stored = (channel: string, offset: number, json = JSON.stringify({ type: 't', data: { offset } })): StoredEvent => ({ channel, offset, time: 1_700_000_000_000 + offset, json });
@@ -165,6 +167,28 @@ if (!(await redisAnswers(SHARED_REDIS_URL))) {
       assert.equal(onB.gaps.length, 1, 'once for the message and its copy');
       assert.match(onB.gaps[0]!, /format/);
       assert.equal(onB.received.length, 0);
+    });
+  });
+
+  describe('--store redis: live across hubs', () => {
+    it('sends a subscriber of one hub, live and once, what is published through another hub', async () => {
+      const config = { port: 0, logLevel: 'silent' as const, store: 'redis' as const, redisUrl: SHARED_REDIS_URL, redisPrefix: prefixes() };
+      const [a, b] = [await startServer(config), await startServer(config)];
+      const watcher = await TestClient.connect(b.url);
+      try {
+        assert.equal((await watcher.request({ op: 'subscribe', channel: 'runs.live' })).op, 'subscribed');
+        assert.equal((await watcher.request({ op: 'subscribe', channel: 'runs.>' })).op, 'subscribed');
+        for (let i = 1; i <= 3; i++) assert.equal((await postEvents(a.url, 'runs.live', { type: 'note', data: { i } })).status, 201);
+        const events = await watcher.waitForEvents(3, 'runs.live');
+        await settle();
+        // Once, in offset order, though this hub has interest through a name and a pattern.
+        assert.equal(watcher.events('runs.live').length, 3);
+        assert.deepEqual(events.map((e) => e.offset), [1, 2, 3]);
+        assert.deepEqual(events.map((e) => e.event.data.i), [1, 2, 3]);
+      } finally {
+        watcher.close();
+        await Promise.all([a.close(), b.close()]);
+      }
     });
   });
 
