@@ -9,6 +9,7 @@ import { SYSTEM } from './access/principal.js';
 import { AccessPolicy } from './access/policy.js';
 import { TokenError, TokenVerifier } from './access/tokens.js';
 import { MemoryBroker } from './broker/memory.js';
+import { RedisBroker } from './broker/redis.js';
 import type { Broker } from './broker/types.js';
 import { ConfigError, listSetting, resolveConfig, type HeraldConfig } from './config.js';
 import { HeraldError } from './errors.js';
@@ -62,7 +63,7 @@ export interface HeraldServer {
 }
 
 export interface ServerOverrides {
-  /** Engines other than the built-in ones (tests, later Redis). */
+  /** Engines other than the built-in ones (tests). */
   store?: EventStore;
   broker?: Broker;
   /** Where log lines go instead of stdout (tests read them to prove no secret is logged). */
@@ -108,7 +109,8 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     keys.close(); // another hub holds the folder: leave nothing open behind
     throw error;
   }
-  const broker = overrides.broker ?? new MemoryBroker();
+  // Hubs that share a Redis history share its live deliveries too.
+  const broker = overrides.broker ?? (config.store === 'redis' ? new RedisBroker({ url: config.redisUrl, prefix: config.redisPrefix }) : new MemoryBroker());
   // The log exists once Fastify does (below); a broker cannot fail before the hub takes publishes.
   const hub = new Hub(store, broker, policy, config.maxRecoveryEvents, undefined, (err) => app.log.error({ err }, 'the broker failed to carry stored events to subscribers'));
   // Quotas at the doors (docs/operations.md#quotas): events per second, connections per address, and

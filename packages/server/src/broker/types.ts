@@ -3,6 +3,9 @@ import type { StoredEvent } from '../store/types.js';
 /** Receives the events a broker delivers to this hub: one channel's stored events, in offset order. */
 export type BrokerListener = (epoch: string, events: readonly StoredEvent[]) => void;
 
+/** Told that deliveries may have been missed since the last call; `reason` is for logs. */
+export type BrokerGapListener = (reason: string) => void;
+
 /**
  * The fan-out seam. A broker carries stored events to every hub that shares it: only this process for
  * the memory broker, every hub on the same Redis for a clustered one. Every engine passes the
@@ -18,6 +21,10 @@ export type BrokerListener = (epoch: string, events: readonly StoredEvent[]) => 
  *   hub's subscription index picks the subscribers.
  * - Failures are reported, never swallowed: `publish` and `subscribe` reject (a `HeraldError` with a
  *   documented code) when the broker cannot do what they ask.
+ * - Deliveries a broker may have lost are announced: a networked broker (Redis) loses what is published
+ *   while its connection is down, so once deliveries flow again it calls its `onGap` listeners, and the
+ *   hub refills its subscriptions from history (offsets say what is missing). A broker that cannot lose
+ *   deliveries (the memory broker) need not implement `onGap`.
  */
 export interface Broker {
   /**
@@ -39,6 +46,13 @@ export interface Broker {
   unsubscribe(channel: string): void;
   /** Adds a listener for delivered events; returns the function that removes it. */
   onEvents(listener: BrokerListener): () => void;
+  /**
+   * Adds a listener told that deliveries may have been missed (for Redis: the subscriber connection was
+   * lost, or a publish of this hub failed). It is called after deliveries for every interest flow again,
+   * so that history read from then on, plus the live stream, leaves no hole. Returns the remover.
+   * Optional: brokers without it never lose deliveries.
+   */
+  onGap?(listener: BrokerGapListener): () => void;
   /** Stops delivering and releases the broker's resources. Safe to call twice. */
   close(): Promise<void>;
 }

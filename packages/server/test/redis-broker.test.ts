@@ -1,0 +1,284 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { HeraldError, RedisBroker, startServer, type StoredEvent } from '../src/index.js';
+import { decodeBatch, encodeBatch } from '../src/broker/redis-codec.js';
+import { postEvents } from './support/hub.js';
+import { TestClient } from './support/ws-client.js';
+import { redisAnswers, scratchPrefixes, SHARED_REDIS_URL, startOwnRedis } from './support/redis.js';
+
+const stored = (channel: string, offset: number, json = JSON.stringify({ type: 't', data: { offset } })): StoredEvent => ({ channel, offset, time: 1_700_000_000_000 + offset, json });
+
+function collect(broker: RedisBroker): { received: Array<{ epoch: string; event: StoredEvent }>; gaps: string[] } {
+  const received: Array<{ epoch: string; event: StoredEvent }> = [];
+  const gaps: string[] = [];
+  broker.onEvents((epoch, events) => {
+    for (const event of events) received.push({ epoch, event });
+  });
+  broker.onGap((reason) => gaps.push(reason));
+  return { received, gaps };
+}
+
+async function eventually(test: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!test()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+const settle = (ms = 100) => new Promise((r) => setTimeout(r, ms));
+
+describe('redis-codec', () => {
+  it('carries the stored JSON texts unchanged, whatever they hold', () => {
+    const texts = ['{"a":"quote \\" and \\\\ and \\n"}', '{"é":"日本語 😀"}', '{ "spaced" : 1.0 }\n', '[]'];
+    const events = texts.map((json, i) => stored('c.d', i + 7, json));
+    const payload = encodeBatch('5eca612270e3', events);
+    assert.deepEqual(decodeBatch('c.d', payload), { epoch: '5eca612270e3', events });
+    assert.ok(payload.endsWith(`\n${texts.join('')}`), 'no escaping: a header line, then the texts as they are');
+  });
+
+  it('reads nothing it did not write', () => {
+    for (const garbage of ['', 'hello', '{"e":"x","v":[]}', 'h1\n', 'h1 e 1:2:5\n{}', 'h1 e 1:2:2\n{}{}', 'h2 e 1:2:2\n{}', 'h1 e x:2:2\n{}']) {
+      assert.equal(decodeBatch('c', garbage), undefined, garbage);
+    }
+    assert.throws(() => encodeBatch('two words', [stored('c', 1)]), /epoch/);
+  });
+});
+
+if (!(await redisAnswers(SHARED_REDIS_URL))) {
+  const message = `no Redis answers at ${SHARED_REDIS_URL} (set HERALD_TEST_REDIS to another one)`;
+  // In CI a missing Redis is a broken environment, not a reason to pass.
+  if (process.env.CI === 'true') it('RedisBroker tests need a Redis', () => assert.fail(message));
+  else it(`RedisBroker tests skipped: ${message}`, (t) => t.skip(message));
+} else {
+  const prefixes = scratchPrefixes();
+  const brokers: RedisBroker[] = [];
+  const admin = new Redis(SHARED_REDIS_URL);
+  after(async () => {
+    for (const broker of brokers) await broker.close();
+    admin.disconnect();
+  });
+  const open = (prefix: string, url = SHARED_REDIS_URL, more: { commandTimeoutMs?: number } = {}) => {
+    const broker = new RedisBroker({ url, prefix, ...more });
+    brokers.push(broker);
+    return broker;
+  };
+  const pair = (url = SHARED_REDIS_URL): [RedisBroker, RedisBroker] => {
+    const prefix = prefixes();
+    return [open(prefix, url), open(prefix, url)];
+  };
+
+  describe('RedisBroker: subscriptions', () => {
+    it('delivers only the channels a pattern matches, though its Redis glob matches more', async () => {
+      const [a, b] = pair();
+      const onB = collect(b);
+      await b.subscribe('runs.*');
+      await b.subscribe('deep.>');
+      for (const channel of ['runs.a.b', 'runs.x', 'deep', 'deep.a.b', 'runsx.y']) await a.publish('e1', [stored(channel, 1)]);
+      await eventually(() => onB.received.length >= 2, 'the matching events');
+      await settle();
+      assert.deepEqual(onB.received.map((r) => r.event.channel), ['runs.x', 'deep.a.b']);
+    });
+
+    it('delivers each event once to a hub with interest through a name and two patterns, in order', async () => {
+      const [a, b] = pair();
+      const onB = collect(b);
+      await b.subscribe('dup.x');
+      await b.subscribe('dup.*');
+      await b.subscribe('dup.>');
+      await b.subscribe('*.x');
+      for (let i = 1; i <= 50; i++) void a.publish('e1', [stored('dup.x', i)]);
+      await a.publish('e1', [stored('dup.x', 51), stored('dup.x', 52)]);
+      await eventually(() => onB.received.some((r) => r.event.offset === 52), 'the last event');
+      await settle();
+      assert.deepEqual(onB.received.map((r) => r.event.offset), Array.from({ length: 52 }, (_, i) => i + 1));
+      // With the name gone, the patterns still deliver, still once.
+      b.unsubscribe('dup.x');
+      await a.publish('e1', [stored('dup.x', 53)]);
+      await eventually(() => onB.received.some((r) => r.event.offset === 53), 'the event after the name went');
+      await settle();
+      assert.equal(onB.received.filter((r) => r.event.offset === 53).length, 1);
+    });
+
+    it('removes the Redis subscription when the last interest ends, and keeps it while one is left', async () => {
+      const prefix = prefixes();
+      const [a, b] = [open(prefix), open(prefix)];
+      const onB = collect(b);
+      await b.subscribe('gone');
+      await b.subscribe('gone');
+      await b.subscribe('gone.*');
+      b.unsubscribe('gone');
+      const numsub = async () => Number(((await admin.pubsub('NUMSUB', `${prefix}:ev:gone`)) as [string, number])[1]);
+      assert.equal(await numsub(), 1);
+      b.unsubscribe('gone');
+      b.unsubscribe('gone.*');
+      b.unsubscribe('never'); // an unsubscribe too many is harmless
+      await eventually(() => b.interests().size === 0, 'no interest');
+      const deadline = Date.now() + 5000;
+      while ((await numsub()) !== 0) {
+        assert.ok(Date.now() < deadline, 'the SUBSCRIBE was undone');
+        await settle(10);
+      }
+      const patterns = (await admin.pubsub('CHANNELS', `${prefix}:*`)) as string[];
+      assert.deepEqual(patterns, []);
+      await a.publish('e1', [stored('gone', 1), stored('gone.1', 1)]);
+      await settle();
+      assert.equal(onB.received.length, 0);
+    });
+
+    it('keeps prefixes apart, also one with glob characters in it', async () => {
+      const odd = `${prefixes()}[*?]\\`;
+      const [a, b] = [open(odd), open(odd)];
+      const other = open(`${odd.slice(0, -5)}x`);
+      const onB = collect(b);
+      const onOther = collect(other);
+      await b.subscribe('p.>');
+      await other.subscribe('p.>');
+      await other.subscribe('>');
+      await a.publish('e1', [stored('p.q', 1)]);
+      await eventually(() => onB.received.length === 1, 'the event under the odd prefix');
+      await settle();
+      assert.equal(onOther.received.length, 0);
+      assert.throws(() => new RedisBroker({ url: SHARED_REDIS_URL, prefix: 'a b' }), /prefix/);
+    });
+
+    it('carries 1 000 events published back to back by one node to the other in order', async () => {
+      const [a, b] = pair();
+      const onB = collect(b);
+      await b.subscribe('many');
+      await b.subscribe('>');
+      const publishes = Array.from({ length: 1000 }, (_, i) => a.publish('e1', [stored('many', i + 1)]));
+      await Promise.all(publishes);
+      await eventually(() => onB.received.length >= 1000, '1 000 events');
+      await settle();
+      assert.deepEqual(onB.received.map((r) => r.event.offset), Array.from({ length: 1000 }, (_, i) => i + 1));
+    });
+
+    it('announces a gap, and delivers nothing, for a message it cannot read', async () => {
+      const prefix = prefixes();
+      const b = open(prefix);
+      const onB = collect(b);
+      await b.subscribe('foreign');
+      await b.subscribe('*');
+      await admin.publish(`${prefix}:ev:foreign`, '{"not":"ours"}');
+      await eventually(() => onB.gaps.length > 0, 'the gap');
+      await settle();
+      assert.equal(onB.gaps.length, 1, 'once for the message and its copy');
+      assert.match(onB.gaps[0]!, /format/);
+      assert.equal(onB.received.length, 0);
+    });
+  });
+
+  describe('--store redis: live across hubs', () => {
+    it('sends a subscriber of one hub, live and once, what is published through another hub', async () => {
+      const config = { port: 0, logLevel: 'silent' as const, store: 'redis' as const, redisUrl: SHARED_REDIS_URL, redisPrefix: prefixes() };
+      const [a, b] = [await startServer(config), await startServer(config)];
+      const watcher = await TestClient.connect(b.url);
+      try {
+        assert.equal((await watcher.request({ op: 'subscribe', channel: 'runs.live' })).op, 'subscribed');
+        assert.equal((await watcher.request({ op: 'subscribe', channel: 'runs.>' })).op, 'subscribed');
+        for (let i = 1; i <= 3; i++) assert.equal((await postEvents(a.url, 'runs.live', { type: 'note', data: { i } })).status, 201);
+        const events = await watcher.waitForEvents(3, 'runs.live');
+        await settle();
+        // Once, in offset order, though this hub has interest through a name and a pattern.
+        assert.equal(watcher.events('runs.live').length, 3);
+        assert.deepEqual(events.map((e) => e.offset), [1, 2, 3]);
+        assert.deepEqual(events.map((e) => e.event.data.i), [1, 2, 3]);
+      } finally {
+        watcher.close();
+        await Promise.all([a.close(), b.close()]);
+      }
+    });
+  });
+
+  describe('RedisBroker: Redis faults (own redis-server)', () => {
+    it('announces a gap once the subscriber connection is back after it was killed, and delivers again', async () => {
+      const own = await startOwnRedis();
+      try {
+        const [a, b] = pair(own.url);
+        const onB = collect(b);
+        await b.subscribe('k.1');
+        await b.subscribe('k.*');
+        await a.publish('e1', [stored('k.1', 1)]);
+        await eventually(() => onB.received.length === 1, 'the first event');
+        // Published right after the gap is announced: delivered, as the hub's refill relies on.
+        let afterGap: Promise<void> | undefined;
+        b.onGap(() => (afterGap = a.publish('e1', [stored('k.1', 3)])));
+        await own.admin.client('KILL', 'TYPE', 'pubsub');
+        await eventually(() => onB.gaps.length > 0, 'the gap');
+        assert.match(onB.gaps[0]!, /lost/);
+        await afterGap;
+        await eventually(() => onB.received.some((r) => r.event.offset === 3), 'the event published as the gap was announced');
+        await a.publish('e1', [stored('k.1', 4)]);
+        await eventually(() => onB.received.some((r) => r.event.offset === 4), 'the next event');
+        await settle();
+        const offsets = onB.received.map((r) => r.event.offset);
+        assert.deepEqual(offsets, [1, 3, 4], 'once each, through the name and the pattern');
+      } finally {
+        await own.stop();
+      }
+    });
+
+    it('refuses publishes with storage_unavailable within 3 s while Redis is stopped, and carries them again after', async () => {
+      const own = await startOwnRedis();
+      try {
+        const [a, b] = pair(own.url);
+        const onA = collect(a);
+        const onB = collect(b);
+        await b.subscribe('stall');
+        await a.publish('e1', [stored('stall', 1)]);
+        await eventually(() => onB.received.length === 1, 'the first event');
+        process.kill(own.child.pid!, 'SIGSTOP');
+        const stoppedAt = Date.now();
+        let error: unknown;
+        try {
+          error = await a.publish('e1', [stored('stall', 2)]).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          const ms = Date.now() - stoppedAt;
+          assert.ok(error instanceof HeraldError && error.code === 'storage_unavailable', `refused with storage_unavailable (${String(error)})`);
+          assert.ok(ms <= 3000, `refused within 3 s (took ${ms} ms)`);
+          await settle(Math.max(0, 3000 - (Date.now() - stoppedAt)));
+        } finally {
+          process.kill(own.child.pid!, 'SIGCONT');
+        }
+        await a.publish('e1', [stored('stall', 3)]);
+        await eventually(() => onB.received.some((r) => r.event.offset === 3), 'the event after Redis woke up');
+        assert.equal(onA.gaps.length, 1, 'the publishing node announces that its failed publish may have reached no one');
+        assert.match(onA.gaps[0]!, /publish/);
+      } finally {
+        await own.stop();
+      }
+    });
+
+    it('refuses publish and subscribe within 3 s while Redis is down, and works once it is back', async () => {
+      const own = await startOwnRedis();
+      try {
+        const [a, b] = pair(own.url);
+        const onB = collect(b);
+        await b.subscribe('down');
+        process.kill(own.child.pid!, 'SIGKILL');
+        await new Promise((r) => own.child.once('exit', r));
+        for (const attempt of [() => a.publish('e1', [stored('down', 1)]), () => b.subscribe('down.more')]) {
+          const started = Date.now();
+          await assert.rejects(attempt(), (e: unknown) => e instanceof HeraldError && e.code === 'storage_unavailable');
+          assert.ok(Date.now() - started <= 3000, `refused within 3 s (took ${Date.now() - started} ms)`);
+        }
+        b.unsubscribe('down.more'); // as the hub does after a refused subscribe
+        await own.restart();
+        await eventually(() => onB.gaps.length > 0, 'the gap after Redis came back');
+        await eventually(
+          () => {
+            void a.publish('e1', [stored('down', 2)]).catch(() => {});
+            return onB.received.some((r) => r.event.offset === 2);
+          },
+          'deliveries again',
+        );
+      } finally {
+        await own.stop();
+      }
+    });
+  });
+}
