@@ -10,6 +10,7 @@ import {
   SYSTEM,
   TokenVerifier,
   type Broker,
+  type BrokerGapListener,
   type BrokerListener,
   type StoredEvent,
   type Subscriber,
@@ -30,7 +31,7 @@ class FlakyBus {
 class FlakyBroker implements Broker {
   readonly lossless = false;
   private readonly listeners = new Set<BrokerListener>();
-  private readonly gapListeners = new Set<() => void>();
+  private readonly gapListeners = new Set<BrokerGapListener>();
   /** Decides, per delivery to this broker, whether it is dropped, sent twice or sent once. */
   fate: (events: readonly StoredEvent[]) => 'drop' | 'twice' | 'once' = () => 'once';
 
@@ -50,14 +51,14 @@ class FlakyBroker implements Broker {
     return () => this.listeners.delete(listener);
   }
 
-  onGap(listener: () => void): () => void {
+  onGap(listener: BrokerGapListener): () => void {
     this.gapListeners.add(listener);
     return () => this.gapListeners.delete(listener);
   }
 
   /** Tells the hub it may have missed deliveries (as a reconnected subscriber connection would). */
   gap(): void {
-    for (const listener of this.gapListeners) listener();
+    for (const listener of this.gapListeners) listener('the subscriber connection came back');
   }
 
   async close(): Promise<void> {

@@ -192,6 +192,37 @@ if (!(await redisAnswers(SHARED_REDIS_URL))) {
     });
   });
 
+  describe('--store redis: a hub that lost its pub/sub connection (own redis-server)', () => {
+    it('sends its subscriber what was published through another hub meanwhile, in order and once, before later events', async () => {
+      const own = await startOwnRedis();
+      const config = { port: 0, logLevel: 'silent' as const, store: 'redis' as const, redisUrl: own.url, redisPrefix: 'gap' };
+      const [a, b] = [await startServer(config), await startServer(config)];
+      const watcher = await TestClient.connect(b.url);
+      try {
+        assert.equal((await watcher.request({ op: 'subscribe', channel: 'runs.gap' })).op, 'subscribed');
+        const publishing = (async () => {
+          for (let i = 1; i <= 200; i++) {
+            assert.equal((await postEvents(a.url, 'runs.gap', { type: 'note', data: { i } })).status, 201);
+            if (i === 40 || i === 120) await own.admin.client('KILL', 'TYPE', 'pubsub'); // both hubs' subscriber connections
+          }
+        })();
+        await publishing;
+        const events = await watcher.waitForEvents(200, 'runs.gap');
+        await settle();
+        assert.deepEqual(
+          watcher.events('runs.gap').map((e) => e.offset),
+          Array.from({ length: 200 }, (_, i) => i + 1),
+          'every event once and in order, the ones published while the connection was down included',
+        );
+        assert.deepEqual(events.map((e) => e.event.data.i), Array.from({ length: 200 }, (_, i) => i + 1));
+      } finally {
+        watcher.close();
+        await Promise.all([a.close(), b.close()]);
+        await own.stop();
+      }
+    });
+  });
+
   describe('RedisBroker: Redis faults (own redis-server)', () => {
     it('announces a gap once the subscriber connection is back after it was killed, and delivers again', async () => {
       const own = await startOwnRedis();

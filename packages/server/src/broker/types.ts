@@ -33,11 +33,6 @@ export interface Broker {
    * in order itself, dropping repeats and filling gaps from history (fanout/live-order.ts).
    */
   readonly lossless?: boolean;
-  /**
-   * Hears that deliveries may have been missed (the broker's connection to the others was down): the
-   * hub then checks the channels it fans out against history. Brokers that cannot miss omit it.
-   */
-  onGap?(listener: () => void): () => void;
   /** Hands stored events of one channel to every hub on this broker, this one included. */
   publish(epoch: string, events: readonly StoredEvent[]): Promise<void>;
   /** This hub now has subscribers to `channel` (a name or a pattern): deliver its events here. */
@@ -49,8 +44,9 @@ export interface Broker {
   /**
    * Adds a listener told that deliveries may have been missed (for Redis: the subscriber connection was
    * lost, or a publish of this hub failed). It is called after deliveries for every interest flow again,
-   * so that history read from then on, plus the live stream, leaves no hole. Returns the remover.
-   * Optional: brokers without it never lose deliveries.
+   * so that history read from then on, plus the live stream, leaves no hole: the hub then checks every
+   * channel it fans out against history (fanout/live-order.ts). Returns the remover. Optional: brokers
+   * without it never lose deliveries.
    */
   onGap?(listener: BrokerGapListener): () => void;
   /** Stops delivering and releases the broker's resources. Safe to call twice. */
