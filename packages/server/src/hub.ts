@@ -25,6 +25,12 @@ export interface HubFeature {
   beforeAppend?(channel: string, inputs: readonly AppendInput[]): void;
   afterAppend?(channel: string, epoch: string, stored: readonly StoredEvent[]): void;
   afterReset?(channel: string, position: ChannelPosition): void;
+  /**
+   * Sees every batch this hub fans out — its own appends and, through the broker, other hubs' — in offset
+   * order per channel, before any subscriber does: state kept from events on every hub of a cluster
+   * (runs) follows them here. Batches this hub stored come again after `afterAppend` (skip by offset).
+   */
+  beforeFanOut?(epoch: string, events: readonly StoredEvent[]): void;
   snapshot?(channel: string): FeatureSnapshot | undefined;
 }
 
@@ -138,6 +144,19 @@ export class Hub {
     return () => {
       const index = this.features.indexOf(feature);
       if (index >= 0) this.features.splice(index, 1);
+    };
+  }
+
+  /**
+   * Makes the broker carry the events of `channel` (a name or pattern) to this hub although no client
+   * subscribed, for a feature that follows them (`beforeFanOut`). Returns the function that stops it.
+   */
+  async follow(channel: string): Promise<() => void> {
+    await this.broker.subscribe(channel);
+    let following = true;
+    return () => {
+      if (following) this.broker.unsubscribe(channel);
+      following = false;
     };
   }
 
@@ -288,6 +307,7 @@ export class Hub {
   }
 
   private fanOut(epoch: string, events: readonly StoredEvent[]): void {
+    for (const feature of this.features) feature.beforeFanOut?.(epoch, events);
     for (const stored of events) {
       this.currentDelivery = new Delivery(epoch, stored);
       this.mark++;

@@ -1,4 +1,5 @@
 import { checkRunEventData, RUN_CHANNEL_PREFIX, RUN_SUMMARY_CHANNEL, runIdOfChannel, type HeraldEvent, type RunSnapshot, type RunStep } from '@herald/protocol';
+import { createHash } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { HeraldError } from '../errors.js';
 import { prepareEvents } from '../events-in.js';
@@ -42,6 +43,9 @@ export class RunTracker implements HubFeature {
   private timer: NodeJS.Timeout | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
   private unplug: (() => void) | undefined;
+  private unfollow: (() => void) | undefined;
+  /** The epoch each run's snapshot was built in (a reset on any hub shows up as a new one). */
+  private readonly epochs = new Map<string, string>();
 
   constructor(
     private readonly hub: Hub,
@@ -60,6 +64,7 @@ export class RunTracker implements HubFeature {
     } while (next !== undefined);
     this.flush();
     this.unplug = this.hub.use(this);
+    this.unfollow = await this.hub.follow(`${RUN_CHANNEL_PREFIX}>`);
     const interval = this.options.flushIntervalMs ?? 250;
     this.timer = setInterval(() => this.flush(), interval);
     this.timer.unref();
@@ -106,10 +111,20 @@ export class RunTracker implements HubFeature {
     return run ? partedSnapshot(run) : undefined;
   }
 
+  /**
+   * Every hub of a cluster keeps every run: the events other hubs stored arrive here through the broker
+   * (this hub follows `runs.>`), those this hub stored come again after `afterAppend` and are skipped.
+   */
+  beforeFanOut(epoch: string, events: readonly StoredEvent[]): void {
+    const first = events[0];
+    if (first && runIdOfChannel(first.channel) !== undefined) this.afterAppend(first.channel, epoch, events);
+  }
+
   /** A reset run channel starts over: its snapshot, metrics and text would describe events that are gone. */
-  afterReset(channel: string, _position: ChannelPosition): void {
+  afterReset(channel: string, _position?: ChannelPosition): void {
     const id = runIdOfChannel(channel);
     if (id === undefined) return;
+    this.epochs.delete(id);
     const run = this.live.get(id);
     if (run) this.dirty.delete(run);
     this.live.delete(id);
@@ -128,9 +143,13 @@ export class RunTracker implements HubFeature {
     });
   }
 
-  afterAppend(channel: string, _epoch: string, stored: readonly StoredEvent[]): void {
+  afterAppend(channel: string, epoch: string, stored: readonly StoredEvent[]): void {
     const id = runIdOfChannel(channel);
     if (id === undefined) return;
+    // A new epoch: the channel was reset, maybe on another hub of the cluster. The run starts over.
+    const known = this.epochs.get(id);
+    if (known !== undefined && known !== epoch) this.afterReset(channel);
+    this.epochs.set(id, epoch);
     let run = this.live.get(id) ?? this.store.get(id);
     for (const e of stored) {
       if (run && e.offset <= run.offset) continue; // already applied (catch-up after restart)
@@ -170,7 +189,9 @@ export class RunTracker implements HubFeature {
     }
     this.metrics = [];
     this.texts = [];
-    const summaries = changed.map((run) => ({ type: 'run.summary', data: summarize(run) }));
+    // Each hub of a cluster summarises the runs it saw change: one id per run and offset makes the
+    // hubs' summaries of one state one event on `runs`.
+    const summaries = changed.map((run) => ({ type: 'run.summary', id: `herald-summary-${digest(run.id)}-${run.offset}`, data: summarize(run) }));
     // The hub's own events are not held to the limits on publishers' events (a summary of a run with
     // 9 990 labels has more than 10 000 keys), and nothing may throw out of this timer.
     try {
@@ -193,6 +214,7 @@ export class RunTracker implements HubFeature {
   close(): void {
     clearInterval(this.timer);
     clearInterval(this.stallTimer);
+    this.unfollow?.();
     this.unplug?.();
     this.flush();
     this.store.close();
@@ -218,11 +240,17 @@ export class RunTracker implements HubFeature {
     for (const run of this.live.values()) {
       if (run.status !== 'running' || run.updatedAt > silentSince || this.stallPending.has(run.id)) continue;
       this.stallPending.add(run.id);
-      const event = { type: 'run.stalled', severity: 'warning', data: { silentMs: Date.now() - run.updatedAt } };
+      // Every hub of a cluster watches every run: the id makes the hubs' copies of one stall one event.
+      const event = { type: 'run.stalled', id: `herald-stalled-${run.offset}`, severity: 'warning', data: { silentMs: Date.now() - run.updatedAt } };
       this.hub.publish(SYSTEM, run.channel, prepareEvents([event], Number.MAX_SAFE_INTEGER, HUB_EVENT_SHAPE)).catch((err: unknown) => {
         this.stallPending.delete(run.id);
         this.options.log.warn({ err, run: run.id }, 'publishing run.stalled failed');
       });
     }
   }
+}
+
+/** A short fixed-length name for a run id in idempotency ids (run ids may be 155 characters). */
+function digest(id: string): string {
+  return createHash('sha256').update(id).digest('base64url').slice(0, 22);
 }
