@@ -28,5 +28,17 @@ if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=60000', ...files], { stdio: 'inherit' });
-process.exit(result.status ?? 1);
+const run = (list, env = {}) => spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=60000', ...list], { stdio: 'inherit', env: { ...process.env, ...env } }).status ?? 1;
+let status = run(files);
+
+// The end-to-end suites again on the other history engines (startHub reads HERALD_TEST_ENGINE): every
+// engine must behave the same through the WebSocket, SSE and HTTP doors, for runs and for the client.
+const END_TO_END = ['packages/server/test/ws.test.ts', 'packages/server/test/sse.test.ts', 'packages/server/test/http.test.ts', 'packages/server/test/runs.test.ts', 'packages/client/test/client.test.ts'];
+const again = files.filter((file) => END_TO_END.includes(file));
+if (again.length > 0 && !process.env.HERALD_TEST_ENGINE) {
+  for (const engine of ['memory', 'redis']) {
+    console.log(`\n# end-to-end suites on the ${engine} engine: ${again.join(' ')}`);
+    status ||= run(again, { HERALD_TEST_ENGINE: engine });
+  }
+}
+process.exit(status);

@@ -95,6 +95,8 @@ export interface SubscribeOutcome {
   replay: ReplaySource;
   /** Highest offset the reply and replay account for, per channel; held live events above it follow. */
   coveredUpTo: (channel: string) => number;
+  /** The epoch of those offsets, per channel (undefined: nothing covered). */
+  coveredEpoch: (channel: string) => string | undefined;
 }
 
 /**
@@ -270,11 +272,11 @@ export class Hub {
       if (isPattern) {
         if (since?.kind !== 'pattern') {
           subscription.held = undefined;
-          return { subscription, replay: EMPTY_REPLAY, coveredUpTo: () => 0 };
+          return this.started({ subscription, replay: EMPTY_REPLAY, coveredUpTo: () => 0, coveredEpoch: () => undefined });
         }
         const { pageEvents, maxPatternBytes } = this.replayLimits;
         const result = await recoverPattern(this.store, channel, since.position, this.maxRecoveryEvents, maxPatternBytes, pageEvents);
-        return { subscription, recovered: result.recovered, replay: result.replay, coveredUpTo: (c) => result.covered.get(c) ?? 0 };
+        return this.started({ subscription, recovered: result.recovered, replay: result.replay, coveredUpTo: (c) => result.covered.get(c) ?? 0, coveredEpoch: (c) => result.epochs.get(c) });
       }
       if (since?.kind === 'snapshot') {
         const position = await this.store.position(channel);
@@ -283,18 +285,28 @@ export class Hub {
         for (const feature of this.features) taken ??= feature.snapshot?.(channel);
         const offset = taken?.offset ?? position.latest;
         const parts = taken?.parts ? { snapshotParts: taken.parts } : {};
-        return { subscription, epoch: position.epoch, offset, snapshot: taken?.snapshot ?? null, ...parts, replay: EMPTY_REPLAY, coveredUpTo: () => offset };
+        return this.started({ subscription, epoch: position.epoch, offset, snapshot: taken?.snapshot ?? null, ...parts, replay: EMPTY_REPLAY, coveredUpTo: () => offset, coveredEpoch: () => position.epoch });
       }
       if (since?.kind !== 'channel') {
         const position = await this.store.position(channel);
-        return { subscription, epoch: position.epoch, offset: position.latest, replay: EMPTY_REPLAY, coveredUpTo: () => position.latest };
+        return this.started({ subscription, epoch: position.epoch, offset: position.latest, replay: EMPTY_REPLAY, coveredUpTo: () => position.latest, coveredEpoch: () => position.epoch });
       }
       const result = await recoverChannel(this.store, channel, since.position, this.maxRecoveryEvents, this.replayLimits.pageEvents);
-      return { subscription, epoch: result.epoch, offset: result.latest, recovered: result.recovered, replay: result.replay, coveredUpTo: () => result.latest };
+      return this.started({ subscription, epoch: result.epoch, offset: result.latest, recovered: result.recovered, replay: result.replay, coveredUpTo: () => result.latest, coveredEpoch: () => result.epoch });
     } catch (error) {
       this.unsubscribe(subscription);
       throw error;
     }
+  }
+
+  /**
+   * Across hubs the live order may send a subscription, while it fills a gap, events its reply or replay
+   * already covered (the hub had missed them, the subscriber had not): such a subscription remembers what
+   * it was covered up to, and the fan-out skips those. On one hub (a lossless broker) nothing can come twice.
+   */
+  private started(outcome: SubscribeOutcome): SubscribeOutcome {
+    if (!this.broker.lossless) outcome.subscription.coverage = { upTo: outcome.coveredUpTo, epoch: outcome.coveredEpoch };
+    return outcome;
   }
 
   unsubscribe(subscription: Subscription): void {
@@ -322,6 +334,8 @@ export class Hub {
       sub.held.push(delivery);
       return;
     }
+    const coverage = sub.coverage;
+    if (coverage && delivery.offset <= coverage.upTo(delivery.channel) && coverage.epoch(delivery.channel) === delivery.epoch) return;
     const subscriber = sub.subscriber;
     if (subscriber.deliveryMark === this.mark) return;
     subscriber.deliveryMark = this.mark;

@@ -91,6 +91,8 @@ export interface PatternRecovery {
   replay: ReplaySource;
   /** Highest offset accounted for, per channel that was looked at. */
   covered: Map<string, number>;
+  /** The epoch those offsets are in, per channel. */
+  epochs: Map<string, string>;
 }
 
 /** The literal start every channel a pattern matches shares (`runs.*.x` → `runs.`, `>` → ''). */
@@ -116,6 +118,7 @@ export function patternPrefix(pattern: string): string {
  */
 export async function recoverPattern(store: EventStore, pattern: string, since: PatternPosition, budget: number, maxBytes: number, pageSize: number): Promise<PatternRecovery> {
   const covered = new Map<string, number>();
+  const epochs = new Map<string, string>();
   const replay: Delivery[] = [];
   let recovered = true;
   let remaining = budget;
@@ -126,6 +129,7 @@ export async function recoverPattern(store: EventStore, pattern: string, since: 
     if (!matchesPattern(pattern, channel)) continue;
     const result = await recoverChannel(store, channel, listed[channel]!, remaining, pageSize);
     covered.set(channel, result.latest);
+    epochs.set(channel, result.epoch);
     if (!result.recovered) recovered = false;
     let events: Delivery[];
     try {
@@ -148,6 +152,7 @@ export async function recoverPattern(store: EventStore, pattern: string, since: 
     const found = await scanUnlisted(store, pattern, since.time, listed, remaining, maxBytes - bytes, pageSize);
     if (!found.complete) recovered = false;
     for (const [channel, offset] of found.covered) covered.set(channel, offset);
+    for (const d of found.replay) epochs.set(d.channel, d.epoch);
     // Dropped events older than `time` are no gap. But when every retained event of a channel is newer
     // than `time` and some were dropped, the dropped ones may have been newer too: that cannot be proven.
     for (const [channel, first] of found.first) {
@@ -157,7 +162,7 @@ export async function recoverPattern(store: EventStore, pattern: string, since: 
     replay.push(...found.replay);
   }
   replay.sort((a, b) => a.stored.time - b.stored.time || (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : a.offset - b.offset));
-  return { recovered, replay: replayOf(replay, pageSize), covered };
+  return { recovered, replay: replayOf(replay, pageSize), covered, epochs };
 }
 
 interface UnlistedScan {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { after } from 'node:test';
@@ -26,17 +27,50 @@ export interface TestHub extends HeraldServer {
   dispose(): Promise<void>;
 }
 
-/** A real hub on port 0 with a real SQLite file in a temporary folder. */
+/**
+ * The history engine the end-to-end suites run on: `HERALD_TEST_ENGINE` = `sqlite` (the default),
+ * `memory` or `redis` (a key prefix of its own per hub on the shared test Redis, deleted when the hub is
+ * disposed). scripts/run-tests.mjs runs the suites once per engine.
+ */
+export const TEST_ENGINE = (process.env.HERALD_TEST_ENGINE ?? 'sqlite') as 'sqlite' | 'memory' | 'redis';
+
+/** A real hub on port 0 with a real SQLite file in a temporary folder (or the engine of TEST_ENGINE). */
 export async function startHub(config: Partial<HeraldConfig> = {}): Promise<TestHub> {
   const dataDir = config.dataDir ?? tempDir();
-  const server = await startServer({ port: 0, logLevel: 'silent', ...config, dataDir });
+  const engine: Partial<HeraldConfig> =
+    config.store !== undefined || TEST_ENGINE === 'sqlite'
+      ? {}
+      : TEST_ENGINE === 'memory'
+        ? { store: 'memory' }
+        : { store: 'redis', redisUrl: process.env.HERALD_TEST_REDIS ?? 'redis://127.0.0.1:6379', redisPrefix: `herald-test-${randomBytes(6).toString('hex')}` };
+  const server = await startServer({ port: 0, logLevel: 'silent', ...engine, ...config, dataDir });
   return Object.assign(server, {
     dataDir,
     dispose: async () => {
       await server.close();
+      if (engine.redisPrefix) await dropRedisPrefix(engine.redisUrl!, engine.redisPrefix);
       if (!config.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   });
+}
+
+/** Deletes the keys of one test prefix (SCAN, never FLUSH: the Redis is shared). */
+async function dropRedisPrefix(url: string, prefix: string): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const client = new Redis(url, { maxRetriesPerRequest: 1 });
+  client.on('error', () => {});
+  try {
+    for (const match of [`${prefix}:*`, `{${prefix}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await client.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+        if (keys.length > 0) await client.unlink(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+    }
+  } finally {
+    client.disconnect();
+  }
 }
 
 /**
