@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CONFIG_OPTIONS, configFromEnv, DEFAULT_CONFIG, parseSetting, startServer, type HeraldConfig } from '@herald/server';
+import { CONFIG_OPTIONS, configFromEnv, DEFAULT_CONFIG, parseSetting, redisHost, startServer, type HeraldConfig } from '@herald/server';
 
 export function serveUsage(): string {
   const rows = CONFIG_OPTIONS.map((o) => {
@@ -43,7 +43,12 @@ export async function serve(argv: string[]): Promise<number> {
   }
   if (config.dashboardDir === undefined) config.dashboardDir = bundledDashboard();
   const server = await startServer(config as Partial<HeraldConfig>);
-  const where = server.config.store === 'sqlite' ? `sqlite in ${server.config.dataDir}` : 'memory (history is lost on exit)';
+  const where =
+    server.config.store === 'sqlite'
+      ? `sqlite in ${server.config.dataDir}`
+      : server.config.store === 'redis'
+        ? `redis at ${redisHost(server.config.redisUrl)}, prefix ${server.config.redisPrefix} (shared by every hub on it)`
+        : 'memory (history is lost on exit)';
   console.log(`Herald hub listening on ${server.url}  (store: ${where})`);
   if (server.hub.access.required) {
     const how = [server.keys.size > 0 ? `${server.keys.size} API key${server.keys.size === 1 ? '' : 's'}` : '', server.config.jwtSecret || server.config.jwtPublicKey || server.config.jwksFile ? 'JWT' : ''].filter(Boolean).join(' and ');

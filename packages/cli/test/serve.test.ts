@@ -4,6 +4,7 @@ import { copyFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { request } from 'node:http';
+import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { CloseCodes } from '@herald/protocol';
 import { scratchDirs } from '../../server/test/support/hub.js';
@@ -138,6 +139,22 @@ describe('herald serve', () => {
     const { code } = await client.closed;
     assert.equal(code, CloseCodes.restart.code);
     assert.deepEqual(await hub.exited, { code: 0, signal: null });
+  });
+
+  it('refuses to start with a sentence and exit code 2 when its Redis cannot be reached', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as { port: number };
+        probe.close(() => resolve(free));
+      });
+    });
+    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--store', 'redis', '--redis', `redis://127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(code, 2);
+    assert.match(stderr, new RegExp(`cannot start: .*Redis cannot be reached.*start Redis \\(or check --redis 127\\.0\\.0\\.1:${port}\\)`));
+    assert.doesNotMatch(stderr, /\n\s+at /, 'a sentence, not a stack trace');
   });
 
   it('refuses a bad setting with a sentence and exit code 2', async () => {

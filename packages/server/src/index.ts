@@ -1,4 +1,4 @@
-export { startServer, createStore, type HeraldServer, type ServerOverrides } from './server.js';
+export { startServer, createStore, redisHost, type HeraldServer, type ServerOverrides } from './server.js';
 export { resolveConfig, configFromEnv, parseDuration, parseSetting, CONFIG_OPTIONS, DEFAULT_CONFIG, ConfigError, type HeraldConfig } from './config.js';
 export { Hub } from './hub.js';
 export { MemoryStore } from './store/memory.js';

@@ -118,8 +118,18 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   const limiter = new PublishLimiter(config);
   const connectionsPerIp = new ConnectionCounter(config.maxConnectionsPerIp);
   const channelQuota = new ChannelQuota(config, store);
+  // Reading the history at start can fail (Redis down): nothing opened so far may stay open behind.
+  const refuseStart = async (error: unknown): Promise<never> => {
+    keys.close();
+    await store.close().catch(() => {});
+    await broker.close().catch(() => {});
+    if (error instanceof HeraldError && error.code === 'storage_unavailable' && config.store === 'redis') {
+      throw new ConfigError(`cannot start: ${error.message.split(';')[0]} — start Redis (or check --redis ${redisHost(config.redisUrl)}) and start the hub again`);
+    }
+    throw error;
+  };
   if (channelQuota.enabled) {
-    await channelQuota.refresh();
+    await channelQuota.refresh().catch(refuseStart);
     hub.use(channelQuota);
   }
   const gate = new Gatekeeper(
@@ -229,7 +239,10 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     weights: { stepPassed: config.healthStepPassed, stepFailed: config.healthStepFailed, error: config.healthError },
     log,
   });
-  await runs.start();
+  await runs.start().catch(async (error: unknown) => {
+    runStore.close();
+    return refuseStart(error);
+  });
 
   registerAccessHooks(app, gate);
   registerAuthRoutes(app, { gate, secureCookies: config.publicUrl.startsWith('https:') });
@@ -312,4 +325,14 @@ function toErrorBody(error: FastifyError | HeraldError, config: HeraldConfig): {
   if (error.statusCode === 413) return { code: 'too_large', message: error.message };
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) return { code: 'bad_request', message: error.message };
   return { code: 'internal', message: 'the hub failed to handle the request; it may be retried' };
+}
+
+/** `host:port` of a Redis URL, without the credentials it may hold (for messages and banners). */
+export function redisHost(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || '6379'}`;
+  } catch {
+    return 'the --redis URL';
+  }
 }
