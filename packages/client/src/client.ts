@@ -40,8 +40,13 @@ export interface WebSocketLike {
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 export interface ClientOptions {
-  /** The hub's HTTP base URL, e.g. `http://127.0.0.1:7070`. */
-  url: string;
+  /**
+   * The hub's HTTP base URL, e.g. `http://127.0.0.1:7070` — or the URLs of several hubs of one cluster
+   * (hubs on one Redis, docs/cluster.md): the client uses the first, and each time the connection ends
+   * and it reconnects, the next one, so a hub that goes away sends its clients to the others, where
+   * every subscription resumes with no gap.
+   */
+  url: string | readonly string[];
   /** WebSocket implementation; defaults to `globalThis.WebSocket` (pass `ws` on Node 20). */
   WebSocket?: WebSocketConstructor;
   /** EventSource implementation for the SSE fallback; defaults to `globalThis.EventSource`. */
@@ -104,7 +109,8 @@ export class HeraldClient extends Emitter<ClientEvents> {
   state: ConnectionState = 'disconnected';
   transport: TransportName | undefined;
   clientId: string | undefined;
-  private readonly baseUrl: string;
+  private readonly urls: string[];
+  private current = 0;
   private readonly subs = new Map<string, Subscription<any>>();
   private readonly pending = new Map<number, Pending>();
   private generation = 0;
@@ -124,7 +130,13 @@ export class HeraldClient extends Emitter<ClientEvents> {
 
   constructor(private readonly options: ClientOptions) {
     super();
-    this.baseUrl = options.url.replace(/\/+$/, '');
+    this.urls = (typeof options.url === 'string' ? [options.url] : [...options.url]).map((u) => u.replace(/\/+$/, ''));
+    if (this.urls.length === 0) throw new Error('createClient needs the URL of at least one hub');
+  }
+
+  /** The hub this client talks to now. */
+  private get baseUrl(): string {
+    return this.urls[this.current]!;
   }
 
   /** Starts connecting (and keeps reconnecting until `close()`). */
@@ -154,7 +166,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
     return sub;
   }
 
-  /** The hub's base URL, as given. */
+  /** The base URL of the hub this client talks to now (one of those given). */
   get url(): string {
     return this.baseUrl;
   }
@@ -404,6 +416,8 @@ export class HeraldClient extends Emitter<ClientEvents> {
     }
     const retryInMs = this.websocketFailed && this.attempt === 0 ? 0 : backoffDelay(this.attempt, this.options.backoff, this.options.random);
     this.attempt++;
+    // Several hubs of one cluster: the next attempt goes to the next one (they share one history).
+    if (this.urls.length > 1) this.current = (this.current + 1) % this.urls.length;
     this.setState('disconnected', { code, reason, retryInMs });
     this.retryTimer = setTimeout(() => void this.open(), retryInMs);
   }
