@@ -3,12 +3,13 @@ import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { createClient, type WebSocketConstructor } from '../src/index.js';
 import { startServer } from '../../server/src/index.js';
-import { postEvents } from '../../server/test/support/hub.js';
-import { until } from '../../server/test/support/process.js';
+import { postEvents, scratchDirs } from '../../server/test/support/hub.js';
+import { spawnHub, until } from '../../server/test/support/process.js';
 import { redisAnswers, scratchPrefixes, SHARED_REDIS_URL } from '../../server/test/support/redis.js';
 
 const available = await redisAnswers(SHARED_REDIS_URL);
 const prefixes = scratchPrefixes();
+const dirs = scratchDirs('herald-cluster-client-');
 
 if (!available) {
   const message = `no Redis answers at ${SHARED_REDIS_URL}`;
@@ -43,6 +44,35 @@ if (!available) {
         client.close();
         await first.close();
         await second.close();
+      }
+    });
+
+    it('three herald serve processes: publishers on two nodes, the node of the client SIGKILLed mid-stream — every event once, in one order', async () => {
+      const prefix = prefixes();
+      const nodes = await Promise.all([0, 1, 2].map(() => spawnHub(dirs(), ['--store', 'redis', '--redis', SHARED_REDIS_URL, '--redis-prefix', prefix])));
+      const client = createClient({ url: nodes.map((n) => n.url), WebSocket: WebSocket as unknown as WebSocketConstructor, backoff: { initialDelayMs: 20, maxDelayMs: 200 } });
+      try {
+        const seen: Array<{ offset: number; n: number }> = [];
+        const sub = client.subscribe<{ n: number }>('killed', (e) => seen.push({ offset: e.offset, n: e.event.data!.n }));
+        client.connect();
+        await until(() => sub.state === 'subscribed', 'the subscription on the first node');
+        assert.equal(client.url, nodes[0]!.url);
+        const acknowledged = new Map<number, number>();
+        for (let n = 1; n <= 120; n++) {
+          // Two publishers' nodes, neither of them the client's.
+          const { status, json } = await postEvents(nodes[1 + (n % 2)]!.url, 'killed', { type: 'n', data: { n } });
+          assert.equal(status, 201);
+          acknowledged.set(json.offsets[0], n);
+          if (n === 50) await nodes[0]!.kill(); // SIGKILL: no close frame, the client sees 1006
+        }
+        await until(() => seen.length >= 120, 'all 120 events at the client', 15_000);
+        await new Promise((r) => setTimeout(r, 100));
+        assert.notEqual(client.url, nodes[0]!.url, 'the client moved to another node');
+        assert.deepEqual(seen.map((e) => e.offset), Array.from({ length: 120 }, (_, i) => i + 1), 'every offset once, in order');
+        assert.deepEqual(seen.map((e) => e.n), seen.map((e) => acknowledged.get(e.offset)), 'each offset is the event that was acknowledged with it');
+      } finally {
+        client.close();
+        await Promise.all(nodes.map((n) => n.kill()));
       }
     });
   });
