@@ -26,9 +26,10 @@ export interface HubFeature {
   afterAppend?(channel: string, epoch: string, stored: readonly StoredEvent[]): void;
   afterReset?(channel: string, position: ChannelPosition): void;
   /**
-   * Sees every batch this hub fans out — its own appends and, through the broker, other hubs' — in offset
-   * order per channel, before any subscriber does: state kept from events on every hub of a cluster
-   * (runs) follows them here. Batches this hub stored come again after `afterAppend` (skip by offset).
+   * Across hubs (a broker that is not lossless): sees every batch this hub fans out — its own appends
+   * and other hubs' — in offset order per channel, before any subscriber does, so state kept from events
+   * on every hub of a cluster (runs) follows them here. Batches this hub stored come again after
+   * `afterAppend` (skip by offset). On one hub it is not called: `afterAppend` saw everything.
    */
   beforeFanOut?(epoch: string, events: readonly StoredEvent[]): void;
   snapshot?(channel: string): FeatureSnapshot | undefined;
@@ -133,7 +134,11 @@ export class Hub {
     // Across hubs deliveries can be lost or repeated: put them in order, filling gaps from history.
     const order = new LiveOrder({
       read: (channel, after, limit) => this.store.read(channel, after, limit),
-      emit: (epoch, events) => this.fanOut(epoch, events),
+      emit: (epoch, events) => {
+        // Only across hubs do features need to see deliveries: on one hub they saw them in afterAppend.
+        for (const feature of this.features) feature.beforeFanOut?.(epoch, events);
+        this.fanOut(epoch, events);
+      },
       onLoss: (channel, from, to) => onBrokerError(new Error(`live events ${from}–${to} of "${channel}" were missed and are no longer in history`)),
     });
     broker.onEvents((epoch, events) => order.accept(epoch, events));
@@ -319,7 +324,6 @@ export class Hub {
   }
 
   private fanOut(epoch: string, events: readonly StoredEvent[]): void {
-    for (const feature of this.features) feature.beforeFanOut?.(epoch, events);
     for (const stored of events) {
       this.currentDelivery = new Delivery(epoch, stored);
       this.mark++;

@@ -13,14 +13,13 @@ export class MemoryBus {
 
 /**
  * In-process fan-out: delivers synchronously inside `publish`, so order is the order of publish calls.
- * It delivers every event to every broker on its bus (interest is only counted: the hub's index picks
- * the subscribers, and filtering here would match every event twice on the hot path).
+ * It delivers every event to every broker on its bus, whatever the interest: the hub's index picks the
+ * subscribers, and filtering here would match every event twice on the hot path.
  */
 export class MemoryBroker implements Broker {
   /** Delivered synchronously inside `publish`, to every broker on the bus: nothing is lost or reordered. */
   readonly lossless = true;
   private readonly listeners = new Set<BrokerListener>();
-  private readonly interest = new Map<string, number>();
   private closed = false;
 
   constructor(private readonly bus: MemoryBus = new MemoryBus()) {
@@ -32,21 +31,11 @@ export class MemoryBroker implements Broker {
     for (const broker of this.bus.brokers) broker.deliver(epoch, events);
   }
 
-  async subscribe(channel: string): Promise<void> {
+  async subscribe(_channel: string): Promise<void> {
     if (this.closed) throw new HeraldError('shutting_down', 'the broker is closed');
-    this.interest.set(channel, (this.interest.get(channel) ?? 0) + 1);
   }
 
-  unsubscribe(channel: string): void {
-    const count = this.interest.get(channel) ?? 0;
-    if (count <= 1) this.interest.delete(channel);
-    else this.interest.set(channel, count - 1);
-  }
-
-  /** The channels and patterns this hub has interest in, with their counts (for tests and stats). */
-  interests(): ReadonlyMap<string, number> {
-    return this.interest;
-  }
+  unsubscribe(_channel: string): void {}
 
   onEvents(listener: BrokerListener): () => void {
     this.listeners.add(listener);

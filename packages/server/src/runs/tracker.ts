@@ -151,8 +151,10 @@ export class RunTracker implements HubFeature {
     if (known !== undefined && known !== epoch) this.afterReset(channel);
     this.epochs.set(id, epoch);
     let run = this.live.get(id) ?? this.store.get(id);
+    // Already applied (a catch-up after a restart, or this hub's own events coming back across hubs).
+    if (run && stored.at(-1)!.offset <= run.offset) return;
     for (const e of stored) {
-      if (run && e.offset <= run.offset) continue; // already applied (catch-up after restart)
+      if (run && e.offset <= run.offset) continue;
       const event = JSON.parse(e.json) as HeraldEvent;
       run ??= emptySnapshot(id, channel, e.time);
       const changed = this.changedSteps(run);
