@@ -79,7 +79,7 @@ describe('@herald/client with expiring tokens', () => {
 
   it('the Node publisher reads HERALD_API_KEY', async () => {
     const hub = await startHub();
-    const { key } = hub.keys.create('ci', { subscribe: [], publish: ['c.>'], admin: false });
+    const { key } = await hub.keys.create('ci', { subscribe: [], publish: ['c.>'], admin: false });
     await hub.close();
     const secured = await startHub({ dataDir: hub.dataDir });
     const previous = process.env.HERALD_API_KEY;
@@ -90,8 +90,8 @@ describe('@herald/client with expiring tokens', () => {
       await publisher.close();
       const history = await request('GET', `${secured.url}/api/channels/c.pub/events`, undefined, bearer(key));
       assert.equal(history.status, 403, 'a publish-only key cannot read');
-      assert.equal(secured.keys.list().length, 1);
-      const admin = secured.keys.create('admin', { subscribe: [], publish: [], admin: true }).key;
+      assert.equal((await secured.keys.list()).length, 1);
+      const admin = (await secured.keys.create('admin', { subscribe: [], publish: [], admin: true })).key;
       assert.equal(JSON.parse((await request('GET', `${secured.url}/api/channels/c.pub/events`, undefined, bearer(admin))).text).latest, 1);
     } finally {
       if (previous === undefined) delete process.env.HERALD_API_KEY;

@@ -29,8 +29,9 @@ function useStatsSeries(enabled: boolean): [HubStats | undefined, number[][]] {
     if (!stats) return;
     const [t, i, o] = samples.current as [number[], number[], number[]];
     t.push(Date.now() / 1000);
-    i.push(stats.events.inPerSecond);
-    o.push(stats.events.outPerSecond);
+    // The whole cluster's rates (a hub on its own is a cluster of one).
+    i.push(stats.cluster.totals.inPerSecond);
+    o.push(stats.cluster.totals.outPerSecond);
     if (t.length > CHART_POINTS) [t, i, o].forEach((a) => a.shift());
     setSeries([[...t], [...i], [...o]]);
   }, [stats]);

@@ -149,7 +149,7 @@ describe('dashboard sign-in with access control on, in real Chromium', () => {
   });
 
   it('shows an admin signed in with an API key the publish form and reset, and both work', async () => {
-    const { key } = hub.keys.create('ops', ADMIN);
+    const { key } = await hub.keys.create('ops', ADMIN);
     await signIn(key);
     await page.waitForSelector('[data-testid="signed-in-as"]:text("ops")');
     assert.equal(await page.textContent('[data-testid="role"]'), 'admin');
@@ -195,11 +195,11 @@ describe('dashboard sign-in with access control on, in real Chromium', () => {
   });
 
   it('goes back to sign-in with a message when the key behind the session is revoked', async () => {
-    const { key } = hub.keys.create('temp-reader', TEAM_A_READER);
+    const { key } = await hub.keys.create('temp-reader', TEAM_A_READER);
     await signIn(key);
     await go('#/feed');
     await page.waitForSelector('.connection[data-state="connected"]');
-    hub.keys.revoke('temp-reader');
+    await hub.keys.revoke('temp-reader');
     await page.waitForSelector('[data-testid="sign-in-notice"]:text("session ended")', { timeout: 3000 });
     assert.equal(await page.locator('header').count(), 0);
     await shot('sign-in-session-ended');

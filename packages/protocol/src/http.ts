@@ -19,3 +19,40 @@ export interface ChannelListResponse {
   channels: ChannelInfo[];
   next: string | null;
 }
+
+/** One hub of a cluster (a hub on its own is a cluster of one), as `/api/stats` lists it. */
+export interface NodeFigures {
+  /** `<hostname>-<pid>-<random>`: new at every start. */
+  id: string;
+  host: string;
+  pid: number;
+  /** The address the hub listens on (its `--public-url` when set). */
+  url: string;
+  startedAt: number;
+  /** When these figures were taken: other hubs' are up to a few seconds old. */
+  seenAt: number;
+  connections: { total: number; websocket: number; sse: number };
+  events: { in: number; out: number; inPerSecond: number; outPerSecond: number };
+}
+
+/** `GET /api/stats` (admins): this hub's figures at the top, and every hub of the cluster. */
+export interface StatsResponse {
+  uptimeSeconds: number;
+  /** This hub. */
+  connections: { total: number; websocket: number; sse: number };
+  /** Channels with history (shared by the cluster). */
+  channels: number;
+  /** This hub: events it stored and live events it wrote to its subscribers. */
+  events: { in: number; out: number; inPerSecond: number; outPerSecond: number };
+  slowConsumerCloses: number;
+  /** Runs per status (the same on every hub). */
+  runs: Record<string, number>;
+  /** The id of the hub that answered, in `cluster.nodes`. */
+  node: string;
+  cluster: {
+    /** Every live hub, the one that answered first. */
+    nodes: NodeFigures[];
+    /** Sums over `nodes`. */
+    totals: { nodes: number; connections: number; inPerSecond: number; outPerSecond: number };
+  };
+}

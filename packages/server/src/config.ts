@@ -78,7 +78,7 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
   { key: 'host', flag: 'host', env: 'HERALD_HOST', kind: 'string', description: 'Interface to listen on.' },
   { key: 'dataDir', flag: 'data', env: 'HERALD_DATA', kind: 'string', description: 'Folder for the SQLite database.' },
   { key: 'store', flag: 'store', env: 'HERALD_STORE', kind: { oneOf: ['sqlite', 'memory', 'redis'] }, description: 'History engine: durable `sqlite`, in-process `memory`, or `redis` (shared by every hub on the same Redis and prefix).' },
-  { key: 'redisUrl', flag: 'redis', env: 'HERALD_REDIS', kind: 'string', description: 'Redis of `--store redis`: `redis://[user:password@]host:port[/db]` (`rediss://` for TLS).' },
+  { key: 'redisUrl', flag: 'redis', env: 'HERALD_REDIS', kind: 'string', description: 'Redis shared by every hub of a cluster (implies `--store redis`): `redis://[user:password@]host:port[/db]` (`rediss://` for TLS).' },
   { key: 'redisPrefix', flag: 'redis-prefix', env: 'HERALD_REDIS_PREFIX', kind: 'string', description: 'Start of every Redis key of `--store redis`: hubs that share a history use the same one.' },
   { key: 'sync', flag: 'sync', env: 'HERALD_SYNC', kind: { oneOf: ['full', 'normal'] }, description: 'SQLite durability: `full` fsyncs every group commit (survives power loss); `normal` survives a hub crash only.' },
   { key: 'maxMessageBytes', flag: 'max-message-bytes', env: 'HERALD_MAX_MESSAGE_BYTES', kind: 'bytes', description: 'Largest WebSocket frame and largest single event.' },
@@ -227,6 +227,11 @@ export function resolveConfig(partial: Partial<HeraldConfig> = {}): HeraldConfig
   const config: HeraldConfig = { ...DEFAULT_CONFIG };
   for (const [key, value] of Object.entries(partial)) {
     if (value !== undefined) (config as unknown as Record<string, unknown>)[key] = value;
+  }
+  // `--redis <url>` alone means the Redis engine: a hub given a Redis is meant to share it.
+  if (partial.redisUrl !== undefined && partial.store === undefined) config.store = 'redis';
+  else if (partial.redisUrl !== undefined && config.store !== 'redis') {
+    throw new ConfigError(`redisUrl is set (--redis or HERALD_REDIS) but the store is ${config.store}: use --store redis, or leave --redis out`);
   }
   const atLeast = (key: keyof HeraldConfig, min: number) => {
     const value = config[key];

@@ -2,15 +2,18 @@ import type { AddressInfo } from 'node:net';
 import { CloseCodes, ErrorCodes, type ErrorCode } from '@herald/protocol';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import { Gatekeeper } from './access/gatekeeper.js';
-import { KeyStore } from './access/keys.js';
+import { Redis, type RedisOptions } from 'ioredis';
+import { KeyStore, type KeyBook } from './access/keys.js';
 import { isLoopback, OriginRules } from './access/origins.js';
 import { PassBook } from './access/passes.js';
+import { RedisKeyStore } from './access/redis-keys.js';
 import { SYSTEM } from './access/principal.js';
 import { AccessPolicy } from './access/policy.js';
 import { TokenError, TokenVerifier } from './access/tokens.js';
 import { MemoryBroker } from './broker/memory.js';
 import { RedisBroker } from './broker/redis.js';
 import type { Broker } from './broker/types.js';
+import { LocalNodes, RedisNodes, type NodeRegistry } from './cluster/nodes.js';
 import { ConfigError, listSetting, resolveConfig, type HeraldConfig } from './config.js';
 import { HeraldError } from './errors.js';
 import { registerAccessHooks } from './http/access-hooks.js';
@@ -30,6 +33,7 @@ import { PublishLimiter } from './quota/publish-limiter.js';
 import { RateLimitedError } from './quota/rate-limited.js';
 import { MemoryStore } from './store/memory.js';
 import { RedisStore } from './store/redis.js';
+import { describeRedisError } from './store/redis-health.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { EventStore } from './store/types.js';
 import { WebSocketEndpoint } from './ws/endpoint.js';
@@ -51,8 +55,10 @@ export interface HeraldServer {
   readonly hub: Hub;
   readonly runs: RunTracker;
   readonly app: FastifyInstance;
-  /** The API keys in the data folder (create and revoke take effect at once). */
-  readonly keys: KeyStore;
+  /** The API keys: in the data folder, or in Redis for hubs that share one (create and revoke take effect at once). */
+  readonly keys: KeyBook;
+  /** The hubs of the cluster (this one alone when it has no Redis). */
+  readonly nodes: NodeRegistry;
   /** Every route, as registered (method and URL), so that tests can walk them all. */
   readonly routes: ReadonlyArray<{ method: string; url: string }>;
   /**
@@ -80,7 +86,19 @@ export function createStore(config: HeraldConfig): EventStore {
 /** Starts a hub: HTTP API, WebSocket `/ws` and SSE on one port. */
 export async function startServer(options: Partial<HeraldConfig> = {}, overrides: ServerOverrides = {}): Promise<HeraldServer> {
   const config = resolveConfig(options);
-  const keys = new KeyStore(config.dataDir, config.store === 'sqlite');
+  // Hubs on one Redis keep what they all need there: keys, the node registry (history: the store).
+  const control = config.store === 'redis' ? new Redis(config.redisUrl, CONTROL_OPTIONS) : undefined;
+  // The store reports Redis faults (health, log); this connection retries quietly, noting why it failed.
+  let controlFault: string | undefined;
+  control?.on('error', (error: Error) => (controlFault = describeRedisError(error)));
+  let keys: KeyBook;
+  try {
+    keys = control ? await RedisKeyStore.open({ redis: control, prefix: config.redisPrefix, host: redisHost(config.redisUrl) }) : new KeyStore(config.dataDir, config.store === 'sqlite');
+  } catch (error) {
+    control?.disconnect();
+    const host = redisHost(config.redisUrl);
+    throw new ConfigError(`cannot start: Redis cannot be reached at ${host} (${controlFault ?? describeRedisError(error as Error)}) — start Redis (or check --redis ${host}) and start the hub again`);
+  }
   let tokens: TokenVerifier;
   try {
     tokens = new TokenVerifier({
@@ -91,12 +109,14 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       issuer: config.jwtIssuer || undefined,
     });
   } catch (error) {
-    keys.close();
+    await keys.close();
+    control?.disconnect();
     throw error instanceof TokenError ? new ConfigError(error.message) : error;
   }
   const policy = new AccessPolicy(keys, tokens);
   if (!policy.required && !isLoopback(config.host) && !config.insecure) {
-    keys.close();
+    await keys.close();
+    control?.disconnect();
     throw new ConfigError(
       `refusing to listen on ${config.host} with no API keys or JWT configured: anyone who can reach it could read, publish and delete. ` +
         'Create a key (herald keys create --name admin --allow admin), set --jwt-secret, or pass --insecure if that is really what you want.',
@@ -106,7 +126,8 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   try {
     store = overrides.store ?? createStore(config);
   } catch (error) {
-    keys.close(); // another hub holds the folder: leave nothing open behind
+    await keys.close(); // another hub holds the folder: leave nothing open behind
+    control?.disconnect();
     throw error;
   }
   // Hubs that share a Redis history share its live deliveries too.
@@ -120,7 +141,8 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   const channelQuota = new ChannelQuota(config, store);
   // Reading the history at start can fail (Redis down): nothing opened so far may stay open behind.
   const refuseStart = async (error: unknown): Promise<never> => {
-    keys.close();
+    await keys.close();
+    control?.disconnect();
     await store.close().catch(() => {});
     await broker.close().catch(() => {});
     if (error instanceof HeraldError && error.code === 'storage_unavailable' && config.store === 'redis') {
@@ -250,9 +272,14 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   registerChannelRoutes(app, { hub, config, limiter, isShuttingDown });
   registerRunRoutes(app, hub, runs, runStore);
   sse.register(app);
+  const ownFigures = () => {
+    const counts = { websocket: websockets.connections.size, sse: sse.streams.size };
+    return { connections: { total: counts.websocket + counts.sse, ...counts }, events: { in: hub.eventsIn, out: hub.eventsOut, ...stats.rates() } };
+  };
   registerStatusRoutes(app, {
     hub,
     stats,
+    nodes: () => nodes!.nodes(),
     isShuttingDown,
     connections: () => ({ websocket: websockets.connections.size, sse: sse.streams.size }),
     runCounts: () => {
@@ -277,6 +304,8 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   }, SWEEP_INTERVAL_MS);
   sweeper.unref();
 
+  // Known once the port is bound (below).
+  let nodes: NodeRegistry | undefined;
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
@@ -292,7 +321,9 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       websockets.closeAll(CloseCodes.restart.code, 'hub restarting');
       sse.closeAll();
       runs.close();
-      keys.close();
+      await nodes?.close();
+      await keys.close();
+      control?.disconnect();
       // Publishes already accepted are committed and answered before the store closes.
       await store.close();
       await broker.close();
@@ -311,8 +342,10 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   }
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  nodes = control ? new RedisNodes(control, config.redisPrefix, config.publicUrl || url, ownFigures) : new LocalNodes(config.publicUrl || url, ownFigures);
 
-  return { config, url: `http://${host}:${address.port}`, port: address.port, hub, runs, app, keys, routes, close };
+  return { config, url, port: address.port, hub, runs, app, keys, nodes, routes, close };
 }
 
 function toErrorBody(error: FastifyError | HeraldError, config: HeraldConfig): { code: ErrorCode; message: string } {
@@ -326,6 +359,16 @@ function toErrorBody(error: FastifyError | HeraldError, config: HeraldConfig): {
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) return { code: 'bad_request', message: error.message };
   return { code: 'internal', message: 'the hub failed to handle the request; it may be retried' };
 }
+
+/** The connection for keys and the node registry: bounded answers, never a command sent twice. */
+const CONTROL_OPTIONS: RedisOptions = {
+  commandTimeout: 2000,
+  enableOfflineQueue: true,
+  maxRetriesPerRequest: 0,
+  autoResendUnfulfilledCommands: false,
+  retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+  connectionName: 'herald-control',
+};
 
 /** `host:port` of a Redis URL, without the credentials it may hold (for messages and banners). */
 export function redisHost(url: string): string {

@@ -98,9 +98,9 @@ describe('a team-a credential cannot reach team-b through any door', () => {
   before(async () => {
     const dataDir = dirs();
     const keys = new KeyStore(dataDir);
-    keyA = keys.create('team-a', TEAM_A).key;
-    admin = keys.create('admin', ADMIN).key;
-    keys.close();
+    keyA = (await keys.create('team-a', TEAM_A)).key;
+    admin = (await keys.create('admin', ADMIN)).key;
+    await keys.close();
     hub = await startHub({ dataDir, jwtSecret: SECRET });
     tokenA = await mintToken(SECRET, { subject: 'alice', grant: TEAM_A, ttlSeconds: 600 });
     for (const team of ['team-a', 'team-b']) {
@@ -218,8 +218,8 @@ describe('revoking a key', () => {
   it('stops it at once, also on connections already open (WebSocket and SSE), when revoked by another process', async () => {
     const dataDir = dirs();
     const keys = new KeyStore(dataDir);
-    const { key } = keys.create('ci', { subscribe: ['>'], publish: ['>'], admin: false });
-    keys.create('keep', { subscribe: ['>'], publish: [], admin: false });
+    const { key } = await keys.create('ci', { subscribe: ['>'], publish: ['>'], admin: false });
+    await keys.create('keep', { subscribe: ['>'], publish: [], admin: false });
     const hub = await startHub({ dataDir });
     try {
       const ws = await TestClient.connect(hub.url, '', { headers: bearer(key) });
@@ -232,7 +232,7 @@ describe('revoking a key', () => {
       assert.equal((await publishAs(hub, key, 'x', { type: 'before' })).status, 201);
 
       const started = Date.now();
-      assert.equal(keys.revoke('ci'), true); // another connection to keys.db, as `herald keys revoke` would be
+      assert.equal(await keys.revoke('ci'), true); // another connection to keys.db, as `herald keys revoke` would be
       const closed = await ws.closed;
       assert.equal(closed.code, 4401);
       assert.match(closed.reason, /revoked/);
@@ -242,7 +242,7 @@ describe('revoking a key', () => {
       assert.equal((await publishAs(hub, key, 'x', { type: 'after' })).status, 401);
       assert.equal(await upgradeStatus(hub, bearer(key)), 401);
     } finally {
-      keys.close();
+      await keys.close();
       await hub.dispose();
     }
   });
@@ -294,8 +294,8 @@ describe('secrets stay secret', () => {
   it('keys and tokens appear in no log line, error, stats or metrics', async () => {
     const dataDir = dirs();
     const keys = new KeyStore(dataDir);
-    const { key } = keys.create('admin', ADMIN);
-    keys.close();
+    const { key } = await keys.create('admin', ADMIN);
+    await keys.close();
     let logged = '';
     const logStream = new PassThrough();
     logStream.on('data', (d: Buffer) => (logged += d.toString()));

@@ -25,8 +25,9 @@ export function Header({ view, stats, theme, onTheme }: { view: string; stats: H
       {/* Hub-wide numbers are the admin's: other users see only their own channels and runs. */}
       {admin ? (
         <>
-          <span className="stat" data-testid="header-rate"><b>{stats ? stats.events.inPerSecond : '—'}</b> events/s</span>
-          <span className="stat" data-testid="header-clients"><b>{stats ? stats.connections.total : '—'}</b> clients</span>
+          <span className="stat" data-testid="header-rate"><b>{stats ? stats.cluster.totals.inPerSecond : '—'}</b> events/s</span>
+          <span className="stat" data-testid="header-clients"><b>{stats ? stats.cluster.totals.connections : '—'}</b> clients</span>
+          {stats && stats.cluster.totals.nodes > 1 ? <span className="stat" data-testid="header-hubs"><b>{stats.cluster.totals.nodes}</b> hubs</span> : null}
         </>
       ) : null}
       <ConnectionStatus variant="badge" className="connection" />

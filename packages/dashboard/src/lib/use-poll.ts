@@ -1,3 +1,4 @@
+import type { StatsResponse } from '@herald/protocol';
 import { useEffect, useState } from 'react';
 import { useSession } from './session.js';
 
@@ -30,10 +31,5 @@ export function usePoll<T>(path: string | null, intervalMs: number): T | undefin
   return value;
 }
 
-export interface HubStats {
-  uptimeSeconds: number;
-  connections: { total: number; websocket: number; sse: number };
-  channels: number;
-  events: { in: number; out: number; inPerSecond: number; outPerSecond: number };
-  runs: Record<string, number>;
-}
+/** `GET /api/stats`: the hub that answered and every hub of its cluster. */
+export type HubStats = StatsResponse;

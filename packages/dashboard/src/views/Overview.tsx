@@ -5,25 +5,60 @@ import { count, duration } from '../lib/format.js';
 import { useSession } from '../lib/session.js';
 import { usePoll, type HubStats } from '../lib/use-poll.js';
 
-/** The hub at a glance: cards and the events-per-second chart (samples come from the stats poll). */
+/**
+ * The hub at a glance: cards and the events-per-second chart (samples come from the stats poll). With
+ * several hubs on one Redis the figures are the cluster's, and a table shows each hub.
+ */
 export function Overview({ stats, samples }: { stats: HubStats | undefined; samples: number[][] }) {
   const { admin } = useSession();
   if (!admin) return <ReadableOverview />;
+  const totals = stats?.cluster.totals;
   return (
     <>
       <div className="cards" data-testid="overview-cards">
-        <MetricCard label="Total events" value={count(stats?.events.in)} testId="card-total" />
-        <MetricCard label="Events / s" value={stats ? String(stats.events.inPerSecond) : '—'} testId="card-rate" />
+        <MetricCard label="Events since start" value={count(stats?.cluster.nodes.reduce((sum, node) => sum + node.events.in, 0))} testId="card-total" />
+        <MetricCard label="Events / s" value={totals ? String(totals.inPerSecond) : '—'} testId="card-rate" />
         <MetricCard label="Active runs" value={stats ? String((stats.runs.running ?? 0) + (stats.runs.stalled ?? 0)) : '—'} testId="card-active" />
         <MetricCard label="Failed runs" value={stats ? String(stats.runs.failed ?? 0) : '—'} testId="card-failed" />
-        <MetricCard label="Clients" value={stats ? String(stats.connections.total) : '—'} testId="card-clients" />
-        <MetricCard label="Uptime" value={stats ? duration(stats.uptimeSeconds * 1000) : '—'} testId="card-uptime" />
+        <MetricCard label="Clients" value={totals ? String(totals.connections) : '—'} testId="card-clients" />
+        {totals && totals.nodes > 1 ? (
+          <MetricCard label="Hubs" value={String(totals.nodes)} testId="card-hubs" />
+        ) : (
+          <MetricCard label="Uptime" value={stats ? duration(stats.uptimeSeconds * 1000) : '—'} testId="card-uptime" />
+        )}
       </div>
       <div className="panel">
         <h2>Events per second</h2>
         <Chart data={samples} series={[{ label: 'in', color: '#6366f1' }, { label: 'delivered', color: '#22c55e' }]} height={240} />
       </div>
+      {stats && stats.cluster.nodes.length > 1 ? <Hubs stats={stats} /> : null}
     </>
+  );
+}
+
+/** Each hub of the cluster: the one this page talks to first. */
+function Hubs({ stats }: { stats: HubStats }) {
+  return (
+    <div className="panel" data-testid="overview-hubs">
+      <h2>Hubs</h2>
+      <table>
+        <thead>
+          <tr><th>Hub</th><th>Host</th><th>Clients</th><th>In / s</th><th>Delivered / s</th><th>Up</th></tr>
+        </thead>
+        <tbody>
+          {stats.cluster.nodes.map((node) => (
+            <tr key={node.id} data-testid="hub-row">
+              <td>{node.url}{node.id === stats.node ? ' (this page)' : ''}</td>
+              <td>{node.host} · pid {node.pid}</td>
+              <td>{node.connections.total}</td>
+              <td>{node.events.inPerSecond}</td>
+              <td>{node.events.outPerSecond}</td>
+              <td>{duration(node.seenAt - node.startedAt)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
 

@@ -24,6 +24,44 @@ export class KeyError extends Error {
   override name = 'KeyError';
 }
 
+/**
+ * Where API keys are kept: `<data>/keys.db` for a hub on its own (`KeyStore`), Redis for hubs that share
+ * one (`RedisKeyStore`), so that a key created or revoked once counts on every hub. `lookup` answers from
+ * memory (it runs on every connection); `watch` keeps that memory in step with what other processes
+ * (`herald keys`, other hubs) changed, and reports the keys that went away.
+ */
+export interface KeyBook {
+  /** Keys held now. */
+  readonly size: number;
+  /** Where the keys are, for messages: "in /var/lib/herald", "in Redis 127.0.0.1:6379 (prefix herald)". */
+  readonly where: string;
+  /** The record of a presented key, or undefined (unknown or revoked). */
+  lookup(key: string): KeyRecord | undefined;
+  list(): Promise<KeyRecord[]>;
+  /** Creates a key and returns it: the only time it is ever shown. */
+  create(name: string, grant: Grant): Promise<{ key: string; record: KeyRecord }>;
+  /** Deletes a key by name; returns whether there was one. */
+  revoke(name: string): Promise<boolean>;
+  watch(intervalMs: number, onRevoked: (records: KeyRecord[]) => void): void;
+  close(): Promise<void>;
+}
+
+/** Checks a new key's name and grant and makes the key; the caller stores `row`. */
+export function newKey(name: string, grant: Grant): { key: string; hash: string; record: KeyRecord } {
+  if (!KEY_NAME.test(name)) throw new KeyError(`key name "${name}" must be 1-64 characters of [A-Za-z0-9_.-]`);
+  const checked = parseGrant(grant);
+  if (typeof checked === 'string') throw new KeyError(checked);
+  if (!checked.admin && checked.subscribe.length === 0 && checked.publish.length === 0) {
+    throw new KeyError('a key needs at least one permission: --allow subscribe:<pattern>, --allow publish:<pattern> or --allow admin');
+  }
+  const key = KEY_PREFIX + randomBytes(24).toString('base64url');
+  return { key, hash: hashKey(key), record: { id: randomBytes(8).toString('hex'), name, prefix: key.slice(0, 8), grant: checked, createdAt: Date.now(), revoked: false } };
+}
+
+export function duplicateName(name: string): KeyError {
+  return new KeyError(`a key named "${name}" exists already: revoke it first or pick another name`);
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS keys (
   id TEXT PRIMARY KEY,
@@ -44,7 +82,7 @@ interface Row {
   created_at: number;
 }
 
-function hashKey(key: string): string {
+export function hashKey(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 
@@ -53,7 +91,8 @@ function hashKey(key: string): string {
  * cannot be reversed by guessing). `herald keys` writes the file while the hub runs; the hub notices
  * through SQLite's `data_version` and drops revoked keys at once, also from connections already open.
  */
-export class KeyStore {
+export class KeyStore implements KeyBook {
+  readonly where: string;
   private readonly db: Database.Database | undefined;
   private byHash = new Map<string, KeyRecord>();
   private byId = new Map<string, KeyRecord>();
@@ -63,6 +102,7 @@ export class KeyStore {
 
   /** `create: false` opens the file only if it exists (a hub on the memory store leaves no file behind). */
   constructor(dataDir: string, create = true) {
+    this.where = `in ${dataDir}`;
     const file = join(dataDir, KEYS_FILE);
     if (!create && !existsSync(file)) return;
     mkdirSync(dataDir, { recursive: true });
@@ -77,40 +117,31 @@ export class KeyStore {
     return this.byId.size;
   }
 
-  /** The record of a presented key, or undefined (unknown or revoked). */
   lookup(key: string): KeyRecord | undefined {
     if (!key.startsWith(KEY_PREFIX)) return undefined;
     return this.byHash.get(hashKey(key));
   }
 
-  list(): KeyRecord[] {
+  async list(): Promise<KeyRecord[]> {
     this.reload();
     return [...this.byId.values()].sort((a, b) => a.createdAt - b.createdAt);
   }
 
-  /** Creates a key and returns it: the only time it is ever shown. */
-  create(name: string, grant: Grant): { key: string; record: KeyRecord } {
+  async create(name: string, grant: Grant): Promise<{ key: string; record: KeyRecord }> {
     const db = this.requireDb();
-    if (!KEY_NAME.test(name)) throw new KeyError(`key name "${name}" must be 1-64 characters of [A-Za-z0-9_.-]`);
-    const checked = parseGrant(grant);
-    if (typeof checked === 'string') throw new KeyError(checked);
-    if (!checked.admin && checked.subscribe.length === 0 && checked.publish.length === 0) {
-      throw new KeyError('a key needs at least one permission: --allow subscribe:<pattern>, --allow publish:<pattern> or --allow admin');
-    }
-    const key = KEY_PREFIX + randomBytes(24).toString('base64url');
-    const row: Row = { id: randomBytes(8).toString('hex'), name, hash: hashKey(key), prefix: key.slice(0, 8), grant_json: JSON.stringify(checked), created_at: Date.now() };
+    const { key, hash, record } = newKey(name, grant);
+    const row: Row = { id: record.id, name, hash, prefix: record.prefix, grant_json: JSON.stringify(record.grant), created_at: record.createdAt };
     try {
       db.prepare('INSERT INTO keys (id, name, hash, prefix, grant_json, created_at) VALUES (@id, @name, @hash, @prefix, @grant_json, @created_at)').run(row);
     } catch (error) {
-      if (String(error).includes('UNIQUE')) throw new KeyError(`a key named "${name}" exists already: revoke it first or pick another name`);
+      if (String(error).includes('UNIQUE')) throw duplicateName(name);
       throw error;
     }
     this.reload(true);
     return { key, record: this.byId.get(row.id)! };
   }
 
-  /** Deletes a key by name; returns whether there was one. */
-  revoke(name: string): boolean {
+  async revoke(name: string): Promise<boolean> {
     const changes = this.requireDb().prepare('DELETE FROM keys WHERE name = ?').run(name).changes;
     this.reload(true);
     return changes > 0;
@@ -127,9 +158,9 @@ export class KeyStore {
     this.watcher.unref();
   }
 
-  close(): void {
+  async close(): Promise<void> {
     clearInterval(this.watcher);
-    this.db?.close();
+    if (this.db?.open) this.db.close();
   }
 
   /** Re-reads the table if another connection changed it; returns the keys that are gone. */

@@ -1,6 +1,6 @@
 import { grantAllows, RUN_SUMMARY_CHANNEL, type AuthInfo } from '@herald/protocol';
 import { HeraldError } from '../errors.js';
-import { KEY_PREFIX, type KeyRecord, type KeyStore } from './keys.js';
+import { KEY_PREFIX, type KeyBook, type KeyRecord } from './keys.js';
 import { ANONYMOUS, OPEN, type Principal } from './principal.js';
 import { TokenError, type TokenVerifier } from './tokens.js';
 
@@ -41,7 +41,7 @@ export class AccessPolicy {
   private readonly revokedListeners: Array<(matches: (who: Principal) => boolean) => void> = [];
 
   constructor(
-    private readonly keys: KeyStore,
+    private readonly keys: KeyBook,
     private readonly tokens: TokenVerifier,
   ) {
     this.mode = keys.size > 0 || tokens.configured ? 'required' : 'open';

@@ -1,3 +1,4 @@
+import type { NodeFigures, StatsResponse } from '@herald/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { Hub } from '../hub.js';
 import type { ConnectionCounts, HubStats } from '../stats.js';
@@ -9,10 +10,12 @@ export interface StatusRoutesContext {
   isShuttingDown(): boolean;
   /** Runs per status, for overview cards. */
   runCounts(): Record<string, number>;
+  /** Every hub of the cluster, this one first. */
+  nodes(): Promise<NodeFigures[]>;
 }
 
 /** Health for load balancers, stats for people and dashboards, metrics for Prometheus. */
-export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connections, isShuttingDown, runCounts }: StatusRoutesContext): void {
+export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connections, isShuttingDown, runCounts, nodes }: StatusRoutesContext): void {
   app.get('/health', async (_request, reply) => {
     const counts = connections();
     const storage = hub.storageHealth();
@@ -27,10 +30,11 @@ export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connect
     };
   });
 
-  app.get('/api/stats', async (request) => {
+  app.get('/api/stats', async (request): Promise<StatsResponse> => {
     hub.authorize(request.principal, { kind: 'admin', what: '/api/stats' });
     const counts = connections();
-    const channels = await hub.channelCount(request.principal);
+    const [channels, cluster] = await Promise.all([hub.channelCount(request.principal), nodes()]);
+    const sum = (figure: (node: NodeFigures) => number) => Math.round(cluster.reduce((total, node) => total + figure(node), 0) * 10) / 10;
     return {
       uptimeSeconds: stats.uptimeSeconds(),
       connections: { total: counts.websocket + counts.sse, websocket: counts.websocket, sse: counts.sse },
@@ -38,6 +42,11 @@ export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connect
       events: { in: hub.eventsIn, out: hub.eventsOut, ...stats.rates() },
       slowConsumerCloses: stats.slowConsumerCloses,
       runs: runCounts(),
+      node: cluster[0]!.id,
+      cluster: {
+        nodes: cluster,
+        totals: { nodes: cluster.length, connections: sum((n) => n.connections.total), inPerSecond: sum((n) => n.events.inPerSecond), outPerSecond: sum((n) => n.events.outPerSecond) },
+      },
     };
   });
 
