@@ -5,7 +5,7 @@ import { Gatekeeper } from './access/gatekeeper.js';
 import { Redis, type RedisOptions } from 'ioredis';
 import { KeyStore, type KeyBook } from './access/keys.js';
 import { isLoopback, OriginRules } from './access/origins.js';
-import { PassBook } from './access/passes.js';
+import { PassBook, type SharedPasses } from './access/passes.js';
 import { RedisKeyStore } from './access/redis-keys.js';
 import { SYSTEM } from './access/principal.js';
 import { AccessPolicy } from './access/policy.js';
@@ -154,11 +154,13 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     await channelQuota.refresh().catch(refuseStart);
     hub.use(channelQuota);
   }
+  // Hubs on one Redis share sign-ins and stream tickets: a dashboard sent to another hub stays signed in.
+  const sharedPasses = control ? { keys, store: redisPasses(control, `${config.redisPrefix}:pass:`) } : undefined;
   const gate = new Gatekeeper(
     policy,
     new OriginRules({ host: config.host, publicUrl: config.publicUrl, corsOrigins: listSetting(config.corsOrigin), allowedHosts: listSetting(config.allowedHosts) }),
-    new PassBook(config.sessionTtlMs, MAX_PASSES, 'session'),
-    new PassBook(TICKET_TTL_MS, MAX_PASSES, 'ticket'),
+    new PassBook(config.sessionTtlMs, MAX_PASSES, 'session', sharedPasses),
+    new PassBook(TICKET_TTL_MS, MAX_PASSES, 'ticket', sharedPasses),
   );
   keys.watch(KEY_WATCH_INTERVAL_MS, (revoked) => policy.keysRevoked(revoked));
   let shuttingDown = false;
@@ -358,6 +360,14 @@ function toErrorBody(error: FastifyError | HeraldError, config: HeraldConfig): {
   if (error.statusCode === 413) return { code: 'too_large', message: error.message };
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) return { code: 'bad_request', message: error.message };
   return { code: 'internal', message: 'the hub failed to handle the request; it may be retried' };
+}
+
+function redisPasses(redis: Redis, prefix: string): SharedPasses {
+  return {
+    put: async (key, value, ttlMs) => void (await redis.set(prefix + key, value, 'PX', ttlMs)),
+    get: (key) => redis.get(prefix + key),
+    delete: async (key) => void (await redis.del(prefix + key)),
+  };
 }
 
 /** The connection for keys and the node registry: bounded answers, never a command sent twice. */

@@ -128,6 +128,54 @@ if (!available) {
     });
   });
 
+  describe('dashboard sign-ins and stream tickets shared by the hubs of one Redis', () => {
+    const signIn = async (hub: HeraldServer, credential: string): Promise<string> => {
+      const response = await fetch(`${hub.url}/api/auth/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ credential }) });
+      assert.equal(response.status, 200);
+      const cookie = /herald_session=([^;]+)/.exec(response.headers.get('set-cookie') ?? '')?.[1];
+      assert.ok(cookie, 'a session cookie');
+      return `herald_session=${cookie}`;
+    };
+    const me = async (hub: HeraldServer, cookie: string) => (await getJson(`${hub.url}/api/auth/me`, { cookie })).json as { principal?: { name: string } };
+
+    it('a session signed in on one hub works on the others; signed out on one, it ends on all; a ticket from one opens a stream on another', async () => {
+      const prefix = prefixes();
+      const key = (await keysCli(prefix, 'create', '--name', 'ops', '--allow', 'admin')).stdout.trim();
+      const [a, b] = [await start(prefix), await start(prefix)];
+      const cookie = await signIn(a, key);
+      assert.equal((await me(b, cookie)).principal?.name, 'ops', 'the other hub knows the session');
+      assert.equal((await getJson(`${b.url}/api/stats`, { cookie })).status, 200, 'and acts on it');
+
+      const ticket = (await (await fetch(`${a.url}/api/auth/ticket`, { method: 'POST', headers: { cookie } })).json()) as { ticket: string };
+      const stream = await fetch(`${b.url}/api/channels/t/stream?ticket=${encodeURIComponent(ticket.ticket)}`);
+      assert.equal(stream.status, 200, 'a ticket bought on one hub opens a stream on the other');
+      await stream.body?.cancel();
+
+      const signedOut = await fetch(`${b.url}/api/auth/session`, { method: 'DELETE', headers: { cookie } });
+      assert.equal(signedOut.status, 200);
+      assert.equal((await me(b, cookie)).principal, undefined, 'signed out where it was done');
+      const started = Date.now();
+      while ((await me(a, cookie)).principal !== undefined) {
+        assert.ok(Date.now() - started < 3000, 'the hub that issued the session must drop it within about a second');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    });
+
+    it('a key revoked once ends the sessions signed in with it on every hub', async () => {
+      const prefix = prefixes();
+      const key = (await keysCli(prefix, 'create', '--name', 'temp', '--allow', 'subscribe:>')).stdout.trim();
+      const [a, b] = [await start(prefix), await start(prefix)];
+      const cookie = await signIn(a, key);
+      assert.equal((await me(b, cookie)).principal?.name, 'temp');
+      await keysCli(prefix, 'revoke', 'temp');
+      const started = Date.now();
+      while ((await me(a, cookie)).principal !== undefined || (await me(b, cookie)).principal !== undefined) {
+        assert.ok(Date.now() - started < 3000, 'both hubs must end the session within a few hundred ms');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    });
+  });
+
   describe('the node registry', () => {
     it('/api/stats on any hub lists every hub with its figures and the cluster totals', async () => {
       const prefix = prefixes();

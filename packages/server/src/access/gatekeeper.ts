@@ -48,11 +48,11 @@ export class Gatekeeper {
     }
     const session = cookieValue(headers.cookie, SESSION_COOKIE);
     if (session !== undefined) {
-      const principal = this.sessions.redeem(session);
+      const principal = await this.sessions.redeem(session);
       if (principal) return principal;
     }
     if (ticket !== undefined) {
-      const principal = this.tickets.redeem(ticket);
+      const principal = await this.tickets.redeem(ticket);
       if (!principal) throw new HeraldError('unauthorized', 'the stream ticket is unknown or expired: get a new one from POST /api/auth/ticket');
       return principal;
     }

@@ -37,6 +37,8 @@ export interface KeyBook {
   readonly where: string;
   /** The record of a presented key, or undefined (unknown or revoked). */
   lookup(key: string): KeyRecord | undefined;
+  /** The record of a key by its id (a pass names the key it was issued for), or undefined. */
+  byId(id: string): KeyRecord | undefined;
   list(): Promise<KeyRecord[]>;
   /** Creates a key and returns it: the only time it is ever shown. */
   create(name: string, grant: Grant): Promise<{ key: string; record: KeyRecord }>;
@@ -95,7 +97,7 @@ export class KeyStore implements KeyBook {
   readonly where: string;
   private readonly db: Database.Database | undefined;
   private byHash = new Map<string, KeyRecord>();
-  private byId = new Map<string, KeyRecord>();
+  private byIdMap = new Map<string, KeyRecord>();
   private dataVersion = -1;
   private watcher: NodeJS.Timeout | undefined;
   private onRevoked: ((records: KeyRecord[]) => void) | undefined;
@@ -114,7 +116,11 @@ export class KeyStore implements KeyBook {
   }
 
   get size(): number {
-    return this.byId.size;
+    return this.byIdMap.size;
+  }
+
+  byId(id: string): KeyRecord | undefined {
+    return this.byIdMap.get(id);
   }
 
   lookup(key: string): KeyRecord | undefined {
@@ -124,7 +130,7 @@ export class KeyStore implements KeyBook {
 
   async list(): Promise<KeyRecord[]> {
     this.reload();
-    return [...this.byId.values()].sort((a, b) => a.createdAt - b.createdAt);
+    return [...this.byIdMap.values()].sort((a, b) => a.createdAt - b.createdAt);
   }
 
   async create(name: string, grant: Grant): Promise<{ key: string; record: KeyRecord }> {
@@ -138,7 +144,7 @@ export class KeyStore implements KeyBook {
       throw error;
     }
     this.reload(true);
-    return { key, record: this.byId.get(row.id)! };
+    return { key, record: this.byIdMap.get(row.id)! };
   }
 
   async revoke(name: string): Promise<boolean> {
@@ -176,16 +182,16 @@ export class KeyStore implements KeyBook {
     for (const row of rows) {
       const grant = parseGrant(JSON.parse(row.grant_json));
       if (typeof grant === 'string') continue;
-      const known = this.byId.get(row.id);
+      const known = this.byIdMap.get(row.id);
       const record = known ?? { id: row.id, name: row.name, prefix: row.prefix, grant, createdAt: row.created_at, revoked: false };
       record.grant = grant;
       byHash.set(row.hash, record);
       byId.set(row.id, record);
     }
-    const revoked = [...this.byId.values()].filter((r) => !byId.has(r.id));
+    const revoked = [...this.byIdMap.values()].filter((r) => !byId.has(r.id));
     for (const record of revoked) record.revoked = true;
     this.byHash = byHash;
-    this.byId = byId;
+    this.byIdMap = byId;
     if (revoked.length > 0) this.onRevoked?.(revoked);
     return revoked;
   }

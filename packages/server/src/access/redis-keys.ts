@@ -55,7 +55,7 @@ export interface RedisKeyStoreOptions {
 export class RedisKeyStore implements KeyBook {
   readonly where: string;
   private byHash = new Map<string, KeyRecord>();
-  private byId = new Map<string, KeyRecord>();
+  private byIdMap = new Map<string, KeyRecord>();
   /** The version value last read; undefined before the first read. */
   private version: string | null | undefined;
   private watcher: NodeJS.Timeout | undefined;
@@ -96,7 +96,11 @@ export class RedisKeyStore implements KeyBook {
   }
 
   get size(): number {
-    return this.byId.size;
+    return this.byIdMap.size;
+  }
+
+  byId(id: string): KeyRecord | undefined {
+    return this.byIdMap.get(id);
   }
 
   lookup(key: string): KeyRecord | undefined {
@@ -106,7 +110,7 @@ export class RedisKeyStore implements KeyBook {
 
   async list(): Promise<KeyRecord[]> {
     await this.reload();
-    return [...this.byId.values()].sort((a, b) => a.createdAt - b.createdAt);
+    return [...this.byIdMap.values()].sort((a, b) => a.createdAt - b.createdAt);
   }
 
   async create(name: string, grant: Grant): Promise<{ key: string; record: KeyRecord }> {
@@ -116,7 +120,7 @@ export class RedisKeyStore implements KeyBook {
     const created = await this.redis.eval(CREATE_SCRIPT, 3, names, hashes, version, name, hash, JSON.stringify(stored), newVersion());
     if (created !== 1) throw duplicateName(name);
     await this.reload();
-    return { key, record: this.byId.get(record.id) ?? record };
+    return { key, record: this.byIdMap.get(record.id) ?? record };
   }
 
   async revoke(name: string): Promise<boolean> {
@@ -165,16 +169,16 @@ export class RedisKeyStore implements KeyBook {
       }
       const grant = parseGrant(stored.grant);
       if (typeof grant === 'string' || typeof stored.id !== 'string') continue;
-      const known = this.byId.get(stored.id);
+      const known = this.byIdMap.get(stored.id);
       const record = known ?? { id: stored.id, name: stored.name, prefix: stored.prefix, grant, createdAt: stored.createdAt, revoked: false };
       record.grant = grant;
       byHash.set(hash, record);
       byId.set(record.id, record);
     }
-    const revoked = [...this.byId.values()].filter((r) => !byId.has(r.id));
+    const revoked = [...this.byIdMap.values()].filter((r) => !byId.has(r.id));
     for (const record of revoked) record.revoked = true;
     this.byHash = byHash;
-    this.byId = byId;
+    this.byIdMap = byId;
     if (revoked.length > 0) this.onRevoked?.(revoked);
   }
 }

@@ -34,16 +34,16 @@ export function registerAuthRoutes(app: FastifyInstance, { gate, secureCookies }
       const who = await gate.policy.authenticate((request.body as { credential: string }).credential);
       gate.policy.requireLive(who);
       if (!gate.policy.required) return info(who);
-      const session = gate.sessions.issue(who);
+      const session = await gate.sessions.issue(who);
       setCookie(reply, session.id, Math.max(1, Math.floor((session.expiresAt - Date.now()) / 1000)));
-      return info(gate.sessions.redeem(session.id) ?? who);
+      return info((await gate.sessions.redeem(session.id)) ?? who);
     },
   );
 
   app.delete('/api/auth/session', async (request, reply) => {
     const session = cookieValue(request.headers.cookie, SESSION_COOKIE);
     if (session !== undefined) {
-      gate.sessions.revoke(session);
+      await gate.sessions.revoke(session);
       // What was opened with the session (the dashboard's socket, its streams) ends with it.
       gate.policy.revoke((who) => who.session === session);
     }
@@ -55,7 +55,7 @@ export function registerAuthRoutes(app: FastifyInstance, { gate, secureCookies }
     const who = request.principal;
     gate.policy.requireLive(who);
     if (who.kind === 'anonymous') throw new HeraldError('unauthorized', 'sign in first');
-    const ticket = gate.tickets.issue(who);
+    const ticket = await gate.tickets.issue(who);
     return { ticket: ticket.id, expiresAt: ticket.expiresAt };
   });
 }
