@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createServer } from 'node:net';
@@ -8,6 +9,7 @@ import { describe, it } from 'node:test';
 import { EventSource } from 'eventsource';
 import { WebSocket } from 'ws';
 import { createClient, type TransportName, type WebSocketConstructor } from '../../client/src/index.js';
+import { mintToken } from '../../server/src/index.js';
 import { getJson, postEvents, request, scratchDirs } from '../../server/test/support/hub.js';
 import { spawnHub, until, type HubProcess } from '../../server/test/support/process.js';
 import { redisAnswers, scratchPrefixes, SHARED_REDIS_URL } from '../../server/test/support/redis.js';
@@ -178,9 +180,17 @@ if (missing) {
   const hubLines = documentedHubs(conf);
 
   /** Two `herald serve` processes on one Redis, run with the flags the file documents, and nginx in front. */
-  async function startCluster(): Promise<Cluster> {
+  async function startCluster(env: Record<string, string> = {}): Promise<Cluster> {
     const prefix = prefixes();
-    const hubs = await Promise.all(hubLines.map((line) => spawnHub(dirs(), withRedis(line.flags, prefix))));
+    // spawnHub passes this process's environment on, read when it spawns (before its first await).
+    const saved = Object.fromEntries(Object.keys(env).map((name) => [name, process.env[name]]));
+    Object.assign(process.env, env);
+    const spawning = Promise.all(hubLines.map((line) => spawnHub(dirs(), withRedis(line.flags, prefix))));
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+    const hubs = await spawning;
     try {
       const proxy = await startNginx(nginx!, dirs(), conf, hubs.map((h) => h.port));
       return {
@@ -272,6 +282,42 @@ if (missing) {
         assert.equal(foreign.status, 403, foreign.text);
         assert.equal(JSON.parse(foreign.text).error.code, 'origin_not_allowed');
         assert.equal(await TestClient.upgradeStatus(cluster.url, { host: site.host, origin: 'https://evil.example' }), 403);
+      } finally {
+        await cluster.stop();
+      }
+    });
+
+    it('with credentials required: a dashboard sign-in and SSE tickets work through nginx, though each hub keeps its own', async () => {
+      const secret = randomBytes(32).toString('base64');
+      const cluster = await startCluster({ HERALD_JWT_SECRET: secret });
+      const site = { host: `herald.example.com:${cluster.port}`, origin: `http://herald.example.com:${cluster.port}` };
+      try {
+        const token = await mintToken(secret, { subject: 'ops', grant: { subscribe: ['>'], publish: ['>'], admin: false }, ttlSeconds: 600 });
+        // The dashboard signs in once, then every request carries the cookie: whichever hub nginx picks
+        // must know the session (sessions live in the memory of the hub that issued them).
+        const signIn = await request('POST', `${cluster.url}/api/auth/session`, JSON.stringify({ credential: token }), site);
+        assert.equal(signIn.status, 200, signIn.text);
+        const cookie = String(signIn.headers['set-cookie']).split(';')[0]!;
+        assert.match(cookie, /^herald_session=./);
+        for (let i = 0; i < 6; i++) {
+          const me = await request('GET', `${cluster.url}/api/auth/me`, undefined, { ...site, cookie });
+          assert.equal(JSON.parse(me.text).principal?.name, 'ops', `request ${i + 1} after sign-in still signed in: ${me.text}`);
+        }
+        // EventSource buys a ticket, then opens the stream with it: two requests, one hub.
+        for (let i = 0; i < 6; i++) {
+          const bought = await request('POST', `${cluster.url}/api/auth/ticket`, undefined, { ...site, authorization: `Bearer ${token}` });
+          assert.equal(bought.status, 200, bought.text);
+          const { ticket } = JSON.parse(bought.text) as { ticket: string };
+          const status = await new Promise<number>((resolve, reject) => {
+            const req = httpRequest(`${cluster.url}/api/channels/lb.tickets/stream?ticket=${ticket}`, { agent: false, headers: site }, (res) => {
+              resolve(res.statusCode ?? 0);
+              res.destroy();
+            });
+            req.on('error', reject);
+            req.end();
+          });
+          assert.equal(status, 200, `stream ${i + 1} opened with its ticket`);
+        }
       } finally {
         await cluster.stop();
       }
