@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -90,6 +90,11 @@ async function freePort(): Promise<number> {
   });
 }
 
+function logOf(dir: string): string {
+  const file = join(dir, 'error.log');
+  return existsSync(file) ? readFileSync(file, 'utf8') : '';
+}
+
 interface Nginx {
   url: string;
   port: number;
@@ -118,14 +123,15 @@ async function startNginx(binary: string, dir: string, conf: string, hubPorts: n
       if (health?.status === 200) return { url, port, stop };
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`nginx did not answer on ${url} within 10 s:\n${readFileSync(join(dir, 'error.log'), 'utf8')}`);
+        throw new Error(`nginx did not answer on ${url} within 10 s:\n${logOf(dir)}`);
       }
       await new Promise((r) => setTimeout(r, 20));
     }
     await exited;
+    const said = `${stderr}${logOf(dir)}`;
     // Another process took the port between freePort() and nginx's bind: take another.
-    if (attempt < 3 && /in use/.test(stderr)) continue;
-    throw new Error(`nginx exited at start:\n${stderr}`);
+    if (attempt < 3 && /in use/.test(said)) continue;
+    throw new Error(`nginx exited at start:\n${said}`);
   }
 }
 
