@@ -3,7 +3,33 @@ import { rmSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { EventSource } from 'eventsource';
 import { startServer } from '../src/index.js';
-import { postEvents, startHub, tempDir } from './support/hub.js';
+import { request as httpRequest } from 'node:http';
+import { postEvents, request, startHub, tempDir } from './support/hub.js';
+
+/** Opens a stream, reads until `done` holds (or, without it, a quiet 300 ms after `subscribed`), and closes it. */
+function openStream(url: string, headers: Record<string, string>, done?: (text: string) => boolean): Promise<{ subscribed: { epoch: string; offset: number; recovered?: boolean }; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { agent: false, headers }, (res) => {
+      let text = '';
+      let timer: NodeJS.Timeout | undefined;
+      res.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        const match = /event: subscribed\ndata: (.*)\n/.exec(text);
+        if (!match) return;
+        const finish = () => {
+          res.destroy();
+          resolve({ subscribed: JSON.parse(match[1]!), text });
+        };
+        clearTimeout(timer);
+        if (done?.(text)) finish();
+        else if (!done) timer = setTimeout(finish, 300);
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 interface Received {
   offsets: number[];
@@ -15,7 +41,8 @@ function watch(url: string): { source: EventSource; received: Received; until: (
   const received: Received = { offsets: [], subscribed: [] };
   let check = () => {};
   source.onmessage = (message) => {
-    assert.equal(message.lastEventId, String(JSON.parse(message.data).offset));
+    const { offset, epoch } = JSON.parse(message.data);
+    assert.equal(message.lastEventId, `${offset}@${epoch}`, 'the id names the offset and its history');
     received.offsets.push(JSON.parse(message.data).offset);
     check();
   };
@@ -75,6 +102,33 @@ describe('SSE stream', () => {
       source.close();
       await hub.close();
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('a resume whose Last-Event-ID is of a history since reset is told recovered:false, never replayed from the new history', async () => {
+    const hub = await startHub();
+    try {
+      for (let n = 0; n < 3; n++) await postEvents(hub.url, 's.reset', { type: 'old' });
+      const first = await request('GET', `${hub.url}/api/channels/s.reset/events`);
+      const oldEpoch = JSON.parse(first.text).epoch as string;
+      assert.equal((await request('DELETE', `${hub.url}/api/channels/s.reset`)).status, 200);
+      for (let n = 0; n < 5; n++) await postEvents(hub.url, 's.reset', { type: 'new' });
+      // What EventSource sends after the hub went away at offset 3 of the old history.
+      const opened = await openStream(`${hub.url}/api/channels/s.reset/stream`, { 'last-event-id': `3@${oldEpoch}` });
+      assert.equal(opened.subscribed.recovered, false, 'the old history is gone: reload');
+      assert.notEqual(opened.subscribed.epoch, oldEpoch);
+      assert.equal(opened.subscribed.offset, 5);
+      assert.match(opened.text, /event: reset\n/);
+      assert.doesNotMatch(opened.text, /^id: /m, 'nothing replayed from the new history as if it were the old one');
+      // The same offset in the current history resumes as before.
+      const current = await openStream(`${hub.url}/api/channels/s.reset/stream`, { 'last-event-id': `3@${opened.subscribed.epoch}` }, (text) => /^id: 5@/m.test(text));
+      assert.equal(current.subscribed.recovered, true);
+      assert.deepEqual([...current.text.matchAll(/^id: (\d+)@/gm)].map((m) => Number(m[1])), [4, 5]);
+      const bare = await openStream(`${hub.url}/api/channels/s.reset/stream`, { 'last-event-id': '4' }, (text) => /^id: 5@/m.test(text));
+      assert.equal(bare.subscribed.recovered, true, 'a bare offset means the current history');
+      assert.equal((await request('GET', `${hub.url}/api/channels/s.reset/stream?since=3@zz!`)).status, 400);
+    } finally {
+      await hub.dispose();
     }
   });
 

@@ -53,6 +53,8 @@ export class Delivery {
   /** One SSE message; `id:` is the offset so that EventSource's Last-Event-ID resumes the channel. */
   sseFrame(withId: boolean): Buffer {
     if (!withId) return (this.sseBytesNoId ??= Buffer.from(`data: ${this.envelope()}\n\n`));
-    return (this.sseBytes ??= Buffer.from(`id: ${this.stored.offset}\ndata: ${this.envelope()}\n\n`));
+    // `<offset>@<epoch>`: a reconnecting EventSource names the history its offset belongs to, so that a
+    // resume after a reset (or an emptied Redis) is told `recovered:false` instead of skipping events.
+    return (this.sseBytes ??= Buffer.from(`id: ${this.stored.offset}@${this.epoch}\ndata: ${this.envelope()}\n\n`));
   }
 }

@@ -35,7 +35,7 @@ class SseStream implements Subscriber {
   constructor(
     readonly principal: Principal,
     readonly res: ServerResponse,
-    /** Exact channels carry `id:` (the offset) so that EventSource can resume; patterns cannot. */
+    /** Exact channels carry `id:` (`<offset>@<epoch>`) so that EventSource can resume; patterns cannot. */
     private readonly withIds: boolean,
     private readonly endpoint: SseEndpoint,
   ) {}
@@ -190,7 +190,9 @@ export class SseEndpoint {
     const text = typeof header === 'string' && header !== '' ? header : query;
     if (text === undefined) return undefined;
     if (isPattern) throw new HeraldError('bad_request', 'SSE resume (Last-Event-ID or since) works on exact channels only; a pattern stream is live only');
-    if (!/^\d+$/.test(text)) throw new HeraldError('bad_request', 'Last-Event-ID / since must be an offset (a whole number ≥ 0)');
-    return { kind: 'channel', position: { offset: Number(text) } };
+    // `<offset>@<epoch>` as the stream's ids carry it, or a bare offset (in the current epoch).
+    const match = /^(\d+)(?:@([0-9A-Za-z_-]{1,64}))?$/.exec(text);
+    if (!match) throw new HeraldError('bad_request', 'Last-Event-ID / since must be an offset (a whole number ≥ 0), or <offset>@<epoch> as the stream\'s ids carry it');
+    return { kind: 'channel', position: { offset: Number(match[1]), ...(match[2] ? { epoch: match[2] } : {}) } };
   }
 }
