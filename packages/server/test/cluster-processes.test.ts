@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { getJson, scratchDirs } from './support/hub.js';
+import { getJson, postEvents, scratchDirs } from './support/hub.js';
 import { until } from './support/process.js';
 import { historyOf, oneTo, publishOne, spawnCluster, watchSse, watchWs, type Ack, type Seen, type SseWatcher, type WsWatcher } from './support/cluster.js';
 import { redisAnswers, REDIS_SERVER, scratchPrefixes, SHARED_REDIS_URL, startOwnRedis } from './support/redis.js';
@@ -279,6 +279,78 @@ if (!available) {
         for (const p of publishers) p.close();
         await Promise.all(nodes.map((n) => n.kill()));
         await redis.stop();
+      }
+    });
+
+    it('a run published through one node: its snapshot, the run list, search and subscribe {snapshot:true} answer the same on all three; a silent run gets one run.stalled', async () => {
+      const nodes = await spawnCluster(dirs, SHARED_REDIS_URL, prefixes(), ['--stall-after', '1s']);
+      try {
+        const [entry] = nodes;
+        const run = 'deploy-42';
+        const script = [
+          { type: 'run.started', data: { title: 'Nightly deploy', labels: { team: 'ops' } } },
+          { type: 'step.started', data: { step: 'build', name: 'Build' } },
+          { type: 'run.progress', data: { percent: 30, message: 'building' } },
+          { type: 'log', data: { message: 'calibrating the flux capacitor' } },
+          { type: 'metric', data: { name: 'latency', value: 230, unit: 'ms' } },
+          { type: 'step.completed', data: { step: 'build', status: 'passed' } },
+          { type: 'step.started', data: { step: 'ship', name: 'Ship' } },
+          { type: 'log', severity: 'error', data: { message: 'registry answered 500' } },
+          { type: 'step.completed', severity: 'error', data: { step: 'ship', status: 'failed', message: 'push refused' } },
+          { type: 'run.progress', data: { percent: 90 } },
+          { type: 'run.completed', severity: 'error', data: { status: 'failed', summary: { failed: ['ship'] } } },
+        ];
+        for (const event of script) {
+          const { status } = await postEvents(entry!.url, `runs.${run}`, event);
+          assert.equal(status, 201);
+        }
+        // A second run goes silent after it started: it must stall once, whichever hub notices first.
+        const silent = 'soak-7';
+        for (const event of script.slice(0, 4)) assert.equal((await postEvents(entry!.url, `runs.${silent}`, event)).status, 201);
+
+        const runOn = (node: (typeof nodes)[number], id: string) => getJson(`${node.url}/api/runs/${id}`);
+        // Settled: every node has taken in both runs (offsets) and written them where the list and search read.
+        const settled = async () => {
+          for (const node of nodes) {
+            const a = await runOn(node, run);
+            const b = await runOn(node, silent);
+            const found = await getJson(`${node.url}/api/search?q=capacitor`);
+            if (a.json.offset !== script.length || a.json.status !== 'failed' || b.json.status !== 'stalled' || found.json.hits?.length !== 2) return false;
+          }
+          return true;
+        };
+        for (const deadline = Date.now() + 15_000; !(await settled()); await sleep(100)) {
+          if (Date.now() > deadline) assert.fail(`the runs did not settle on every node: ${JSON.stringify(await Promise.all(nodes.map((n) => runOn(n, silent))))}`);
+        }
+
+        const answers = async (node: (typeof nodes)[number]) => {
+          const client = await TestClient.connect(node.url);
+          const subscribed = await client.request({ op: 'subscribe', channel: `runs.${run}`, snapshot: true });
+          client.close();
+          return {
+            run: (await runOn(node, run)).json,
+            silent: (await runOn(node, silent)).json,
+            list: (await getJson(`${node.url}/api/runs`)).json,
+            failedList: (await getJson(`${node.url}/api/runs?status=failed&label=team=ops`)).json,
+            search: (await getJson(`${node.url}/api/search?q=capacitor`)).json,
+            snapshot: { epoch: subscribed.epoch, offset: subscribed.offset, snapshot: subscribed.snapshot },
+          };
+        };
+        const [first, ...others] = await Promise.all(nodes.map(answers));
+        assert.equal(first!.run.status, 'failed');
+        assert.deepEqual(first!.run.steps.map((s: { step: string; status: string }) => `${s.step}:${s.status}`), ['build:passed', 'ship:failed']);
+        assert.equal(first!.snapshot.offset, script.length);
+        assert.deepEqual(first!.list.runs.map((r: { id: string }) => r.id).sort(), [run, silent].sort());
+        assert.deepEqual(first!.failedList.runs.map((r: { id: string }) => r.id), [run]);
+        assert.deepEqual(first!.search.hits.map((h: { runId: string }) => h.runId).sort(), [run, silent].sort());
+        for (const [n, other] of others.entries()) assert.deepEqual(other, first, `node ${n + 1} answers as node 0 does`);
+
+        // Every hub's stall check has had several turns since the first stall: still one event.
+        await sleep(2500);
+        const stalls = (await historyOf(nodes[2]!.url, `runs.${silent}`)).events.filter((e) => e.id?.startsWith('herald-stalled-'));
+        assert.equal(stalls.length, 1, `one run.stalled in the run's history: ${JSON.stringify(stalls)}`);
+      } finally {
+        await Promise.all(nodes.map((n) => n.kill()));
       }
     });
   });
