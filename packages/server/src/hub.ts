@@ -1,3 +1,4 @@
+import { isPattern, matchesPattern } from '@herald/protocol';
 import type { AccessPolicy, Action, ReadScope } from './access/policy.js';
 import type { Principal } from './access/principal.js';
 import type { Broker } from './broker/types.js';
@@ -114,6 +115,8 @@ export class Hub {
   /** Publishes between the store and their answer: graceful shutdown waits for them (`drain`). */
   private readonly inFlight = new Set<Promise<unknown>>();
   private mark = 0;
+  /** Across hubs: the channels and patterns features follow (`follow`), with when each follow began. */
+  private readonly follows = new Set<{ channel: string; startedAt: number }>();
   // Fields used by the fan-out visitor, so that the hot loop allocates no closure per event.
   private currentDelivery: Delivery | undefined;
   private readonly visit = (sub: Subscription): void => this.deliverTo(sub);
@@ -140,6 +143,7 @@ export class Hub {
         this.fanOut(epoch, events);
       },
       onLoss: (channel, from, to) => onBrokerError(new Error(`live events ${from}–${to} of "${channel}" were missed and are no longer in history`)),
+      interestSince: (channel) => this.interestSince(channel),
     });
     broker.onEvents((epoch, events) => order.accept(epoch, events));
     broker.onGap?.(() => void order.refill().catch(onBrokerError));
@@ -159,12 +163,33 @@ export class Hub {
    * subscribed, for a feature that follows them (`beforeFanOut`). Returns the function that stops it.
    */
   async follow(channel: string): Promise<() => void> {
+    const follow = { channel, startedAt: this.clock() };
     await this.broker.subscribe(channel);
+    this.follows.add(follow);
     let following = true;
     return () => {
       if (following) this.broker.unsubscribe(channel);
+      this.follows.delete(follow);
       following = false;
     };
+  }
+
+  /** The store's clock: receive times are stamped with it. */
+  private clock(): number {
+    return this.store.clock?.() ?? Date.now();
+  }
+
+  /** Since when this hub has had interest in `channel` (its earliest matching subscription or follow). */
+  private interestSince(channel: string): number | undefined {
+    let since: number | undefined;
+    this.index.forEachMatch(channel, (sub) => {
+      if (!sub.cancelled && (since === undefined || sub.startedAt < since)) since = sub.startedAt;
+    });
+    for (const follow of this.follows) {
+      const matches = isPattern(follow.channel) ? matchesPattern(follow.channel, channel) : follow.channel === channel;
+      if (matches && (since === undefined || follow.startedAt < since)) since = follow.startedAt;
+    }
+    return since;
   }
 
   /** For doors and features with their own data (runs, stats): the policy's verdict, or a throw. */
@@ -269,6 +294,7 @@ export class Hub {
   async subscribe(who: Principal, subscription: Subscription, since: Since | undefined): Promise<SubscribeOutcome> {
     const { channel, isPattern } = subscription;
     this.access.authorize(who, { kind: 'subscribe', channel });
+    subscription.startedAt = this.clock();
     this.index.add(subscription);
     try {
       // Deliveries flow before history is read, so nothing falls between the history and the live stream.

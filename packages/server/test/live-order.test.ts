@@ -16,6 +16,7 @@ import {
   type Subscriber,
 } from '../src/index.js';
 import type { Delivery } from '../src/fanout/delivery.js';
+import { LiveOrder } from '../src/fanout/live-order.js';
 import { tempDir } from './support/hub.js';
 
 /**
@@ -159,5 +160,69 @@ describe('live events across hubs through a broker that loses and repeats', () =
     for (let n = 1; n <= 2; n++) await publish(hubA, 'again', n);
     await until(() => onB.offsets.length === 5, 'the new epoch');
     assert.deepEqual(onB.offsets, [1, 2, 3, 1, 2]);
+  });
+});
+
+/**
+ * Hubs publish after their own append was answered, so two hubs' publishes of one channel can reach
+ * Redis (and every hub) in the other order than their offsets. A LiveOrder over a scripted history.
+ */
+describe('live order when two hubs’ publishes cross', () => {
+  const event = (offset: number, time = 10_000 + offset): StoredEvent => ({ channel: 'c', offset, time, json: `{"type":"t","data":${offset}}` });
+  const setup = (history: { epoch: string; events: StoredEvent[] }, interestSince: number | undefined = 0) => {
+    const emitted: string[] = [];
+    const order = new LiveOrder({
+      read: async (_channel, after, limit) => ({
+        position: { epoch: history.epoch, latest: history.events.at(-1)?.offset ?? 0, earliest: history.events[0]?.offset ?? 1 },
+        events: history.events.filter((e) => e.offset > after).slice(0, limit),
+      }),
+      emit: (epoch, events) => emitted.push(...events.map((e) => `${epoch}:${e.offset}`)),
+      onLoss: () => {},
+      interestSince: () => interestSince,
+    });
+    return { order, emitted };
+  };
+  const settle = () => new Promise((r) => setTimeout(r, 10));
+
+  it('sends a channel’s first events in offset order when the second arrives first (it sent 2 and dropped 1 as heard twice)', async () => {
+    const { order, emitted } = setup({ epoch: 'e1', events: [event(1), event(2)] });
+    order.accept('e1', [event(2)]);
+    order.accept('e1', [event(1)]);
+    await settle();
+    order.accept('e1', [event(3)]);
+    assert.deepEqual(emitted, ['e1:1', 'e1:2', 'e1:3']);
+  });
+
+  it('does not send, at a channel’s first delivery, history stored before this hub’s interest in it began', async () => {
+    const { order, emitted } = setup({ epoch: 'e1', events: [1, 2, 3, 4, 5].map((n) => event(n, n * 1000)) }, 5_000 + 1_000);
+    order.accept('e1', [event(6, 7000)]);
+    await settle();
+    assert.deepEqual(emitted, ['e1:6']);
+  });
+
+  it('starts a new epoch at its offset 1 when its offset 2 arrives first (it sent 2 and dropped 1)', async () => {
+    const history = { epoch: 'e1', events: [event(1), event(2), event(3)] };
+    const { order, emitted } = setup(history);
+    order.accept('e1', history.events);
+    history.epoch = 'e2';
+    history.events = [event(1), event(2)];
+    order.accept('e2', [event(2)]);
+    order.accept('e2', [event(1)]);
+    await settle();
+    order.accept('e2', [event(3)]);
+    assert.deepEqual(emitted, ['e1:1', 'e1:2', 'e1:3', 'e2:1', 'e2:2', 'e2:3']);
+  });
+
+  it('drops a delivery of an epoch that history no longer holds (published before a reset, arriving after it)', async () => {
+    const history = { epoch: 'e1', events: [event(1), event(2), event(3)] };
+    const { order, emitted } = setup(history);
+    order.accept('e1', [event(1), event(2)]);
+    history.epoch = 'e2';
+    history.events = [event(1), event(2)];
+    order.accept('e2', [event(1), event(2)]);
+    order.accept('e1', [event(3)]); // late: e1 is gone
+    await settle();
+    order.accept('e2', [event(3)]);
+    assert.deepEqual(emitted, ['e1:1', 'e1:2', 'e2:1', 'e2:2', 'e2:3']);
   });
 });

@@ -20,7 +20,21 @@ export interface LiveOrderOptions {
   emit(epoch: string, events: readonly StoredEvent[]): void;
   /** A gap that could not be filled (history dropped it, or it was larger than MAX_FILL_EVENTS). */
   onLoss(channel: string, from: number, to: number): void;
+  /**
+   * Since when (the store's clock, ms) this hub has had interest in the channel — its earliest
+   * subscription or follow that matches it — or undefined when it has none: stored events received
+   * after it are owed to this hub's subscribers.
+   */
+  interestSince?(channel: string): number | undefined;
 }
+
+/**
+ * How far before its moment a subscription's events are looked for. The store's clock (Redis's, for
+ * the Redis engine) is known to this hub within half a round trip of at most 250 ms; an event stored
+ * a little before a subscription began and sent to it anyway is harmless (its channel's sequence just
+ * starts one event earlier), one stored after it and not sent would be a hole.
+ */
+const CLOCK_MARGIN_MS = 250;
 
 /**
  * Puts a cross-hub broker's deliveries back in order for this hub. Pub/sub between hubs can drop
@@ -29,8 +43,17 @@ export interface LiveOrderOptions {
  * `EventStore` rule holds the answer: every delivered event was stored first, so a gap can always be
  * read from history. Per channel this keeps the last offset fanned out; a delivery at or below it is
  * a duplicate and dropped, one after a gap waits while the gap is read and sent first. Never skipped,
- * never doubled — for every channel after its first delivery on this hub (before that there is no
- * position to measure a gap against; a subscriber that resumes still gets its gap from history).
+ * never doubled.
+ *
+ * Hubs publish after their own append was answered, so two hubs' publishes of one channel may reach
+ * Redis in the other order than their offsets: offset 2 may arrive first. Two moments need a position
+ * that no earlier delivery gave:
+ * - A channel's first delivery on this hub: the events before it that were stored after this hub's
+ *   interest in the channel began are still on their way; they are read from history and sent first.
+ * - A new epoch (a reset, or Redis emptied): its offsets start at 1, so a delivery of it that starts
+ *   later waits while the new history's beginning is read. A delivery of an epoch that history no
+ *   longer holds (one published before a reset, arriving after it) is dropped, so that subscribers
+ *   never go back to a history that is gone.
  */
 export class LiveOrder {
   private readonly channels = new Map<string, ChannelOrder>();
@@ -43,8 +66,15 @@ export class LiveOrder {
     if (!first) return;
     const state = this.channels.get(first.channel);
     if (!state) {
-      this.channels.set(first.channel, { epoch, offset: events.at(-1)!.offset });
-      this.options.emit(epoch, events);
+      const since = first.offset > 1 ? this.options.interestSince?.(first.channel) : undefined;
+      if (since === undefined) {
+        this.channels.set(first.channel, { epoch, offset: events.at(-1)!.offset });
+        this.options.emit(epoch, events);
+        return;
+      }
+      const fresh: ChannelOrder = { epoch, offset: first.offset - 1, waiting: [{ epoch, events }] };
+      this.channels.set(first.channel, fresh);
+      void this.begin(first.channel, fresh, first.offset, since - CLOCK_MARGIN_MS).then(() => this.drain(first.channel, fresh));
       return;
     }
     if (state.waiting) {
@@ -63,7 +93,13 @@ export class LiveOrder {
       await pause();
       if (state.waiting) continue; // a fill is already under way
       const page = await this.options.read(channel, state.offset, 1);
-      if (page.position.epoch !== state.epoch || page.position.latest <= state.offset) continue;
+      if (state.waiting) continue; // a delivery started a fill while this read was under way
+      if (page.position.epoch !== state.epoch) {
+        // The history this hub followed is gone and a new one began while deliveries were lost.
+        if (page.position.latest === 0) continue;
+        state.epoch = page.position.epoch;
+        state.offset = 0;
+      } else if (page.position.latest <= state.offset) continue;
       state.waiting = [];
       await this.fill(channel, state, page.position.latest + 1);
       this.drain(channel, state);
@@ -72,10 +108,15 @@ export class LiveOrder {
 
   private place(channel: string, state: ChannelOrder, epoch: string, events: readonly StoredEvent[]): void {
     if (epoch !== state.epoch) {
-      // The channel was reset (a new history): its offsets start again, nothing to compare with.
-      state.epoch = epoch;
-      state.offset = events.at(-1)!.offset;
-      this.options.emit(epoch, events);
+      // A new history (a reset, or Redis emptied): its offsets start again at 1.
+      if (events[0]!.offset === 1) {
+        state.epoch = epoch;
+        state.offset = events.at(-1)!.offset;
+        this.options.emit(epoch, events);
+        return;
+      }
+      state.waiting = [{ epoch, events }];
+      void this.switchEpoch(channel, state, epoch, events[0]!.offset).then(() => this.drain(channel, state));
       return;
     }
     const fresh = events[0]!.offset > state.offset ? events : events.filter((e) => e.offset > state.offset);
@@ -88,6 +129,42 @@ export class LiveOrder {
     }
     state.waiting = [{ epoch, events: fresh }];
     void this.fill(channel, state, first.offset).then(() => this.drain(channel, state));
+  }
+
+  /**
+   * The first delivery of a channel on this hub starts at `upTo`: sends the events before it that were
+   * stored since `since` (times never go backwards within a channel, so they are the last ones before
+   * `upTo`), looking back at most one page.
+   */
+  private async begin(channel: string, state: ChannelOrder, upTo: number, since: number): Promise<void> {
+    try {
+      const after = Math.max(0, upTo - 1 - FILL_PAGE);
+      const page = await this.options.read(channel, after, upTo - 1 - after);
+      if (page.position.epoch !== state.epoch) return;
+      const owed = page.events.filter((e) => e.offset < upTo && e.time >= since);
+      if (owed.length === 0 || owed.at(-1)!.offset !== upTo - 1 || owed[0]!.offset !== upTo - owed.length) return;
+      this.options.emit(state.epoch, owed);
+    } catch {
+      // History cannot be read now: the channel starts at its first delivery, as it would have anyway.
+    }
+  }
+
+  /** A delivery of another epoch starts at `upTo` > 1: follows the new history from its beginning, if it is history's. */
+  private async switchEpoch(channel: string, state: ChannelOrder, epoch: string, upTo: number): Promise<void> {
+    let current: string;
+    try {
+      current = (await this.options.read(channel, 0, 0)).position.epoch;
+    } catch {
+      current = epoch; // cannot tell: follow the delivery, as before
+    }
+    if (current !== epoch) {
+      // Published before a reset and arriving after it, or a history reset again since: gone either way.
+      state.waiting = state.waiting?.filter((w) => w.epoch !== epoch);
+      return;
+    }
+    state.epoch = epoch;
+    state.offset = 0;
+    await this.fill(channel, state, upTo);
   }
 
   /** Reads and sends the events after `state.offset` and before `upTo` from history. */

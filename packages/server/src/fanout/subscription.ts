@@ -22,6 +22,8 @@ export class Subscription {
   cancelled = false;
   /** Whether the hub told its broker about this subscription (and must take that back once). */
   brokerInterest = false;
+  /** Across hubs only: when (the store's clock) the hub began this subscription, before it asked the broker. */
+  startedAt = 0;
   /** Across hubs only: what the reply and replay covered, so that a gap filled later is not sent twice. */
   coverage: { upTo: (channel: string) => number; epoch: (channel: string) => string | undefined } | undefined;
 

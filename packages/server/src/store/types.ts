@@ -146,6 +146,12 @@ export interface EventStore {
   health?(): StoreHealth;
   /** Called when `health()` changes, so that each episode is logged once. */
   onHealthChange?(listener: (health: StoreHealth) => void): void;
+  /**
+   * The clock receive times are stamped with, read now (ms), for an engine whose clock is not this
+   * process's (Redis stamps with its own): a hub compares it with stored events' times to tell which
+   * were stored after one of its subscriptions began. Engines that stamp with `Date.now()` omit it.
+   */
+  clock?(): number;
 }
 
 export interface StoreHealth {
