@@ -32,8 +32,8 @@ def _describe(error: BaseException) -> str:
 class Run:
     """One run on channel ``runs.<run_id>``. Use it as a context manager (``with`` or ``async with``):
     entering publishes ``run.started``; leaving publishes ``run.completed`` — ``succeeded``, or
-    ``failed`` when an exception escapes (with an ``error`` log carrying it, and the exception
-    re-raised), or ``cancelled`` for ``KeyboardInterrupt`` and task cancellation.
+    ``failed`` when an exception escapes (its text becomes the run's ``lastError``; the exception is
+    raised again), or ``cancelled`` for ``KeyboardInterrupt`` and task cancellation.
 
     Publishing goes through the publisher it came from (:meth:`herald.Publisher.run`,
     :meth:`herald.AsyncPublisher.run`), so none of these calls blocks or raises for the network.
@@ -124,14 +124,18 @@ class Run:
         as their ``parent`` unless one is given."""
         return Step(self, step_id, name, parent)
 
-    def complete(self, status: str = "succeeded", summary: Any = None) -> None:
-        """``run.completed``; leaving the ``with`` block calls it unless you already did."""
+    def complete(self, status: str = "succeeded", summary: Any = None, *, message: Optional[str] = None) -> None:
+        """``run.completed``; leaving the ``with`` block calls it unless you already did. A failed run's
+        ``message`` becomes the snapshot's ``lastError`` (the hub reads ``data.message`` of any event
+        of severity ``error``)."""
         if status not in RUN_STATUSES:
             raise ValueError(f"a run completes as one of {', '.join(RUN_STATUSES)}, not {status!r}")
         self.status = status
         data: Dict[str, Any] = {"status": status}
         if summary is not None:
             data["summary"] = summary
+        if message is not None:
+            data["message"] = message
         self.event("run.completed", data, severity="success" if status == "succeeded" else "error" if status == "failed" else "warning")
 
     # --- context manager --------------------------------------------------------------------------
@@ -147,8 +151,7 @@ class Run:
         elif isinstance(error, _CANCELLED):
             self.complete("cancelled", {"reason": _describe(error)})
         else:
-            self.log(_describe(error), "error")
-            self.complete("failed", {"error": _describe(error)})
+            self.complete("failed", {"error": _describe(error)}, message=_describe(error))
 
     async def __aenter__(self) -> "Run":
         return self.__enter__()
