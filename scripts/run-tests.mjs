@@ -24,12 +24,14 @@ const files = readdirSync('packages')
   .flatMap(findTests)
   .filter((file) => only.length === 0 || only.some((o) => file.includes(o)))
   .sort();
-if (files.length === 0) {
+// `node scripts/run-tests.mjs sdk/python` runs only the Python SDK's suite (see the end).
+const wantsPython = only.length === 0 || only.some((o) => 'sdk/python'.includes(o) || o.includes('sdk/python'));
+if (files.length === 0 && !wantsPython) {
   console.error('no test files found');
   process.exit(1);
 }
 const run = (list, env = {}) => spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=60000', ...list], { stdio: 'inherit', env: { ...process.env, ...env } }).status ?? 1;
-let status = run(files);
+let status = files.length > 0 ? run(files) : 0;
 
 // The end-to-end suites again on the other history engines (startHub reads HERALD_TEST_ENGINE): every
 // engine must behave the same through the WebSocket, SSE and HTTP doors, for runs and for the client.
@@ -39,6 +41,18 @@ if (again.length > 0 && !process.env.HERALD_TEST_ENGINE) {
   for (const engine of ['memory', 'redis']) {
     console.log(`\n# end-to-end suites on the ${engine} engine: ${again.join(' ')}`);
     status ||= run(again, { HERALD_TEST_ENGINE: engine });
+  }
+}
+// The Python SDK's suite (sdk/python/tests: unittest against the real hub, standard library only).
+if (wantsPython && !process.env.HERALD_TEST_ENGINE) {
+  const python = process.env.PYTHON ?? 'python3';
+  const found = spawnSync(python, ['--version'], { stdio: 'ignore' });
+  if (found.status !== 0) {
+    console.log(`\n# Python SDK tests skipped: ${python} not found${process.env.CI ? ' (CI: failing)' : ''}`);
+    if (process.env.CI) status ||= 1;
+  } else {
+    console.log('\n# Python SDK: python3 -m unittest discover -s sdk/python/tests');
+    status ||= spawnSync(python, ['-m', 'unittest', 'discover', '-s', 'sdk/python/tests', '-t', 'sdk/python/tests'], { stdio: 'inherit', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } }).status ?? 1;
   }
 }
 process.exit(status);
