@@ -133,7 +133,8 @@ class StreamState:
 
     def request(self) -> Tuple[str, Dict[str, str]]:
         """The path and headers of the next connection: the first asks ``?since=``, later ones resume
-        with ``Last-Event-ID`` (the offset; the epoch is compared when ``subscribed`` comes)."""
+        with ``Last-Event-ID`` (``<offset>@<epoch>``, as the hub's ids carry it: a history reset meanwhile
+        is answered ``recovered:false``)."""
         self.connections += 1
         self.subscribed = None
         self._parser = SseParser()
@@ -143,7 +144,7 @@ class StreamState:
             return path, headers
         known = self.position
         if known is not None:
-            headers["last-event-id"] = str(known[1])
+            headers["last-event-id"] = f"{known[1]}@{known[0]}"
         elif self.since is not None:
             path += "?" + urlencode({"since": self.since})
         return path, headers
