@@ -167,7 +167,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
       if (timeoutMs !== undefined) closingDeadline = Date.now() + timeoutMs;
       const flushed = this.flush().then(() => true);
       if (timeoutMs === undefined) return flushed;
-      return Promise.race([flushed, new Promise<boolean>((resolve) => setTimeout(() => resolve(queued === 0), timeoutMs))]);
+      // The timer ends with the flush: a process that closed its publisher is not held up for timeoutMs.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(queued === 0), timeoutMs)));
+      return Promise.race([flushed, timedOut]).finally(() => clearTimeout(timer));
     },
     get queued() {
       return queued;

@@ -192,7 +192,9 @@ async function scanUnlisted(
   let cursor: string | undefined;
   do {
     await pause();
-    const page = await store.scanByTime({ afterTime, untilTime, prefix, cursor, limit: pageSize });
+    // From the client's last millisecond itself: it holds no event of an unlisted channel, so one
+    // received in that same millisecond is owed to it too (and cannot be a repeat).
+    const page = await store.scanByTime({ afterTime: afterTime - 1, untilTime, prefix, cursor, limit: pageSize });
     for (const e of page.events) {
       if (Object.hasOwn(listed, e.channel) || !matchesPattern(pattern, e.channel)) continue;
       if (scan.replay.length >= budget || bytes + e.json.length > maxBytes) {

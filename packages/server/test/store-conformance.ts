@@ -113,6 +113,12 @@ export function describeStoreConformance(engine: string, open: (retention: Reten
       assert.deepEqual(all.events.map((e) => e.channel), ['scan.c']);
       assert.equal(all.next, undefined);
       assert.equal((await store.scanByTime({ afterTime: Date.now() + 1000, untilTime: Date.now() + 2000, limit: 10 })).events.length, 0);
+      // The lower bound is exclusive to the millisecond: nothing received at `afterTime` itself.
+      const a1 = (await store.read('scan.a', 0, 1)).events[0]!;
+      const from = await store.scanByTime({ afterTime: a1.time, untilTime: Date.now() + 1000, prefix: 'scan.a', limit: 100 });
+      assert.ok(from.events.every((e) => e.time > a1.time), 'no event of the afterTime millisecond');
+      const at = await store.scanByTime({ afterTime: a1.time - 1, untilTime: a1.time, prefix: 'scan.a', limit: 100 });
+      assert.deepEqual(at.events.map((e) => e.offset).slice(0, 2), [1, 2], 'one millisecond earlier finds them');
     });
 
     it('leaves events dropped by retention or reset out of a scan', async () => {

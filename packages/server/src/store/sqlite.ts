@@ -55,7 +55,7 @@ type ScanRow = { channel: string; epoch: string; cid: number; offset: number; ti
 /** Every character a channel name may hold sorts below this one: `prefix + NAME_END` bounds a prefix range. */
 const NAME_END = '\x7f';
 /** A scan's starting cursor sorts before every (channel id, offset) of its first millisecond. */
-const BEFORE_ALL = -1;
+const AFTER_ALL = Number.MAX_SAFE_INTEGER;
 /** Omit distributed over a union, so each request kind keeps its own fields. */
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
@@ -167,7 +167,8 @@ export class SqliteStore implements EventStore {
   }
 
   async scanByTime(query: TimeScanQuery): Promise<TimeScanPage> {
-    const [time, cid, offset] = query.cursor === undefined ? [query.afterTime, BEFORE_ALL, BEFORE_ALL] : parseScanCursor(query.cursor);
+    // Without a cursor the page starts after every event of `afterTime` itself: the bound is exclusive.
+    const [time, cid, offset] = query.cursor === undefined ? [query.afterTime, AFTER_ALL, AFTER_ALL] : parseScanCursor(query.cursor);
     const prefix = query.prefix ?? '';
     const rows = this.statements.scanByTime.all({ time, cid, offset, until: query.untilTime, low: prefix, high: prefix + NAME_END, limit: query.limit });
     const events: ScannedEvent[] = [];
