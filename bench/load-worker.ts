@@ -40,6 +40,9 @@ const clients: Client[] = [];
 /** The first few offset gaps of the window, named, so that a failure says where it happened. */
 const MAX_GAP_SAMPLES = 5;
 let gapSamples: string[] = [];
+/** Herald connections the hub closed (not the harness): they receive nothing more. */
+let closedByServer = 0;
+let closing = false;
 
 /** Close, stop reading, and drop-then-reopen for a client on a plain `ws` socket (herald and raw kinds). */
 const socketControls = (socket: () => WebSocket, reopen: () => Promise<void>) => ({
@@ -123,6 +126,8 @@ function heraldClient(url: string, localAddress: string, channel: string): Promi
         }
         record(client, text);
       });
+      // Closed by the hub (a slow consumer, for one): the client is gone for the rest of the run.
+      ws.on('close', () => socket === ws && !closing && closedByServer++);
       ws.on('error', reject);
     });
   return open(false).then(() => client);
@@ -213,7 +218,7 @@ process.on('message', async (message: any) => {
       const offsetRepeats = clients.reduce((sum, c) => sum + c.offsetRepeats, 0);
       // Clients that lost or doubled anything, so that a failure can name how many it touched.
       const clientsWrong = counted.filter((c) => c.lost + missingAtEnd(c) + c.duplicates + c.offsetGaps + c.offsetRepeats > 0).length;
-      process.send!({ cmd: 'report', histogram: hdr.encodeIntoCompressedBase64(histogram), received, lost, duplicates, offsetGaps, offsetRepeats, clientsWrong, clients: counted.length, gapSamples });
+      process.send!({ cmd: 'report', histogram: hdr.encodeIntoCompressedBase64(histogram), received, lost, duplicates, offsetGaps, offsetRepeats, clientsWrong, clients: counted.length, gapSamples, closedByServer });
       break;
     }
     case 'pause': {
@@ -243,6 +248,7 @@ process.on('message', async (message: any) => {
       break;
     }
     case 'close':
+      closing = true;
       for (const c of clients) c.close();
       setTimeout(() => process.exit(0), 200);
       break;

@@ -90,6 +90,8 @@ export interface Report {
   clients: number;
   /** The first few offset gaps, as `<channel> on <hub url>: offset a → b`. */
   gapSamples: string[];
+  /** Herald connections closed by the hub since they connected (slow consumers, for one). */
+  closedByServer: number;
 }
 
 /**
@@ -153,6 +155,7 @@ export class Fleet {
       clientsWrong: sum('clientsWrong'),
       clients: sum('clients'),
       gapSamples: parts.flatMap((p) => p.gapSamples),
+      closedByServer: parts.reduce((s, p) => s + p.closedByServer, 0),
     };
   }
 

@@ -44,6 +44,7 @@ interface Row {
   p99: number;
   lost: number;
   duplicates: number;
+  closed: number;
   cpu: CpuShare;
 }
 
@@ -72,9 +73,9 @@ async function runLayout(layout: Layout, redis: RedisServer, s: ClusterSettings)
       const cpu = window.stop();
       await sleep(s.drainMs);
       const report = await fleet.report(last);
-      const row = { layout: layout.label, rate, offered: Math.round(((last - first + 1) * connected) / s.seconds), delivered: Math.round(report.received / s.seconds), p50: ms(report.histogram, 50), p99: ms(report.histogram, 99), lost: report.lost, duplicates: report.duplicates, cpu };
+      const row = { layout: layout.label, rate, offered: Math.round(((last - first + 1) * connected) / s.seconds), delivered: Math.round(report.received / s.seconds), p50: ms(report.histogram, 50), p99: ms(report.histogram, 99), lost: report.lost, duplicates: report.duplicates, closed: report.closedByServer, cpu };
       rows.push(row);
-      log(`cluster ${layout.label} ${rate} msg/s × ${connected}: ${row.delivered}/s, p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, lost ${row.lost}, twice ${row.duplicates}, CPU ${formatCpu(cpu)}`);
+      log(`cluster ${layout.label} ${rate} msg/s × ${connected}: ${row.delivered}/s, p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, lost ${row.lost}, twice ${row.duplicates}, closed by the hub ${row.closed}, CPU ${formatCpu(cpu)}`);
       // An overloaded step leaves a backlog in the sockets: let it clear before the next one starts.
       if (row.p99 > 1000 || row.lost > 0) await sleep(3 * s.drainMs);
     }
@@ -97,14 +98,14 @@ function table(rows: Row[]): string {
   const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : '—');
   const cell = (cpu: CpuShare, name: string) => (name in cpu.processes ? String(cpu.processes[name]) : '—');
   const lines = [
-    '| layout | msg/s | deliveries/s offered | delivered/s | × 1-hub Redis | p50 (ms) | × | p99 (ms) | × | lost / twice | CPU % hub A | hub B | redis | workers | publisher | others |',
+    '| layout | msg/s | deliveries/s offered | delivered/s | × 1-hub Redis | p50 (ms) | × | p99 (ms) | × | missing / twice / closed | CPU % hub A | hub B | redis | workers | publisher | others |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of rows) {
     const ref = reference.get(r.rate);
     const workers = (r.cpu.processes['worker 1'] ?? 0) + (r.cpu.processes['worker 2'] ?? 0);
     lines.push(
-      `| ${r.layout} | ${r.rate} | ${r.offered} | ${r.delivered} | ${ratio(r.delivered, ref?.delivered)} | ${r.p50.toFixed(1)} | ${ratio(r.p50, ref?.p50)} | ${r.p99.toFixed(1)} | ${ratio(r.p99, ref?.p99)} | ${r.lost} / ${r.duplicates} | ${cell(r.cpu, 'hub A')} | ${cell(r.cpu, 'hub B')} | ${cell(r.cpu, 'redis')} | ${workers} | ${cell(r.cpu, 'publisher')} | ${r.cpu.others} |`,
+      `| ${r.layout} | ${r.rate} | ${r.offered} | ${r.delivered} | ${ratio(r.delivered, ref?.delivered)} | ${r.p50.toFixed(1)} | ${ratio(r.p50, ref?.p50)} | ${r.p99.toFixed(1)} | ${ratio(r.p99, ref?.p99)} | ${r.lost} / ${r.duplicates} / ${r.closed} | ${cell(r.cpu, 'hub A')} | ${cell(r.cpu, 'hub B')} | ${cell(r.cpu, 'redis')} | ${workers} | ${cell(r.cpu, 'publisher')} | ${r.cpu.others} |`,
     );
   }
   return lines.join('\n');
@@ -119,5 +120,5 @@ export async function clusterScenario(s: ClusterSettings): Promise<string> {
   } finally {
     await redis.stop();
   }
-  return `${s.subscribers.toLocaleString('en')} subscribers on one channel, 128-byte payloads, ${s.seconds} s per step. CPU is % of one core over the step (the machine has ${rows[0]?.cpu.cores ?? '?'}); “others” is what processes outside the benchmark used meanwhile.\n\n${table(rows)}`;
+  return `${s.subscribers.toLocaleString('en')} subscribers on one channel, 128-byte payloads, ${s.seconds} s per step. CPU is % of one core over the step (the machine has ${rows[0]?.cpu.cores ?? '?'}); “others” is what processes outside the benchmark used meanwhile. “Missing” deliveries had not arrived ${s.drainMs / 1000} s after the step; “closed” counts subscribers the hub disconnected.\n\n${table(rows)}`;
 }

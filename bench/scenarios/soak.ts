@@ -113,6 +113,7 @@ export async function soakScenario(s: SoakSettings): Promise<{ text: string; fai
     if (acked !== total) failures.push(`${acked} of ${total} publishes acknowledged (${refused} refused)`);
     if (report.received !== expected) failures.push(`${report.received} of ${expected} deliveries arrived`);
     if (report.lost || report.duplicates) failures.push(`${report.lost} messages lost and ${report.duplicates} delivered twice, over ${report.clientsWrong} of ${report.clients} subscribers`);
+    if (report.closedByServer) failures.push(`${report.closedByServer} subscribers were disconnected by their hub`);
     if (report.offsetGaps || report.offsetRepeats) failures.push(`${report.offsetGaps} channel offsets skipped and ${report.offsetRepeats} repeated (first gaps: ${report.gapSamples.join('; ') || 'none'})`);
     const rssRows: string[] = [];
     for (const t of tracks) {
