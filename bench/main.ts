@@ -36,7 +36,7 @@ const SETTINGS = quick
       ingestSeconds: 8,
     };
 /** One hub against two on one Redis (and a SQLite hub), same subscribers and rates: `--only=cluster`. */
-const CLUSTER = quick ? { subscribers: 500, rates: [20, 80], seconds: 2, drainMs: 500 } : { subscribers: 2000, rates: [10, 20, 40], seconds: 5, drainMs: 2000 };
+const CLUSTER = quick ? { subscribers: 500, rates: [20, 80], seconds: 2, drainMs: 500, rounds: 1 } : { subscribers: 2000, rates: [10, 20, 40], seconds: 4, drainMs: 2000, rounds: 3 };
 /** Two hubs on one Redis for minutes, nothing lost, RSS bounded: `--only=soak` (never part of a full run). */
 const SOAK = { connections: 2000, channels: 20, rate: 200, seconds: quick ? 20 : 120, sampleMs: 5000 };
 /** Events stored before the event-loop scenario runs its worst-case commands (the issue's figure: 1 000 000). */
