@@ -49,6 +49,8 @@ interface Step {
   p50: number;
   p99: number;
   lost: number;
+  /** Channel offsets a subscriber never got while later ones arrived: lost, not late. */
+  skipped: number;
   duplicates: number;
   closed: number;
   cpu: CpuShare;
@@ -111,11 +113,12 @@ async function step({ layout, fleet, publishers, connected, pids }: Setup, rate:
     p50: ms(report.histogram, 50),
     p99: ms(report.histogram, 99),
     lost: report.lost,
+    skipped: report.offsetGaps,
     duplicates: report.duplicates,
     closed: report.closedByServer,
     cpu,
   };
-  log(`cluster ${layout.label} ${rate} msg/s × ${connected}: ${row.delivered}/s, p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, missing ${row.lost}, twice ${row.duplicates}, closed by the hub ${row.closed}, CPU ${formatCpu(cpu)}`);
+  log(`cluster ${layout.label} ${rate} msg/s × ${connected}: ${row.delivered}/s, p50 ${row.p50.toFixed(1)} ms, p99 ${row.p99.toFixed(1)} ms, missing ${row.lost}, offsets skipped ${row.skipped}, twice ${row.duplicates}, closed by the hub ${row.closed}, CPU ${formatCpu(cpu)}`);
   // An overloaded step leaves a backlog in the sockets: let it clear before the next one starts.
   if (row.p99 > 1000 || row.lost > 0) await sleep(3 * s.drainMs);
   return row;
@@ -145,6 +148,7 @@ function fold(steps: Step[]) {
     p99: m((r) => r.p99),
     p99Range: `${Math.min(...p99s).toFixed(0)}–${Math.max(...p99s).toFixed(0)}`,
     lost: steps.reduce((sum, r) => sum + r.lost, 0),
+    skipped: steps.reduce((sum, r) => sum + r.skipped, 0),
     duplicates: steps.reduce((sum, r) => sum + r.duplicates, 0),
     closed: Math.max(...steps.map((r) => r.closed)),
     hubA: cpu('hub A'),
@@ -161,7 +165,7 @@ function table(steps: Step[], s: ClusterSettings): string {
   for (const layout of LAYOUTS) for (const rate of s.rates) folded.set(`${layout.label}@${rate}`, fold(steps.filter((r) => r.layout === layout.label && r.rate === rate)));
   const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}×` : '—');
   const lines = [
-    '| layout | msg/s | deliveries/s offered | delivered/s | × 1-hub Redis | p50 (ms) | × | p99 (ms) | × | p99 range | missing / twice / closed | CPU % hub A | hub B | redis | 2 workers | publisher | others |',
+    '| layout | msg/s | deliveries/s offered | delivered/s | × 1-hub Redis | p50 (ms) | × | p99 (ms) | × | p99 range | missing / skipped / twice / closed | CPU % hub A | hub B | redis | 2 workers | publisher | others |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const layout of LAYOUTS) {
@@ -169,7 +173,7 @@ function table(steps: Step[], s: ClusterSettings): string {
       const r = folded.get(`${layout.label}@${rate}`)!;
       const ref = folded.get(`${REFERENCE}@${rate}`);
       lines.push(
-        `| ${layout.label} | ${rate} | ${r.offered} | ${r.delivered} | ${ratio(r.delivered, ref?.delivered)} | ${r.p50.toFixed(1)} | ${ratio(r.p50, ref?.p50)} | ${r.p99.toFixed(1)} | ${ratio(r.p99, ref?.p99)} | ${r.p99Range} | ${r.lost} / ${r.duplicates} / ${r.closed} | ${r.hubA} | ${r.hubB} | ${r.redis} | ${r.workers} | ${r.publisher} | ${r.others} |`,
+        `| ${layout.label} | ${rate} | ${r.offered} | ${r.delivered} | ${ratio(r.delivered, ref?.delivered)} | ${r.p50.toFixed(1)} | ${ratio(r.p50, ref?.p50)} | ${r.p99.toFixed(1)} | ${ratio(r.p99, ref?.p99)} | ${r.p99Range} | ${r.lost} / ${r.skipped} / ${r.duplicates} / ${r.closed} | ${r.hubA} | ${r.hubB} | ${r.redis} | ${r.workers} | ${r.publisher} | ${r.others} |`,
       );
     }
   }
@@ -196,7 +200,7 @@ export async function clusterScenario(s: ClusterSettings): Promise<string> {
   }
   return [
     `${s.subscribers.toLocaleString('en')} subscribers on one channel, 128-byte payloads, ${s.seconds} s per step, every layout set up at once and its steps interleaved with the others' over ${s.rounds} rounds: each figure is the median of the rounds (p99 range: lowest–highest round).`,
-    `CPU is % of one core while publishing (the machine has ${steps[0]?.cpu.cores ?? '?'} cores); “others” is what processes outside the benchmark used meanwhile. “Missing” deliveries (summed over the rounds) had not arrived ${s.drainMs / 1000} s after the step; “closed” counts subscribers the hub disconnected.`,
+    `CPU is % of one core while publishing (the machine has ${steps[0]?.cpu.cores ?? '?'} cores); “others” is what processes outside the benchmark used meanwhile. “Missing” deliveries (summed over the rounds) had not arrived ${s.drainMs / 1000} s after the step; “skipped” are offsets a subscriber never got although later ones arrived (lost, not late); “closed” counts subscribers the hub disconnected.`,
     '',
     table(steps, s),
   ].join('\n');
