@@ -1,7 +1,10 @@
 /**
  * A load-generator process: holds many subscriber connections of one kind (herald, raw, socketio),
  * records publish→receive latency (from the timestamp in each payload) into an HDR histogram and, per
- * client, counts gaps and duplicates in the sequence numbers — constant memory per client.
+ * client, counts gaps and duplicates in the sequence numbers — constant memory per client. With several
+ * publishers (`streams`), sequence `s` comes from publisher `s % streams`: only each publisher's own
+ * messages have an order to keep, so each is checked on its own. Herald clients also check that channel
+ * offsets arrive one by one (every stored event once, in order, whoever published it).
  */
 import * as hdr from 'hdr-histogram-js';
 import { io as socketIo, type Socket } from 'socket.io-client';
@@ -13,11 +16,15 @@ interface Client {
   close(): void;
   pause(): void;
   reconnect(): Promise<void>;
-  lastSeq: number;
+  /** Last sequence received from each publisher (index `seq % streams`). */
+  lastSeq: number[];
   lastOffset: number;
   epoch: string;
   lost: number;
   duplicates: number;
+  /** Offsets skipped or repeated on the channel (Herald only): each must be the previous one plus 1. */
+  offsetGaps: number;
+  offsetRepeats: number;
 }
 
 const PAYLOAD = /"ts":([\d.]+),"seq":(\d+)/g;
@@ -27,7 +34,15 @@ let received = 0;
 let measuring = true;
 /** First sequence of the current window: late arrivals from an earlier (overloaded) window are ignored. */
 let windowStart = 0;
+/** Publishers of the current window, each with its own sequence (see the header). */
+let streams = 1;
 const clients: Client[] = [];
+/** The first few offset gaps of the window, named, so that a failure says where it happened. */
+const MAX_GAP_SAMPLES = 5;
+let gapSamples: string[] = [];
+/** Herald connections the hub closed (not the harness): they receive nothing more. */
+let closedByServer = 0;
+let closing = false;
 
 /** Close, stop reading, and drop-then-reopen for a client on a plain `ws` socket (herald and raw kinds). */
 const socketControls = (socket: () => WebSocket, reopen: () => Promise<void>) => ({
@@ -40,7 +55,10 @@ const socketControls = (socket: () => WebSocket, reopen: () => Promise<void>) =>
 });
 
 /** The per-client counters every kind shares: where it is, and what went missing. */
-const counters = () => ({ lastSeq: -1, lastOffset: 0, epoch: '', lost: 0, duplicates: 0 });
+const counters = () => ({ lastSeq: [] as number[], lastOffset: 0, epoch: '', lost: 0, duplicates: 0, offsetGaps: 0, offsetRepeats: 0 });
+
+/** The sequence publisher `stream` sent last at or before `seq`. */
+const lastOfStream = (seq: number, stream: number) => seq - ((((seq - stream) % streams) + streams) % streams);
 
 function record(client: Client, text: string): void {
   const now = nowMs();
@@ -48,12 +66,14 @@ function record(client: Client, text: string): void {
   for (let m = PAYLOAD.exec(text); m; m = PAYLOAD.exec(text)) {
     const seq = Number(m[2]);
     if (!measuring || seq < windowStart) continue;
-    if (client.lastSeq >= 0 && seq <= client.lastSeq) {
+    const stream = seq % streams;
+    const last = client.lastSeq[stream];
+    if (last !== undefined && seq <= last) {
       client.duplicates++;
       continue;
     }
-    if (client.lastSeq >= 0 && seq > client.lastSeq + 1) client.lost += seq - client.lastSeq - 1;
-    client.lastSeq = seq;
+    if (last !== undefined && seq > last + streams) client.lost += (seq - last) / streams - 1;
+    client.lastSeq[stream] = seq;
     received++;
     histogram.recordValue(Math.max(1, Math.round((now - Number(m[1])) * 1000)));
   }
@@ -92,10 +112,22 @@ function heraldClient(url: string, localAddress: string, channel: string): Promi
         if (at >= 0) {
           OFFSET.lastIndex = at;
           const m = OFFSET.exec(text);
-          if (m) [client.lastOffset, client.epoch] = [Number(m[1]), m[2]!];
+          if (m) {
+            const offset = Number(m[1]);
+            if (m[2] === client.epoch && offset !== client.lastOffset + 1) {
+              if (offset <= client.lastOffset) client.offsetRepeats++;
+              else {
+                client.offsetGaps += offset - client.lastOffset - 1;
+                if (gapSamples.length < MAX_GAP_SAMPLES) gapSamples.push(`${channel} on ${url}: offset ${client.lastOffset} → ${offset}`);
+              }
+            }
+            [client.lastOffset, client.epoch] = [offset, m[2]!];
+          }
         }
         record(client, text);
       });
+      // Closed by the hub (a slow consumer, for one): the client is gone for the rest of the run.
+      ws.on('close', () => socket === ws && !closing && closedByServer++);
       ws.on('error', reject);
     });
   return open(false).then(() => client);
@@ -139,12 +171,13 @@ function socketIoClient(url: string, localAddress: string): Promise<Client> {
   });
 }
 
-async function connect(kind: Kind, url: string, count: number, localAddress: string, channel: string): Promise<number> {
+/** With `channels`, client `i` subscribes to `<channel>.<i % channels>` (Herald only), else all to `channel`. */
+async function connect(kind: Kind, url: string, count: number, localAddress: string, channel: string, channels?: number): Promise<number> {
   let failed = 0;
   const BATCH = 250; // Opened in waves so that the accept queue is not flooded.
   for (let i = 0; i < count; i += BATCH) {
-    const wave = Array.from({ length: Math.min(BATCH, count - i) }, () =>
-      (kind === 'herald' ? heraldClient(url, localAddress, channel) : kind === 'raw' ? rawClient(url, localAddress) : socketIoClient(url, localAddress)).then(
+    const wave = Array.from({ length: Math.min(BATCH, count - i) }, (_, j) =>
+      (kind === 'herald' ? heraldClient(url, localAddress, channels ? `${channel}.${(i + j) % channels}` : channel) : kind === 'raw' ? rawClient(url, localAddress) : socketIoClient(url, localAddress)).then(
         (client) => void clients.push(client),
         () => void failed++,
       ),
@@ -157,7 +190,7 @@ async function connect(kind: Kind, url: string, count: number, localAddress: str
 process.on('message', async (message: any) => {
   switch (message.cmd) {
     case 'connect': {
-      const failed = await connect(message.kind, message.url, message.count, message.localAddress, message.channel);
+      const failed = await connect(message.kind, message.url, message.count, message.localAddress, message.channel, message.channels);
       process.send!({ cmd: 'connected', count: clients.length, failed });
       break;
     }
@@ -166,15 +199,26 @@ process.on('message', async (message: any) => {
       received = 0;
       measuring = true;
       windowStart = message.firstSeq;
-      for (const c of clients) [c.lastSeq, c.lost, c.duplicates] = [message.firstSeq - 1, 0, 0];
+      streams = message.streams ?? 1;
+      gapSamples = [];
+      for (const c of clients) {
+        // Each publisher's first sequence of the window is the one expected next.
+        c.lastSeq = Array.from({ length: streams }, (_, k) => lastOfStream(message.firstSeq + streams - 1, k) - streams);
+        [c.lost, c.duplicates, c.offsetGaps, c.offsetRepeats] = [0, 0, 0, 0];
+      }
       process.send!({ cmd: 'reset' });
       break;
     case 'report': {
       // Events never received at the end of the window are lost too.
-      const endLost = clients.reduce((sum, c, i) => sum + (message.skip?.includes(i) ? 0 : Math.max(0, message.lastSeq - c.lastSeq)), 0);
-      const lost = clients.reduce((sum, c, i) => sum + (message.skip?.includes(i) ? 0 : c.lost), 0) + endLost;
+      const missingAtEnd = (c: Client) => c.lastSeq.reduce((sum, last, k) => sum + Math.max(0, (lastOfStream(message.lastSeq, k) - last) / streams), 0);
+      const counted = clients.filter((_, i) => !message.skip?.includes(i));
+      const lost = counted.reduce((sum, c) => sum + c.lost + missingAtEnd(c), 0);
       const duplicates = clients.reduce((sum, c) => sum + c.duplicates, 0);
-      process.send!({ cmd: 'report', histogram: hdr.encodeIntoCompressedBase64(histogram), received, lost, duplicates });
+      const offsetGaps = counted.reduce((sum, c) => sum + c.offsetGaps, 0);
+      const offsetRepeats = clients.reduce((sum, c) => sum + c.offsetRepeats, 0);
+      // Clients that lost or doubled anything, so that a failure can name how many it touched.
+      const clientsWrong = counted.filter((c) => c.lost + missingAtEnd(c) + c.duplicates + c.offsetGaps + c.offsetRepeats > 0).length;
+      process.send!({ cmd: 'report', histogram: hdr.encodeIntoCompressedBase64(histogram), received, lost, duplicates, offsetGaps, offsetRepeats, clientsWrong, clients: counted.length, gapSamples, closedByServer });
       break;
     }
     case 'pause': {
@@ -204,6 +248,7 @@ process.on('message', async (message: any) => {
       break;
     }
     case 'close':
+      closing = true;
       for (const c of clients) c.close();
       setTimeout(() => process.exit(0), 200);
       break;

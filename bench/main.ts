@@ -3,13 +3,17 @@
  * a minimal raw `ws` server and Socket.IO 4.8, reported as ratios (machines here are shared and noisy).
  */
 import { fork } from 'node:child_process';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as hdr from 'hdr-histogram-js';
-import { Fleet, ServerProcess, type Report } from './lib/harness.js';
-import { KINDS, LABEL, openPublisher, padFor, type Kind, type Publisher } from './lib/kinds.js';
+import { Fleet, ServerProcess } from './lib/harness.js';
+import { KINDS, LABEL, openPublisher, padFor, type Kind } from './lib/kinds.js';
+import { log, measure, ms, nextSeq, publishAt, sleep } from './lib/measure.js';
+import { REDIS_SERVER, RedisServer } from './lib/redis-server.js';
 import { summarize } from './profile-summary.js';
+import { clusterScenario } from './scenarios/cluster.js';
+import { soakScenario } from './scenarios/soak.js';
 
 const quick = process.argv.includes('--quick');
 const write = process.argv.includes('--write');
@@ -31,6 +35,10 @@ const SETTINGS = quick
       slow: { subscribers: 300, rate: 50, bytes: 16_384, seconds: 30 },
       ingestSeconds: 8,
     };
+/** One hub against two on one Redis (and a SQLite hub), same subscribers and rates: `--only=cluster`. */
+const CLUSTER = quick ? { subscribers: 500, rates: [20, 80], seconds: 2, drainMs: 500, rounds: 1 } : { subscribers: 2000, rates: [10, 20, 40], seconds: 4, drainMs: 2000, rounds: 3 };
+/** Two hubs on one Redis for minutes, nothing lost, RSS bounded: `--only=soak` (never part of a full run). */
+const SOAK = { connections: 2000, channels: 20, rate: 200, seconds: quick ? 20 : 120, sampleMs: 5000 };
 /** Events stored before the event-loop scenario runs its worst-case commands (the issue's figure: 1 000 000). */
 const SCALE_EVENTS = quick ? 100_000 : 1_000_000;
 const P99_LIMIT_MS = 100;
@@ -38,33 +46,6 @@ const P99_LIMIT_MS = 100;
 type Results = Record<string, Partial<Record<Kind | 'sqlite' | 'memory', number | string>>>;
 const results: Results = {};
 const put = (metric: string, kind: Kind | 'sqlite' | 'memory', value: number | string) => ((results[metric] ??= {})[kind] = value);
-const ms = (h: hdr.Histogram, p: number) => h.getValueAtPercentile(p) / 1000;
-const log = (text: string) => console.log(`# ${text}`);
-const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
-
-let seq = 0;
-/** Publishes `rate` messages a second for `seconds`, evenly in 10 ms slices; returns the last sequence. */
-async function publishAt(publisher: Publisher, rate: number, seconds: number, pad: string): Promise<number> {
-  const start = performance.now();
-  let sent = 0;
-  while (performance.now() - start < seconds * 1000) {
-    const due = Math.floor(((performance.now() - start) / 1000) * rate);
-    while (sent < due) {
-      publisher.send(seq++, pad);
-      sent++;
-    }
-    await sleep(10);
-  }
-  return seq - 1;
-}
-
-/** One measured window: reset counters, publish, let it drain, collect. */
-async function measure(fleet: Fleet, publisher: Publisher, rate: number, seconds: number, pad: string, drainMs: number): Promise<Report> {
-  await fleet.reset(seq);
-  const last = await publishAt(publisher, rate, seconds, pad);
-  await sleep(drainMs);
-  return fleet.report(last);
-}
 
 async function perServer(kind: Kind): Promise<void> {
   const n = SETTINGS.subscribers;
@@ -102,7 +83,7 @@ async function perServer(kind: Kind): Promise<void> {
     await sleep(3 * SETTINGS.drainMs); // let an overloaded step's backlog clear before the next scenario
 
     // Reconnect storm: everyone drops at once while events keep flowing; then count gaps per client.
-    await fleet.reset(seq);
+    await fleet.reset(nextSeq());
     const stormPublishing = publishAt(publisher, SETTINGS.stormRate, 4, pad);
     await sleep(1000);
     const storm = await fleet.storm();
@@ -152,7 +133,7 @@ async function profile(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'herald-prof-'));
   for (const kind of ['herald', 'raw'] as Kind[]) {
     const kindDir = join(dir, kind);
-    const server = await ServerProcess.start(kind, undefined, kindDir);
+    const server = await ServerProcess.start(kind, { profileDir: kindDir });
     const fleet = await Fleet.start(2);
     const publisher = await openPublisher(kind, server.url, 'bench');
     await fleet.connect(kind, server.url, 2000);
@@ -211,7 +192,7 @@ async function slowConsumers(kind: Kind, s: { subscribers: number; rate: number;
 
 /** Herald only: HTTP batch publishing, durable SQLite against the in-memory store. */
 async function ingest(store: 'sqlite' | 'memory'): Promise<void> {
-  const server = await ServerProcess.start('herald', store);
+  const server = await ServerProcess.start('herald', { store });
   const workers = Array.from({ length: 2 }, () => fork(new URL('./ingest-worker.ts', import.meta.url).pathname, [], { execArgv: ['--import', 'tsx'] }));
   try {
     await Promise.all(workers.map((w) => new Promise((r) => w.once('message', r))));
@@ -246,7 +227,7 @@ async function loopDelay(url: string): Promise<{ p99: number; max: number }> {
  * history pages, SSE replays, run lists and search. The idle figure is the baseline of the same run.
  */
 async function loopAtScale(store: 'sqlite' | 'memory'): Promise<void> {
-  const server = await ServerProcess.start('herald', store, process.env.BENCH_PROFILE_DIR);
+  const server = await ServerProcess.start('herald', { store, profileDir: process.env.BENCH_PROFILE_DIR });
   try {
     const channels = 1000;
     const batch = JSON.stringify(Array.from({ length: 1000 }, (_, i) => ({ type: 'log', data: { message: `line ${i}`, pad: 'x'.repeat(64) } })));
@@ -337,17 +318,39 @@ if (!only || only.includes('herald') || only.includes('scale')) {
   await loopAtScale('sqlite');
   await loopAtScale('memory');
 }
+// The cluster runs with the rest when redis-server is installed; asked for by name, it must run.
+const blocks: Array<{ name: string; text: string }> = [];
+if (only?.includes('cluster') || (!only && RedisServer.available())) blocks.push({ name: 'cluster', text: await clusterScenario(CLUSTER) });
+else if (!only) log(`cluster scenario skipped: ${REDIS_SERVER} is not installed`);
+let soakFailures: string[] = [];
+if (only?.includes('soak')) {
+  const soak = await soakScenario(SOAK);
+  soakFailures = soak.failures;
+  blocks.push({ name: 'soak', text: soak.text });
+}
 const elapsed = Math.round((Date.now() - started) / 1000);
-const output = table();
+const output = Object.keys(results).length ? table() : '';
+for (const b of blocks) console.log(`\n${b.text}`);
 console.log(`\n${output}\n\n${quick ? 'quick run' : 'full run'} in ${elapsed} s`);
 
 if (write) {
-  // Only the marked block is replaced: the method and the analysis around it are written by people.
+  // Only the marked blocks are replaced: the method and the analysis around them are written by people.
   const path = new URL('../docs/benchmarks.md', import.meta.url);
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const machine = `${cpus().length} × ${cpu}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}, ${process.platform}`;
-  const block = `<!-- results:start -->\nRun ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC with \`npm run bench -- --write\` (${elapsed} s) on ${machine}.\n\n${output}\n<!-- results:end -->`;
-  const current = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n\n<!-- results:start -->\n<!-- results:end -->\n';
-  writeFileSync(path, current.replace(/<!-- results:start -->[\s\S]*<!-- results:end -->/, block));
+  const load = loadavg().map((l) => l.toFixed(2)).join(' ');
+  const header = `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC with \`npm run bench -- ${process.argv.slice(2).join(' ')}\` (${elapsed} s) on ${machine}; load average at the end ${load}.`;
+  let current = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n\n<!-- results:start -->\n<!-- results:end -->\n';
+  if (output) blocks.unshift({ name: 'results', text: output });
+  for (const b of blocks) {
+    const marker = new RegExp(`<!-- ${b.name}:start -->[\\s\\S]*<!-- ${b.name}:end -->`);
+    const block = `<!-- ${b.name}:start -->\n${header}\n\n${b.text}\n<!-- ${b.name}:end -->`;
+    current = marker.test(current) ? current.replace(marker, () => block) : `${current.trimEnd()}\n\n${block}\n`;
+  }
+  writeFileSync(path, current);
+}
+if (soakFailures.length) {
+  console.error(`\nsoak FAILED:\n${soakFailures.map((f) => `- ${f}`).join('\n')}`);
+  process.exit(1);
 }
 process.exit(0);

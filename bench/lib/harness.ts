@@ -37,6 +37,15 @@ export interface ServerStats {
   cpuMicros: number;
 }
 
+export interface ServerOptions {
+  /** Herald's history engine (its default is the durable SQLite store). */
+  store?: 'sqlite' | 'memory' | 'redis';
+  /** With `store: 'redis'`: one hub of the cluster that shares this Redis and key prefix. */
+  redis?: { url: string; prefix: string };
+  /** The process writes a V8 CPU profile here when it stops (`--cpu-prof`). */
+  profileDir?: string;
+}
+
 /** One server under test, in its own process so that its CPU time and memory are its own. */
 export class ServerProcess {
   private constructor(
@@ -44,12 +53,16 @@ export class ServerProcess {
     readonly url: string,
   ) {}
 
-  /** With `profileDir`, the process writes a V8 CPU profile there when it stops (`--cpu-prof`). */
-  static async start(kind: Kind, store?: 'sqlite' | 'memory', profileDir?: string): Promise<ServerProcess> {
+  static async start(kind: Kind, options: ServerOptions = {}): Promise<ServerProcess> {
     const script = kind === 'herald' ? 'servers/herald.ts' : kind === 'raw' ? 'servers/raw-ws.ts' : 'servers/socketio.ts';
-    const child = spawnScript(script, store ? [store] : [], profileDir);
+    const args = options.store ? [options.store, ...(options.redis ? [options.redis.url, options.redis.prefix] : [])] : [];
+    const child = spawnScript(script, args, options.profileDir);
     const { port } = await waitFor<{ port: number }>(child, 'ready');
     return new ServerProcess(child, `http://127.0.0.1:${port}`);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
   }
 
   stats(): Promise<ServerStats> {
@@ -69,6 +82,16 @@ export interface Report {
   received: number;
   lost: number;
   duplicates: number;
+  /** Herald only: channel offsets skipped or repeated (each event must be the previous offset plus 1). */
+  offsetGaps: number;
+  offsetRepeats: number;
+  /** Clients that lost, doubled, skipped or repeated anything, out of `clients` counted. */
+  clientsWrong: number;
+  clients: number;
+  /** The first few offset gaps, as `<channel> on <hub url>: offset a → b`. */
+  gapSamples: string[];
+  /** Herald connections closed by the hub since they connected (slow consumers, for one). */
+  closedByServer: number;
 }
 
 /**
@@ -87,11 +110,24 @@ export class Fleet {
     return new Fleet(workers);
   }
 
-  async connect(kind: Kind, url: string, total: number, channel = 'bench'): Promise<number> {
+  get pids(): number[] {
+    return this.workers.map((w) => w.pid!);
+  }
+
+  /**
+   * `total` subscribers split evenly over the workers; with several URLs (hubs of one cluster), worker
+   * `i` connects to `urls[i % urls.length]`. With `channels`, Herald clients spread over `<channel>.0…`.
+   */
+  async connect(kind: Kind, url: string | string[], total: number, channel = 'bench', channels?: number): Promise<number> {
+    const urls = [url].flat();
     const per = Math.ceil(total / this.workers.length);
     const results = await Promise.all(
       this.workers.map((w, i) =>
-        request<{ count: number; failed: number }>(w, { cmd: 'connect', kind, url, count: Math.min(per, total - i * per), localAddress: `127.0.0.${2 + i}`, channel }, 'connected'),
+        request<{ count: number; failed: number }>(
+          w,
+          { cmd: 'connect', kind, url: urls[i % urls.length], count: Math.min(per, total - i * per), localAddress: `127.0.0.${2 + i}`, channel, channels },
+          'connected',
+        ),
       ),
     );
     const failed = results.reduce((s, r) => s + r.failed, 0);
@@ -99,15 +135,28 @@ export class Fleet {
     return results.reduce((s, r) => s + r.count, 0);
   }
 
-  async reset(firstSeq: number): Promise<void> {
-    await Promise.all(this.workers.map((w) => request(w, { cmd: 'reset', firstSeq }, 'reset')));
+  /** A new window from `firstSeq`, sent by `streams` publishers taking turns (`seq % streams`). */
+  async reset(firstSeq: number, streams = 1): Promise<void> {
+    await Promise.all(this.workers.map((w) => request(w, { cmd: 'reset', firstSeq, streams }, 'reset')));
   }
 
   async report(lastSeq: number): Promise<Report> {
     const parts = await Promise.all(this.workers.map((w, i) => request<any>(w, { cmd: 'report', lastSeq, skip: this.skip[i] }, 'report')));
     const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
     for (const p of parts) histogram.add(hdr.decodeFromCompressedBase64(p.histogram));
-    return { histogram, received: parts.reduce((s, p) => s + p.received, 0), lost: parts.reduce((s, p) => s + p.lost, 0), duplicates: parts.reduce((s, p) => s + p.duplicates, 0) };
+    const sum = (key: 'received' | 'lost' | 'duplicates' | 'offsetGaps' | 'offsetRepeats' | 'clientsWrong' | 'clients') => parts.reduce((s, p) => s + p[key], 0);
+    return {
+      histogram,
+      received: sum('received'),
+      lost: sum('lost'),
+      duplicates: sum('duplicates'),
+      offsetGaps: sum('offsetGaps'),
+      offsetRepeats: sum('offsetRepeats'),
+      clientsWrong: sum('clientsWrong'),
+      clients: sum('clients'),
+      gapSamples: parts.flatMap((p) => p.gapSamples),
+      closedByServer: parts.reduce((s, p) => s + p.closedByServer, 0),
+    };
   }
 
   /** Makes `fraction` of the clients stop reading; they are left out of loss counts from now on. */
