@@ -64,6 +64,64 @@ export function duplicateName(name: string): KeyError {
   return new KeyError(`a key named "${name}" exists already: revoke it first or pick another name`);
 }
 
+/** A key as a store reads it back: its hash, and the record's fields (grant not yet checked). */
+export interface KeyRow {
+  hash: string;
+  id: string;
+  name: string;
+  prefix: string;
+  grant: unknown;
+  createdAt: number;
+}
+
+/**
+ * What both key stores share: the keys last read, in memory (`lookup` runs on every connection), and
+ * what a fresh read means — records kept for the keys still there (open connections hold them), the
+ * ones gone marked revoked and reported to the watcher.
+ */
+export abstract class CachedKeys {
+  private byHash = new Map<string, KeyRecord>();
+  private byIdMap = new Map<string, KeyRecord>();
+  protected onRevoked: ((records: KeyRecord[]) => void) | undefined;
+
+  get size(): number {
+    return this.byIdMap.size;
+  }
+
+  byId(id: string): KeyRecord | undefined {
+    return this.byIdMap.get(id);
+  }
+
+  lookup(key: string): KeyRecord | undefined {
+    if (!key.startsWith(KEY_PREFIX)) return undefined;
+    return this.byHash.get(hashKey(key));
+  }
+
+  /** The keys held, oldest first. */
+  protected sorted(): KeyRecord[] {
+    return [...this.byIdMap.values()].sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** Holds `rows` from now on (a row whose grant no longer parses is left out); reports the keys gone. */
+  protected replace(rows: Iterable<KeyRow>): void {
+    const byHash = new Map<string, KeyRecord>();
+    const byId = new Map<string, KeyRecord>();
+    for (const row of rows) {
+      const grant = parseGrant(row.grant);
+      if (typeof grant === 'string' || typeof row.id !== 'string') continue;
+      const record = this.byIdMap.get(row.id) ?? { id: row.id, name: row.name, prefix: row.prefix, grant, createdAt: row.createdAt, revoked: false };
+      record.grant = grant;
+      byHash.set(row.hash, record);
+      byId.set(row.id, record);
+    }
+    const revoked = [...this.byIdMap.values()].filter((r) => !byId.has(r.id));
+    for (const record of revoked) record.revoked = true;
+    this.byHash = byHash;
+    this.byIdMap = byId;
+    if (revoked.length > 0) this.onRevoked?.(revoked);
+  }
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS keys (
   id TEXT PRIMARY KEY,
@@ -93,17 +151,15 @@ export function hashKey(key: string): string {
  * cannot be reversed by guessing). `herald keys` writes the file while the hub runs; the hub notices
  * through SQLite's `data_version` and drops revoked keys at once, also from connections already open.
  */
-export class KeyStore implements KeyBook {
+export class KeyStore extends CachedKeys implements KeyBook {
   readonly where: string;
   private readonly db: Database.Database | undefined;
-  private byHash = new Map<string, KeyRecord>();
-  private byIdMap = new Map<string, KeyRecord>();
   private dataVersion = -1;
   private watcher: NodeJS.Timeout | undefined;
-  private onRevoked: ((records: KeyRecord[]) => void) | undefined;
 
   /** `create: false` opens the file only if it exists (a hub on the memory store leaves no file behind). */
   constructor(dataDir: string, create = true) {
+    super();
     this.where = `in ${dataDir}`;
     const file = join(dataDir, KEYS_FILE);
     if (!create && !existsSync(file)) return;
@@ -115,22 +171,9 @@ export class KeyStore implements KeyBook {
     this.reload();
   }
 
-  get size(): number {
-    return this.byIdMap.size;
-  }
-
-  byId(id: string): KeyRecord | undefined {
-    return this.byIdMap.get(id);
-  }
-
-  lookup(key: string): KeyRecord | undefined {
-    if (!key.startsWith(KEY_PREFIX)) return undefined;
-    return this.byHash.get(hashKey(key));
-  }
-
   async list(): Promise<KeyRecord[]> {
     this.reload();
-    return [...this.byIdMap.values()].sort((a, b) => a.createdAt - b.createdAt);
+    return this.sorted();
   }
 
   async create(name: string, grant: Grant): Promise<{ key: string; record: KeyRecord }> {
@@ -144,7 +187,7 @@ export class KeyStore implements KeyBook {
       throw error;
     }
     this.reload(true);
-    return { key, record: this.byIdMap.get(row.id)! };
+    return { key, record: this.byId(row.id)! };
   }
 
   async revoke(name: string): Promise<boolean> {
@@ -169,31 +212,15 @@ export class KeyStore implements KeyBook {
     if (this.db?.open) this.db.close();
   }
 
-  /** Re-reads the table if another connection changed it; returns the keys that are gone. */
-  private reload(force = false): KeyRecord[] {
-    if (!this.db) return [];
+  /** Re-reads the table if another connection changed it. */
+  private reload(force = false): void {
+    if (!this.db) return;
     // data_version moves only with other connections' commits: this connection's own writes force a read.
     const version = this.db.pragma('data_version', { simple: true }) as number;
-    if (version === this.dataVersion && !force) return [];
+    if (version === this.dataVersion && !force) return;
     this.dataVersion = version;
     const rows = this.db.prepare<[], Row>('SELECT * FROM keys').all();
-    const byHash = new Map<string, KeyRecord>();
-    const byId = new Map<string, KeyRecord>();
-    for (const row of rows) {
-      const grant = parseGrant(JSON.parse(row.grant_json));
-      if (typeof grant === 'string') continue;
-      const known = this.byIdMap.get(row.id);
-      const record = known ?? { id: row.id, name: row.name, prefix: row.prefix, grant, createdAt: row.created_at, revoked: false };
-      record.grant = grant;
-      byHash.set(row.hash, record);
-      byId.set(row.id, record);
-    }
-    const revoked = [...this.byIdMap.values()].filter((r) => !byId.has(r.id));
-    for (const record of revoked) record.revoked = true;
-    this.byHash = byHash;
-    this.byIdMap = byId;
-    if (revoked.length > 0) this.onRevoked?.(revoked);
-    return revoked;
+    this.replace(rows.map((r) => ({ hash: r.hash, id: r.id, name: r.name, prefix: r.prefix, grant: JSON.parse(r.grant_json), createdAt: r.created_at })));
   }
 
   private requireDb(): Database.Database {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { parseGrant, type Grant } from '@herald/protocol';
+import type { Grant } from '@herald/protocol';
 import { Redis } from 'ioredis';
 import { describeRedisError } from '../store/redis-health.js';
-import { duplicateName, hashKey, KEY_PREFIX, KeyError, newKey, type KeyBook, type KeyRecord } from './keys.js';
+import { CachedKeys, duplicateName, KeyError, newKey, type KeyBook, type KeyRecord } from './keys.js';
 
 /**
  * Keys of `<prefix>:keys` (hash: SHA-256 of the key → the record as JSON), `<prefix>:keys:names`
@@ -52,15 +52,12 @@ export interface RedisKeyStoreOptions {
  * Redis is paused); if Redis comes back without them (restarted empty), they are revoked — the same as
  * the history, which then starts again in new epochs. Run Redis with persistence (docs/cluster.md).
  */
-export class RedisKeyStore implements KeyBook {
+export class RedisKeyStore extends CachedKeys implements KeyBook {
   readonly where: string;
-  private byHash = new Map<string, KeyRecord>();
-  private byIdMap = new Map<string, KeyRecord>();
   /** The version value last read; undefined before the first read. */
   private version: string | null | undefined;
   private watcher: NodeJS.Timeout | undefined;
   private reading: Promise<void> | undefined;
-  private onRevoked: ((records: KeyRecord[]) => void) | undefined;
   private readonly keys: [names: string, hashes: string, version: string];
 
   private constructor(
@@ -69,6 +66,7 @@ export class RedisKeyStore implements KeyBook {
     host: string,
     private readonly owned: boolean,
   ) {
+    super();
     this.where = `in Redis ${host} (prefix ${prefix})`;
     this.keys = [`${prefix}:keys:names`, `${prefix}:keys`, `${prefix}:keys:version`];
   }
@@ -95,22 +93,9 @@ export class RedisKeyStore implements KeyBook {
     return store;
   }
 
-  get size(): number {
-    return this.byIdMap.size;
-  }
-
-  byId(id: string): KeyRecord | undefined {
-    return this.byIdMap.get(id);
-  }
-
-  lookup(key: string): KeyRecord | undefined {
-    if (!key.startsWith(KEY_PREFIX)) return undefined;
-    return this.byHash.get(hashKey(key));
-  }
-
   async list(): Promise<KeyRecord[]> {
     await this.reload();
-    return [...this.byIdMap.values()].sort((a, b) => a.createdAt - b.createdAt);
+    return this.sorted();
   }
 
   async create(name: string, grant: Grant): Promise<{ key: string; record: KeyRecord }> {
@@ -120,7 +105,7 @@ export class RedisKeyStore implements KeyBook {
     const created = await this.redis.eval(CREATE_SCRIPT, 3, names, hashes, version, name, hash, JSON.stringify(stored), newVersion());
     if (created !== 1) throw duplicateName(name);
     await this.reload();
-    return { key, record: this.byIdMap.get(record.id) ?? record };
+    return { key, record: this.byId(record.id) ?? record };
   }
 
   async revoke(name: string): Promise<boolean> {
@@ -158,28 +143,15 @@ export class RedisKeyStore implements KeyBook {
     if (failed) throw failed;
     this.version = replies[0]![1] as string | null;
     const rows = replies[1]![1] as Record<string, string>;
-    const byHash = new Map<string, KeyRecord>();
-    const byId = new Map<string, KeyRecord>();
-    for (const [hash, json] of Object.entries(rows)) {
-      let stored: StoredKey;
-      try {
-        stored = JSON.parse(json) as StoredKey;
-      } catch {
-        continue;
-      }
-      const grant = parseGrant(stored.grant);
-      if (typeof grant === 'string' || typeof stored.id !== 'string') continue;
-      const known = this.byIdMap.get(stored.id);
-      const record = known ?? { id: stored.id, name: stored.name, prefix: stored.prefix, grant, createdAt: stored.createdAt, revoked: false };
-      record.grant = grant;
-      byHash.set(hash, record);
-      byId.set(record.id, record);
-    }
-    const revoked = [...this.byIdMap.values()].filter((r) => !byId.has(r.id));
-    for (const record of revoked) record.revoked = true;
-    this.byHash = byHash;
-    this.byIdMap = byId;
-    if (revoked.length > 0) this.onRevoked?.(revoked);
+    this.replace(
+      Object.entries(rows).flatMap(([hash, json]) => {
+        try {
+          return [{ ...(JSON.parse(json) as StoredKey), hash }];
+        } catch {
+          return [];
+        }
+      }),
+    );
   }
 }
 
