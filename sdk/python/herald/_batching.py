@@ -178,6 +178,19 @@ class Batches:
         queue.ready_at = now + delay
         return delay
 
+    def settle(self, channel: str, kind: str, error: Optional[HeraldError], now: float) -> Optional[Dropped]:
+        """Applies a send's outcome (``ok``, ``refused`` or ``retry``, as ``publish_outcome`` says);
+        returns what the hub refused for good, for the drop handler."""
+        if kind == "ok":
+            self.acknowledged_batch(channel)
+            return None
+        assert error is not None
+        if kind == "refused":
+            lost = self.refused_batch(channel, error)
+            return Dropped(channel, [e.event for e in lost], f"refused by the hub: {error}", error) if lost else None
+        self.failed_batch(channel, error, now)
+        return None
+
     def oldest_seq(self) -> Optional[int]:
         """The smallest seq still unacknowledged (flush waits until it passes its mark)."""
         heads = [queue.entries[0].seq for queue in self._channels.values() if queue.entries]

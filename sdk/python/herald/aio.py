@@ -173,17 +173,7 @@ class AsyncPublisher:
                 continue
             channel, batch = work
             outcome = await self._send(channel, batch)
-            dropped = None
-            if outcome.kind == "ok":
-                self._batches.acknowledged_batch(channel)
-            elif outcome.kind == "refused":
-                assert outcome.error is not None
-                lost = self._batches.refused_batch(channel, outcome.error)
-                if lost:
-                    dropped = Dropped(channel, [e.event for e in lost], f"refused by the hub: {outcome.error}", outcome.error)
-            else:
-                assert outcome.error is not None
-                self._batches.failed_batch(channel, outcome.error, time.monotonic())
+            dropped = self._batches.settle(channel, outcome.kind, outcome.error, time.monotonic())
             self._notify()
             if dropped is not None:
                 self._options.report(dropped)
