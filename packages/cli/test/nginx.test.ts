@@ -3,7 +3,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { EventSource } from 'eventsource';
@@ -11,7 +10,7 @@ import { WebSocket } from 'ws';
 import { createClient, type TransportName, type WebSocketConstructor } from '../../client/src/index.js';
 import { mintToken } from '../../server/src/index.js';
 import { getJson, postEvents, request, scratchDirs } from '../../server/test/support/hub.js';
-import { spawnHub, until, type HubProcess } from '../../server/test/support/process.js';
+import { freePort, spawnHub, until, type HubProcess } from '../../server/test/support/process.js';
 import { redisAnswers, scratchPrefixes, SHARED_REDIS_URL } from '../../server/test/support/redis.js';
 import { TestClient } from '../../server/test/support/ws-client.js';
 
@@ -77,17 +76,6 @@ http {
   include ${dir}/herald.conf;
 }
 `;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function logOf(dir: string): string {

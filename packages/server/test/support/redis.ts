@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { freePort } from './process.js';
 import { after } from 'node:test';
 import { Redis } from 'ioredis';
 
@@ -67,17 +67,6 @@ export interface OwnRedis {
   stop(): Promise<void>;
   /** Stops it and starts an empty one on the same port. */
   restart(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A redis-server of this test's own (no persistence), for what must not be done to the shared one. */
