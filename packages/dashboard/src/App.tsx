@@ -1,12 +1,12 @@
 import { useEffect, useRef, useState } from 'react';
 import { useHerald } from '@herald/react';
-import { CloseCodes } from '@herald/protocol';
+import { CloseCodes, type StatsResponse } from '@herald/protocol';
 import { ErrorBoundary } from './components/ErrorBoundary.js';
 import { Header } from './components/Header.js';
 import { NoticeProvider, useNotices } from './lib/notices.js';
 import { useHashRoute } from './lib/route.js';
 import { useSession } from './lib/session.js';
-import { usePoll, type HubStats } from './lib/use-poll.js';
+import { usePoll } from './lib/use-poll.js';
 import { Channels } from './views/Channels.js';
 import { Feed } from './views/Feed.js';
 import { Overview } from './views/Overview.js';
@@ -21,8 +21,8 @@ const AUTH_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCodes.unauthorized.c
  * Stats are polled once for the whole page (hub-wide numbers: admins only when the hub requires
  * credentials); the chart keeps the last few minutes of samples.
  */
-function useStatsSeries(enabled: boolean): [HubStats | undefined, number[][]] {
-  const stats = usePoll<HubStats>(enabled ? 'api/stats' : null, 1000);
+function useStatsSeries(enabled: boolean): [StatsResponse | undefined, number[][]] {
+  const stats = usePoll<StatsResponse>(enabled ? 'api/stats' : null, 1000);
   const samples = useRef<number[][]>([[], [], []]);
   const [series, setSeries] = useState<number[][]>(samples.current);
   useEffect(() => {

@@ -1,7 +1,7 @@
 import { ConnectionStatus } from '@herald/react';
 import { href } from '../lib/route.js';
 import { useSession } from '../lib/session.js';
-import type { HubStats } from '../lib/use-poll.js';
+import type { StatsResponse } from '@herald/protocol';
 import { Account } from './Account.js';
 
 const VIEWS = [
@@ -11,7 +11,7 @@ const VIEWS = [
   ['channels', 'Channels'],
 ] as const;
 
-export function Header({ view, stats, theme, onTheme }: { view: string; stats: HubStats | undefined; theme: string; onTheme: () => void }) {
+export function Header({ view, stats, theme, onTheme }: { view: string; stats: StatsResponse | undefined; theme: string; onTheme: () => void }) {
   const { admin } = useSession();
   return (
     <header className="header">

@@ -1,4 +1,3 @@
-import type { StatsResponse } from '@herald/protocol';
 import { useEffect, useState } from 'react';
 import { useSession } from './session.js';
 
@@ -31,5 +30,3 @@ export function usePoll<T>(path: string | null, intervalMs: number): T | undefin
   return value;
 }
 
-/** `GET /api/stats`: the hub that answered and every hub of its cluster. */
-export type HubStats = StatsResponse;

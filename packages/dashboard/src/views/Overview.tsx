@@ -1,15 +1,15 @@
-import type { ChannelListResponse, RunSummary } from '@herald/protocol';
+import type { ChannelListResponse, RunSummary, StatsResponse } from '@herald/protocol';
 import { Chart } from '../components/Chart.js';
 import { MetricCard } from '../components/bits.js';
 import { count, duration } from '../lib/format.js';
 import { useSession } from '../lib/session.js';
-import { usePoll, type HubStats } from '../lib/use-poll.js';
+import { usePoll } from '../lib/use-poll.js';
 
 /**
  * The hub at a glance: cards and the events-per-second chart (samples come from the stats poll). With
  * several hubs on one Redis the figures are the cluster's, and a table shows each hub.
  */
-export function Overview({ stats, samples }: { stats: HubStats | undefined; samples: number[][] }) {
+export function Overview({ stats, samples }: { stats: StatsResponse | undefined; samples: number[][] }) {
   const { admin } = useSession();
   if (!admin) return <ReadableOverview />;
   const totals = stats?.cluster.totals;
@@ -37,7 +37,7 @@ export function Overview({ stats, samples }: { stats: HubStats | undefined; samp
 }
 
 /** Each hub of the cluster: the one this page talks to first. */
-function Hubs({ stats }: { stats: HubStats }) {
+function Hubs({ stats }: { stats: StatsResponse }) {
   return (
     <div className="panel" data-testid="overview-hubs">
       <h2>Hubs</h2>

@@ -32,17 +32,18 @@ export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connect
 
   app.get('/api/stats', async (request): Promise<StatsResponse> => {
     hub.authorize(request.principal, { kind: 'admin', what: '/api/stats' });
-    const counts = connections();
     const [channels, cluster] = await Promise.all([hub.channelCount(request.principal), nodes()]);
+    // This hub's figures are the first node's, taken now.
+    const self = cluster[0]!;
     const sum = (figure: (node: NodeFigures) => number) => Math.round(cluster.reduce((total, node) => total + figure(node), 0) * 10) / 10;
     return {
       uptimeSeconds: stats.uptimeSeconds(),
-      connections: { total: counts.websocket + counts.sse, websocket: counts.websocket, sse: counts.sse },
+      connections: self.connections,
       channels,
-      events: { in: hub.eventsIn, out: hub.eventsOut, ...stats.rates() },
+      events: self.events,
       slowConsumerCloses: stats.slowConsumerCloses,
       runs: runCounts(),
-      node: cluster[0]!.id,
+      node: self.id,
       cluster: {
         nodes: cluster,
         totals: { nodes: cluster.length, connections: sum((n) => n.connections.total), inPerSecond: sum((n) => n.events.inPerSecond), outPerSecond: sum((n) => n.events.outPerSecond) },
