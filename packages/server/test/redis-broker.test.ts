@@ -101,6 +101,21 @@ if (!(await redisAnswers(SHARED_REDIS_URL))) {
       assert.equal(onB.received.filter((r) => r.event.offset === 53).length, 1);
     });
 
+    it('takes subscriptions made while its connection is still connecting (none refused "in subscriber mode")', async () => {
+      // ioredis writes SUBSCRIBE during the handshake: made then, it used to precede the ready check's
+      // INFO, which ioredis then refused, dropping the connection with the subscription (198 of 200).
+      for (let n = 0; n < 20; n++) {
+        const broker = open(prefixes());
+        const onIt = collect(broker);
+        const subscriber = (broker as unknown as { subscriber: NodeJS.EventEmitter }).subscriber;
+        await new Promise((resolve) => subscriber.once('connect', resolve));
+        await broker.subscribe('early.>');
+        await broker.subscribe('early.one');
+        await broker.publish('e1', [stored('early.one', 1)]);
+        await eventually(() => onIt.received.length === 1, 'the event through both subscriptions, once');
+      }
+    });
+
     it('removes the Redis subscription when the last interest ends, and keeps it while one is left', async () => {
       const prefix = prefixes();
       const [a, b] = [open(prefix), open(prefix)];

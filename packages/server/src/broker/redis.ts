@@ -83,7 +83,18 @@ export class RedisBroker implements Broker {
       retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
     };
     this.publisher = new Redis(options.url, { ...common, connectionName: 'herald-broker-publish' });
-    this.subscriber = new Redis(options.url, { ...common, autoResubscribe: false, connectionName: 'herald-broker-subscribe' });
+    this.subscriber = new Redis(options.url, {
+      ...common,
+      autoResubscribe: false,
+      connectionName: 'herald-broker-subscribe',
+      // ioredis writes (P)SUBSCRIBE while still connecting (they may run while Redis loads), so a
+      // subscription made then can put the connection in subscriber mode before the ready check's
+      // INFO and the CLIENT SETINFO that follow it; both are then refused, the ready check fails, and
+      // ioredis drops the connection with every command on it ("Connection in subscriber mode…", seen
+      // once in a test run). A subscriber connection needs neither (ioredis issue #2037).
+      enableReadyCheck: false,
+      disableClientInfo: true,
+    });
     for (const connection of [this.publisher, this.subscriber]) {
       connection.on('error', (error: Error) => (this.lastConnectionError = describeRedisError(error)));
     }
