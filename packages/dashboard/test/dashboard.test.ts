@@ -27,6 +27,8 @@ describe('dashboard in real Chromium', () => {
   const go = async (hash: string) => {
     await page.evaluate((h) => (window.location.hash = h), hash);
   };
+  /** The feed shows what is published once its subscriptions are confirmed ("live"), not before. */
+  const feedLive = () => page.waitForSelector('[data-testid="feed-live"][data-live="true"]');
   const shot = (name: string) => page.screenshot({ path: `${SCREENSHOTS}${name}.png`, fullPage: true });
   const rows = () => page.$$eval('[data-testid="feed-row"]', (els) => els.map((el) => `${el.getAttribute('data-channel')}#${el.getAttribute('data-offset')}`));
 
@@ -49,6 +51,7 @@ describe('dashboard in real Chromium', () => {
   it('loads with the indicator green, and an event published over HTTP appears in the feed within 1 s', async () => {
     await page.goto(`${hub.url}/#/feed`);
     await page.waitForSelector('.connection[data-state="connected"]');
+    await feedLive();
     const color = await page.$eval('.connection', (el) => getComputedStyle(el).borderColor);
     assert.equal(color, 'rgb(22, 163, 74)', 'green');
     const { json } = await postEvents(hub.url, 'demo.first', { type: 'deploy.finished', severity: 'success', data: { message: 'web v42 is live' } });
@@ -98,6 +101,7 @@ describe('dashboard in real Chromium', () => {
 
   it('turns red when the hub stops and green when it is back; events published meanwhile appear exactly once', async () => {
     await go('#/feed');
+    await feedLive();
     await postEvents(hub.url, 'demo.restart', { type: 'before' });
     await page.waitForSelector('[data-channel="demo.restart"][data-offset="1"]');
     const errorsBefore = consoleErrors.length;

@@ -84,6 +84,7 @@ describe('dashboard renders hostile events at the hub\u2019s limits, in real Chr
     await recordLongTasks(page);
     await page.goto(`${hub.url}/#/feed`);
     await page.waitForSelector('.connection[data-state="connected"]');
+    await page.waitForSelector('[data-testid="feed-live"][data-live="true"]'); // what is published from here on is in the feed
   });
 
   after(async () => {
@@ -266,6 +267,7 @@ describe('dashboard error boundaries, with events the hub would never send (rewr
     });
     await page.goto(`${hub.url}/#/feed`);
     await page.waitForSelector('.connection[data-state="connected"]');
+    await page.waitForSelector('[data-testid="feed-live"][data-live="true"]'); // what is published from here on is in the feed
   });
 
   after(async () => {

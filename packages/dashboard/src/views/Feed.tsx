@@ -27,6 +27,8 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
   const { grant } = useSession();
   const sources = useMemo(() => feedSources(grant), [grant]);
   const [refused, setRefused] = useState<string[]>([]);
+  /** How many of the sources the hub has confirmed: events published before that are not in the live feed. */
+  const [confirmed, setConfirmed] = useState(0);
   const [olderProblem, setOlderProblem] = useState<string>();
   const [events, setEvents] = useState<DeliveredEvent[]>([]);
   const [fresh, setFresh] = useState<Set<string>>(new Set());
@@ -72,12 +74,15 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
       frame.current ||= requestAnimationFrame(flush);
     };
     setRefused([]);
+    const count = () => setConfirmed(subs.filter((sub) => sub.state === 'subscribed').length);
     const subs = sources.map((source) => {
       const sub = client.subscribe(source, receive);
+      sub.on('state', count);
       sub.on('reset', (info) => reportMissing(info.channel));
       sub.on('error', (error) => setRefused((list) => [...list, `${source}: ${error.message}`]));
       return sub;
     });
+    count();
     return () => {
       subs.forEach((sub) => sub.unsubscribe());
       cancelAnimationFrame(frame.current);
@@ -90,6 +95,7 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
     if (!pausedRef.current) flush();
   };
 
+  const live = sources.length > 0 && confirmed >= sources.length;
   const patternValid = checkChannel(pattern, true).ok;
   const exactChannel = checkChannel(pattern, false).ok ? pattern : undefined;
   const visible = useMemo(() => {
@@ -144,6 +150,10 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
             ))}
           </span>
           <label className="muted"><input type="checkbox" checked={showSummaries} onChange={(e) => setShowSummaries(e.target.checked)} /> run summaries</label>
+          {/* The feed shows what arrives once the hub has confirmed its subscriptions, not earlier events. */}
+          <span className={live ? 'sev-success' : 'muted'} data-testid="feed-live" data-live={String(live)} title={live ? 'subscribed: new events appear as they are published' : 'waiting for the hub to confirm the subscription'}>
+            {live ? '\u25CF live' : '\u25CB subscribing\u2026'}
+          </span>
           <button type="button" onClick={togglePause} data-testid="pause" className={paused ? 'primary' : ''}>
             {paused ? `Resume${held ? ` (${held} new)` : ''}` : 'Pause'}
           </button>
