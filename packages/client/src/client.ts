@@ -189,8 +189,13 @@ export class HeraldClient extends Emitter<ClientEvents> {
     return head.latest <= 1 ? get(0, query.last) : get(Math.max(0, head.latest - query.last), query.last);
   }
 
-  /** Publishes one event: over the WebSocket when connected, otherwise over HTTP. */
-  async publish(channel: string, event: EventInput): Promise<{ offset: number; epoch: string; duplicate?: boolean }> {
+  /**
+   * Publishes one event: over the WebSocket when connected, otherwise over HTTP. The event is given an
+   * idempotency id (unless it has its own), so when the connection drops before the hub answers, or
+   * the hub is briefly unavailable, the client sends it again (up to `attempts` times in all) and the
+   * hub stores it once: the answer then says `duplicate`.
+   */
+  async publish(channel: string, event: EventInput, options: { attempts?: number } = {}): Promise<{ offset: number; epoch: string; duplicate?: boolean }> {
     // Checked here, against the limit the hub announced, so an oversized event fails alone and at once.
     const max = this.maxMessageBytes;
     if (max !== undefined) {
@@ -199,6 +204,19 @@ export class HeraldClient extends Emitter<ClientEvents> {
       const size = text.length * 3 <= max ? 0 : new TextEncoder().encode(text).length;
       if (size > max) throw new HeraldError('too_large', `the event is ${size} bytes; the hub takes at most ${max}`);
     }
+    const sent: EventInput = event.id === undefined ? { ...event, id: eventId() } : event;
+    const attempts = Math.max(1, options.attempts ?? 3);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.publishOnce(channel, sent);
+      } catch (error) {
+        if (attempt >= attempts || !worthRetrying(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt - 1, this.options.backoff, this.options.random)));
+      }
+    }
+  }
+
+  private async publishOnce(channel: string, event: EventInput): Promise<{ offset: number; epoch: string; duplicate?: boolean }> {
     if (this.transport === 'websocket' && this.state === 'connected') {
       const reply = await this.request({ op: 'publish', channel, event });
       return { offset: reply.offset, epoch: reply.epoch, ...(reply.duplicate ? { duplicate: true } : {}) };
@@ -456,4 +474,17 @@ export class HeraldClient extends Emitter<ClientEvents> {
     this.state = to;
     this.emit('state', { from, to, ...details });
   }
+}
+
+/** A random idempotency id (getRandomValues works on plain-HTTP pages, where randomUUID does not). */
+function eventId(): string {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(12));
+  return `c-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+/** A lost connection, an unreachable hub or one briefly unable to store: the same event may be sent again. */
+function worthRetrying(error: unknown): boolean {
+  if (error instanceof HeraldError) return error.code === 'disconnected' || error.code === 'storage_unavailable' || error.code === 'shutting_down';
+  // fetch rejects with a TypeError when the hub cannot be reached at all.
+  return error instanceof TypeError;
 }
