@@ -121,6 +121,37 @@ export function describeStoreConformance(engine: string, open: (retention: Reten
       assert.deepEqual(at.events.map((e) => e.offset).slice(0, 2), [1, 2], 'one millisecond earlier finds them');
     });
 
+    it('scans newest first, a bounded page at a time, by prefix, leaving dropped events out', async () => {
+      const store = make({ maxCount: 3 });
+      await store.append('new.a', events('a1', 'a2'));
+      await new Promise((r) => setTimeout(r, 3));
+      await store.append('new.b', events('b1'));
+      await store.append('other', events('o1'));
+      await new Promise((r) => setTimeout(r, 3));
+      await store.append('new.a', events('a3', 'a4'));
+      await store.append('new.c', events('c1'));
+      await store.reset('new.c');
+      const seen: Array<[string, number, string]> = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.scanNewest({ prefix: 'new.', cursor, limit: 2 });
+        assert.ok(page.events.length <= 2, 'a page holds at most `limit` events');
+        for (const e of page.events) {
+          seen.push([e.channel, e.offset, JSON.parse(e.json).type]);
+          assert.equal(e.epoch, (await store.position(e.channel)).epoch);
+        }
+        cursor = page.next;
+        pages++;
+      } while (cursor !== undefined && pages < 20);
+      // a1 left with retention (3 per channel), c1 with the reset.
+      assert.deepEqual(seen, [['new.a', 4, 'a4'], ['new.a', 3, 'a3'], ['new.b', 1, 'b1'], ['new.a', 2, 'a2']], 'newest first, offsets descending, prefix kept');
+      const everything = await store.scanNewest({ limit: 100 });
+      assert.deepEqual(everything.events.map((e) => `${e.channel}#${e.offset}`), ['new.a#4', 'new.a#3', 'other#1', 'new.b#1', 'new.a#2']);
+      assert.equal(everything.next, undefined);
+      assert.equal((await store.scanNewest({ prefix: 'none.', limit: 10 })).events.length, 0);
+    });
+
     it('leaves events dropped by retention or reset out of a scan', async () => {
       const store = make({ maxCount: 2 });
       const before = Date.now() - 1;

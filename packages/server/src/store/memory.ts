@@ -12,6 +12,7 @@ import {
   type ScannedEvent,
   type StoredEvent,
   type TimeScanPage,
+  type NewestScanQuery,
   type TimeScanQuery,
 } from './types.js';
 
@@ -142,6 +143,21 @@ export class MemoryStore implements EventStore {
       if (looked === query.limit) return { events, next: String(log[at - 1]!.seq) };
       const { state, event } = log[at]!;
       if (event.time > query.untilTime) break;
+      if (query.prefix !== undefined && !event.channel.startsWith(query.prefix)) continue;
+      if (!this.retained(state, event)) continue;
+      events.push({ ...event, epoch: state.epoch });
+    }
+    return { events, next: undefined };
+  }
+
+  async scanNewest(query: NewestScanQuery): Promise<TimeScanPage> {
+    const log = this.log;
+    const before = query.cursor === undefined ? undefined : Number(query.cursor);
+    let at = before === undefined ? log.length - 1 : firstIndex(log, (e) => e.seq >= before) - 1;
+    const events: ScannedEvent[] = [];
+    for (let looked = 0; at >= 0; at--, looked++) {
+      if (looked === query.limit) return { events, next: String(log[at + 1]!.seq) };
+      const { state, event } = log[at]!;
       if (query.prefix !== undefined && !event.channel.startsWith(query.prefix)) continue;
       if (!this.retained(state, event)) continue;
       events.push({ ...event, epoch: state.epoch });

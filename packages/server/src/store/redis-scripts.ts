@@ -224,15 +224,21 @@ return {'ok', ARGV[3]}
 `;
 
 /**
- * A page of events of every channel in receive-time order. KEYS: P:time.
- * ARGV: prefix, lex start, lex end, limit, channel prefix.
+ * A page of events of every channel in receive-time order, or newest first when ARGV[6] is 'newest'
+ * (then the lex start is the upper bound). KEYS: P:time.
+ * ARGV: prefix, lex start, lex end, limit, channel prefix, direction.
  * Returns {lastMember, channel1, epoch1, offset1, time1, json1, …}; lastMember is '' when the index
  * had fewer than `limit` members in range (the scan is complete).
  */
 export const SCAN_SCRIPT = `${COMMON}
 local limit = tonumber(ARGV[4])
 local wanted = ARGV[5]
-local members = redis.call('ZRANGE', KEYS[1], ARGV[2], ARGV[3], 'BYLEX', 'LIMIT', 0, limit)
+local members
+if ARGV[6] == 'newest' then
+  members = redis.call('ZREVRANGEBYLEX', KEYS[1], ARGV[2], ARGV[3], 'LIMIT', 0, limit)
+else
+  members = redis.call('ZRANGE', KEYS[1], ARGV[2], ARGV[3], 'BYLEX', 'LIMIT', 0, limit)
+end
 local reply = {''}
 if #members == limit then reply[1] = members[#members] end
 local epochs = {}

@@ -17,6 +17,7 @@ import {
   type StoreHealth,
   type StoredEvent,
   type TimeScanPage,
+  type NewestScanQuery,
   type TimeScanQuery,
 } from './types.js';
 
@@ -152,10 +153,18 @@ export class RedisStore implements EventStore {
   }
 
   async scanByTime(query: TimeScanQuery): Promise<TimeScanPage> {
-    const earlier = this.allUnsettledNow();
     const start = query.cursor === undefined ? `[${pad(Math.max(0, Math.floor(query.afterTime) + 1), TIME_DIGITS)}` : `(${parseScanCursor(query.cursor)}`;
     const end = `(${pad(Math.max(0, Math.floor(query.untilTime) + 1), TIME_DIGITS)}`;
-    const reply = await this.command(() => this.redis.heraldScan(this.timeKey(), this.prefix, start, end, query.limit, query.prefix ?? ''));
+    return this.scan(start, end, query.limit, query.prefix, 'oldest');
+  }
+
+  async scanNewest(query: NewestScanQuery): Promise<TimeScanPage> {
+    return this.scan(query.cursor === undefined ? '+' : `(${parseScanCursor(query.cursor)}`, '-', query.limit, query.prefix, 'newest');
+  }
+
+  private async scan(start: string, end: string, limit: number, prefix: string | undefined, direction: 'oldest' | 'newest'): Promise<TimeScanPage> {
+    const earlier = this.allUnsettledNow();
+    const reply = await this.command(() => this.redis.heraldScan(this.timeKey(), this.prefix, start, end, limit, prefix ?? '', direction));
     await earlier;
     const events: ScannedEvent[] = [];
     for (let i = 1; i < reply.length; i += 5) {

@@ -18,6 +18,7 @@ import {
   type RetentionPolicy,
   type ScannedEvent,
   type TimeScanPage,
+  type NewestScanQuery,
   type TimeScanQuery,
   type StoreHealth,
   type StoredEvent,
@@ -133,6 +134,13 @@ export class SqliteStore implements EventStore {
          WHERE (e.time, e.channel_id, e.offset) > (@time, @cid, @offset) AND e.time <= @until AND c.name >= @low AND c.name < @high
          ORDER BY e.time, e.channel_id, e.offset LIMIT @limit`,
       ),
+      // The same index read backwards.
+      scanNewest: db.prepare<[{ time: number; cid: number; offset: number; low: string; high: string; limit: number }], ScanRow>(
+        `SELECT c.name AS channel, c.epoch AS epoch, e.channel_id AS cid, e.offset AS offset, e.time AS time, e.body AS body
+         FROM events e JOIN channels c ON c.id = e.channel_id
+         WHERE (e.time, e.channel_id, e.offset) < (@time, @cid, @offset) AND c.name >= @low AND c.name < @high
+         ORDER BY e.time DESC, e.channel_id DESC, e.offset DESC LIMIT @limit`,
+      ),
       countChannels: db.prepare<[], { count: number }>('SELECT COUNT(*) AS count FROM channels WHERE latest > 0'),
       earliest: db.prepare<[number], { offset: number | null }>('SELECT MIN(offset) AS offset FROM events WHERE channel_id = ?'),
       readAfter: db.prepare<[number, number, number, number], EventRow>(
@@ -170,7 +178,17 @@ export class SqliteStore implements EventStore {
     // Without a cursor the page starts after every event of `afterTime` itself: the bound is exclusive.
     const [time, cid, offset] = query.cursor === undefined ? [query.afterTime, AFTER_ALL, AFTER_ALL] : parseScanCursor(query.cursor);
     const prefix = query.prefix ?? '';
-    const rows = this.statements.scanByTime.all({ time, cid, offset, until: query.untilTime, low: prefix, high: prefix + NAME_END, limit: query.limit });
+    return this.scanPage(this.statements.scanByTime.all({ time, cid, offset, until: query.untilTime, low: prefix, high: prefix + NAME_END, limit: query.limit }), query.limit);
+  }
+
+  async scanNewest(query: NewestScanQuery): Promise<TimeScanPage> {
+    const [time, cid, offset] = query.cursor === undefined ? [AFTER_ALL, AFTER_ALL, AFTER_ALL] : parseScanCursor(query.cursor);
+    const prefix = query.prefix ?? '';
+    return this.scanPage(this.statements.scanNewest.all({ time, cid, offset, low: prefix, high: prefix + NAME_END, limit: query.limit }), query.limit);
+  }
+
+  /** A page of a scan either way: rows past the visible horizon left out, the cursor at the last row looked at. */
+  private scanPage(rows: ScanRow[], limit: number): TimeScanPage {
     const events: ScannedEvent[] = [];
     for (const r of rows) {
       // Beyond the horizon: committed by the writer but not yet fanned out by this thread.
@@ -179,7 +197,7 @@ export class SqliteStore implements EventStore {
       events.push({ channel: r.channel, epoch: r.epoch, offset: r.offset, time: r.time, json: r.body });
     }
     const last = rows.at(-1);
-    return { events, next: rows.length === query.limit && last ? `${last.time}:${last.cid}:${last.offset}` : undefined };
+    return { events, next: rows.length === limit && last ? `${last.time}:${last.cid}:${last.offset}` : undefined };
   }
 
   async position(channel: string): Promise<ChannelPosition> {

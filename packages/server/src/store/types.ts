@@ -89,6 +89,16 @@ export interface TimeScanPage {
   next: string | undefined;
 }
 
+/** The newest events of every channel, newest first (see `EventStore.scanNewest`). */
+export interface NewestScanQuery {
+  /** Only channels whose name starts with this text. */
+  prefix?: string;
+  /** Where the previous page stopped (its `next`). */
+  cursor?: string;
+  /** Most events looked at for this page. */
+  limit: number;
+}
+
 export interface RetentionPolicy {
   /** Events kept per channel. */
   maxCount: number;
@@ -123,6 +133,12 @@ export interface EventStore {
    * listing or reading every channel. Like `read`, it never shows events beyond the visible horizon.
    */
   scanByTime(query: TimeScanQuery): Promise<TimeScanPage>;
+  /**
+   * The same events as `scanByTime` in the opposite order: newest receive time first (within one
+   * channel, highest offset first), a bounded page at a time, so "the last N events across channels"
+   * costs N events, not the whole history. Never shows events beyond the visible horizon.
+   */
+  scanNewest(query: NewestScanQuery): Promise<TimeScanPage>;
   position(channel: string): Promise<ChannelPosition>;
   /**
    * A page of the channels that hold events (reset-to-empty ones are left out), in name order from
