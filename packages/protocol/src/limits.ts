@@ -37,6 +37,8 @@ export const Defaults = {
   maxRecoveryEvents: 10_000,
   /** Most events one history page may return. */
   maxHistoryPage: 1000,
+  /** The most events a subscribe's `since: {last}` asks for. */
+  maxLastEvents: 1000,
   defaultHistoryPage: 100,
   /** Most channels one page of `GET /api/channels` may return, and how many it returns by default. */
   maxChannelPage: 1000,

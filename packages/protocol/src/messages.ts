@@ -19,13 +19,22 @@ export interface PatternPosition {
   time?: number;
 }
 
+/**
+ * Where a new subscription starts when it has no position yet: the newest `last` events (of the
+ * channel, or across every channel a pattern matches, in receive-time order), then live — no gap and
+ * no duplicate between them. At most `Defaults.maxLastEvents`.
+ */
+export interface LastEvents {
+  last: number;
+}
+
 export type CommandId = number | string;
 
 export interface SubscribeCommand {
   op: 'subscribe';
   id?: CommandId;
   channel: string;
-  since?: StreamPosition | PatternPosition;
+  since?: StreamPosition | PatternPosition | LastEvents;
   /** Run channels only: reply with the run's snapshot and continue after its offset. */
   snapshot?: boolean;
 }

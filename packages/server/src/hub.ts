@@ -7,7 +7,7 @@ import { LiveOrder } from './fanout/live-order.js';
 import { SubscriptionIndex } from './fanout/subscription-index.js';
 import type { Subscription } from './fanout/subscription.js';
 import { EMPTY_REPLAY, type ReplaySource } from './fanout/replay-source.js';
-import { recoverChannel, recoverPattern, type Since } from './recovery.js';
+import { newestOfPattern, recoverChannel, recoverPattern, type Since } from './recovery.js';
 import type { AppendInput, AppendResult, ChannelListQuery, ChannelPosition, EventStore, HistoryPage, StoreHealth, StoredEvent } from './store/types.js';
 
 /**
@@ -300,6 +300,11 @@ export class Hub {
       // Deliveries flow before history is read, so nothing falls between the history and the live stream.
       subscription.brokerInterest = true;
       await this.broker.subscribe(channel);
+      if (isPattern && since?.kind === 'last') {
+        const { pageEvents, maxPatternBytes } = this.replayLimits;
+        const result = await newestOfPattern(this.store, channel, since.count, this.maxRecoveryEvents, maxPatternBytes, pageEvents);
+        return this.started({ subscription, replay: result.replay, coveredUpTo: (c) => result.covered.get(c) ?? 0, coveredEpoch: (c) => result.epochs.get(c) });
+      }
       if (isPattern) {
         if (since?.kind !== 'pattern') {
           subscription.held = undefined;
@@ -317,6 +322,13 @@ export class Hub {
         const offset = taken?.offset ?? position.latest;
         const parts = taken?.parts ? { snapshotParts: taken.parts } : {};
         return this.started({ subscription, epoch: position.epoch, offset, snapshot: taken?.snapshot ?? null, ...parts, replay: EMPTY_REPLAY, coveredUpTo: () => offset, coveredEpoch: () => position.epoch });
+      }
+      if (since?.kind === 'last') {
+        // The newest `count` the channel still holds: a replay from there, not a resume (no `recovered`).
+        const { epoch, latest, earliest } = await this.store.position(channel);
+        const from = { offset: Math.max(latest - since.count, earliest - 1, 0), epoch };
+        const result = await recoverChannel(this.store, channel, from, this.maxRecoveryEvents, this.replayLimits.pageEvents);
+        return this.started({ subscription, epoch: result.epoch, offset: result.latest, replay: result.replay, coveredUpTo: () => result.latest, coveredEpoch: () => result.epoch });
       }
       if (since?.kind !== 'channel') {
         const position = await this.store.position(channel);

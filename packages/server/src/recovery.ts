@@ -1,4 +1,4 @@
-import { matchesPattern, type PatternPosition, type StreamPosition } from '@herald/protocol';
+import { Defaults, matchesPattern, type PatternPosition, type StreamPosition } from '@herald/protocol';
 import { Delivery } from './fanout/delivery.js';
 import { ChannelReplay, EMPTY_REPLAY, ReplayLost, replayOf, type ReplaySource } from './fanout/replay-source.js';
 import { pause } from './slicer.js';
@@ -8,13 +8,21 @@ export type Since =
   | { kind: 'channel'; position: StreamPosition }
   | { kind: 'pattern'; position: PatternPosition }
   /** Start from the channel's snapshot (runs) instead of from history. */
-  | { kind: 'snapshot' };
+  | { kind: 'snapshot' }
+  /** Start with the newest `count` events (of the channel, or across the channels a pattern matches). */
+  | { kind: 'last'; count: number };
 
 /** Checks the `since` of a subscribe command; returns a sentence for the error reply when it is wrong. */
 export function parseSince(raw: unknown, isPattern: boolean): Since | undefined | string {
   if (raw === undefined || raw === null) return undefined;
   if (typeof raw !== 'object' || Array.isArray(raw)) return 'since must be an object';
   const obj = raw as Record<string, unknown>;
+  if (obj.last !== undefined) {
+    const count = obj.last;
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1 || count > Defaults.maxLastEvents) return `since.last must be a whole number from 1 to ${Defaults.maxLastEvents}`;
+    if (Object.keys(obj).length > 1) return 'since.last stands alone: it is where a subscription without a position starts';
+    return { kind: 'last', count };
+  }
   if (!isPattern) {
     const position = parsePosition(obj);
     return typeof position === 'string' ? position : { kind: 'channel', position };
@@ -163,6 +171,43 @@ export async function recoverPattern(store: EventStore, pattern: string, since: 
   }
   replay.sort((a, b) => a.stored.time - b.stored.time || (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : a.offset - b.offset));
   return { recovered, replay: replayOf(replay, pageSize), covered, epochs };
+}
+
+/**
+ * The newest `count` events across the channels `pattern` matches, oldest first, found by scanning the
+ * store newest first over the pattern's literal prefix: it costs what it returns, not the history. At
+ * most `lookBudget` events are looked at (a pattern that matches few of many channels gets what was
+ * found within it) and at most `maxBytes` are held. The subscription was indexed before this is called,
+ * so what is newer than the scan arrives as held live events, and `covered` drops the held copies of
+ * what the scan found.
+ */
+export async function newestOfPattern(store: EventStore, pattern: string, count: number, lookBudget: number, maxBytes: number, pageSize: number): Promise<PatternRecovery> {
+  const covered = new Map<string, number>();
+  const epochs = new Map<string, string>();
+  const found: Delivery[] = [];
+  const prefix = patternPrefix(pattern);
+  let bytes = 0;
+  let looked = 0;
+  let cursor: string | undefined;
+  scan: do {
+    await pause();
+    const page = await store.scanNewest({ prefix, cursor, limit: pageSize });
+    looked += pageSize;
+    for (const e of page.events) {
+      if (!matchesPattern(pattern, e.channel)) continue;
+      if (found.length >= count || bytes + e.json.length > maxBytes) break scan;
+      bytes += e.json.length;
+      found.push(new Delivery(e.epoch, e));
+      // Newest first: the first event seen of a channel is its latest.
+      if (!covered.has(e.channel)) {
+        covered.set(e.channel, e.offset);
+        epochs.set(e.channel, e.epoch);
+      }
+    }
+    cursor = page.next;
+  } while (cursor !== undefined && looked < lookBudget);
+  found.reverse();
+  return { recovered: true, replay: replayOf(found, pageSize), covered, epochs };
 }
 
 interface UnlistedScan {

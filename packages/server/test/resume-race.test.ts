@@ -51,4 +51,44 @@ describe('resume under concurrent publishing', () => {
       await hub.dispose();
     }
   });
+
+  it('gives a pattern started from its newest events every later offset exactly once, whatever moment the start lands on', async () => {
+    const hub = await startHub();
+    const perChannel = 500;
+    const publisher = spawn(process.execPath, ['-e', `
+      (async () => {
+        await Promise.all([0, 1, 2].map(async (c) => {
+          for (let i = 0; i < ${perChannel}; i++) {
+            const r = await fetch(${JSON.stringify(hub.url)} + '/api/channels/lrace.c' + c + '/events', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"type":"tick"}' });
+            if (r.status !== 201) process.exit(1);
+          }
+        }));
+      })();`], { stdio: 'inherit' });
+    const exited = new Promise((resolve) => publisher.on('exit', resolve));
+    try {
+      const sessions: TestClient[] = [];
+      let done = false;
+      void exited.then(() => (done = true));
+      while (!done && sessions.length < 40) {
+        const client = await TestClient.connect(hub.url);
+        await client.request({ op: 'subscribe', channel: 'lrace.*', since: { last: 20 } });
+        sessions.push(client);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(await exited, 0);
+      assert.ok(sessions.length >= 5, `only ${sessions.length} starts happened during publishing`);
+      for (const client of sessions) {
+        for (const c of [0, 1, 2]) {
+          const channel = `lrace.c${c}`;
+          await client.waitFor(() => client.events(channel).some((e) => e.offset === perChannel), `${channel} #${perChannel}`);
+          await new Promise((r) => setTimeout(r, 5));
+          const got = client.events(channel).map((e) => e.offset);
+          assert.deepEqual(got, Array.from({ length: got.length }, (_, k) => got[0]! + k), `${channel}: no gap, no duplicate`);
+        }
+        client.close();
+      }
+    } finally {
+      await hub.dispose();
+    }
+  });
 });

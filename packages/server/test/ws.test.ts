@@ -135,6 +135,39 @@ describe('WebSocket protocol', () => {
     client.close();
   });
 
+  it('starts with the newest N events across a pattern\'s channels, oldest first, then live', async () => {
+    for (let round = 1; round <= 3; round++) {
+      for (const c of ['a', 'b', 'c']) await postEvents(hub.url, `lastn.${c}`, { type: `${c}${round}` });
+    }
+    await postEvents(hub.url, 'elsewhere', { type: 'not matched' });
+    const client = await TestClient.connect(hub.url);
+    const reply = await client.request({ op: 'subscribe', channel: 'lastn.*', since: { last: 4 } });
+    assert.equal(reply.replayed, 4);
+    assert.equal(reply.recovered, undefined, 'a start, not a resume');
+    const replayed = await client.waitForEvents(4);
+    assert.deepEqual(replayed.map((e) => e.event.type), ['c2', 'a3', 'b3', 'c3']);
+    await postEvents(hub.url, 'lastn.b', { type: 'b4' });
+    const live = (await client.waitForEvents(5)).at(-1);
+    assert.deepEqual([live!.channel, live!.offset, live!.event.type], ['lastn.b', 4, 'b4']);
+    client.close();
+  });
+
+  it('starts an exact channel with its newest N events, fewer when it holds fewer', async () => {
+    await postEvents(hub.url, 'lastn.exact', [1, 2, 3, 4, 5, 6, 7].map((n) => ({ type: `e${n}` })));
+    const client = await TestClient.connect(hub.url);
+    await client.request({ op: 'subscribe', channel: 'lastn.exact', since: { last: 3 } });
+    assert.deepEqual(offsets(await client.waitForEvents(3)), [5, 6, 7]);
+    const all = await TestClient.connect(hub.url);
+    const reply = await all.request({ op: 'subscribe', channel: 'lastn.exact', since: { last: 50 } });
+    assert.equal(reply.offset, 7);
+    assert.deepEqual(offsets(await all.waitForEvents(5)), [3, 4, 5, 6, 7], 'the five retained');
+    const refused = await all.request({ op: 'subscribe', channel: 'lastn.other', since: { last: 0 } });
+    assert.equal(refused.op, 'error');
+    assert.match(refused.message, /since\.last must be a whole number from 1 to 1000/);
+    client.close();
+    all.close();
+  });
+
   it('stores an event published twice with the same id once, answering the original offset', async () => {
     const client = await TestClient.connect(hub.url);
     await client.request({ op: 'subscribe', channel: 'idem' });

@@ -393,10 +393,9 @@ export class Connection implements Subscriber {
         if (outcome.epoch !== undefined) reply.epoch = outcome.epoch;
         if (outcome.offset !== undefined) reply.offset = outcome.offset;
         if (outcome.snapshot !== undefined) reply.snapshot = outcome.snapshot;
-        if (outcome.recovered !== undefined) {
-          reply.recovered = outcome.recovered;
-          reply.replayed = outcome.replay.count;
-        }
+        if (outcome.recovered !== undefined) reply.recovered = outcome.recovered;
+        // A resume, or a start from the newest events (`since.last`): how many events follow the reply.
+        if (outcome.recovered !== undefined || outcome.replay.count > 0) reply.replayed = outcome.replay.count;
         this.send(reply);
         let end: ReplayEnd;
         if (outcome.snapshotParts) {
