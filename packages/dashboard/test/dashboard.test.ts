@@ -91,6 +91,14 @@ describe('dashboard in real Chromium', () => {
     await page.waitForSelector('[data-step="pay"][data-status="failed"]');
     await page.waitForSelector('[data-testid="run-log"] >> text=card declined');
     await page.waitForSelector('[data-testid="run-log"] >> text=user signed in');
+    // An event held back (say by an outage) shows when it happened; hovering shows both times.
+    const held = Date.now() - 3_600_000;
+    await postEvents(hub.url, 'runs.e2e-1', { type: 'log', data: { message: 'held back' }, ts: held });
+    const heldRow = page.locator('[data-testid="run-log"] > div', { hasText: 'held back' });
+    await heldRow.waitFor();
+    const shown = await page.evaluate((t) => { const d = new Date(t); return `${d.toLocaleTimeString([], { hour12: false })}.${String(d.getMilliseconds()).padStart(3, '0')}`; }, held);
+    assert.equal(await heldRow.locator('[data-testid="log-time"]').textContent(), shown);
+    assert.match((await heldRow.locator('[data-testid="log-time"]').getAttribute('title'))!, /^published .* · received /);
     assert.equal(await page.textContent('[data-testid="run-message"]'), 'paying');
     // 100, +2 clamped at 100, −5 for the error log, −10 for the failed step.
     assert.match((await page.getAttribute('[data-testid="health-gauge"]', 'aria-label'))!, /health 85 \(stable\)/);

@@ -37,6 +37,9 @@ export interface DeliveredEvent<TData = unknown> {
   event: HeraldEvent<TData>;
 }
 
+/** An ISO-8601 date and time with no zone: read as UTC, not in the local time of whoever parses it. */
+const LOCAL_DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
+
 const EVENT_KEYS = new Set(['type', 'severity', 'data', 'ts', 'id', 'source']);
 const SEVERITY_SET: ReadonlySet<string> = new Set(SEVERITIES);
 
@@ -101,7 +104,7 @@ export function checkEvent(input: unknown, limits: EventShapeLimits = DEFAULT_EV
     event.data = data;
   }
   if (ts !== undefined) {
-    const millis = typeof ts === 'number' ? ts : typeof ts === 'string' ? Date.parse(ts) : Number.NaN;
+    const millis = typeof ts === 'number' ? ts : typeof ts === 'string' ? Date.parse(LOCAL_DATE_TIME.test(ts) ? `${ts}Z` : ts) : Number.NaN;
     if (!Number.isFinite(millis)) return { ok: false, reason: 'event.ts must be milliseconds since the epoch or an ISO-8601 string' };
     event.ts = millis;
   }

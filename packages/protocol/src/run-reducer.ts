@@ -12,6 +12,20 @@ export interface HealthWeights {
 
 export const DEFAULT_HEALTH_WEIGHTS: HealthWeights = { stepPassed: 2, stepFailed: 10, error: 5 };
 
+/** How far ahead of the hub's clock a publisher's `ts` may be and still be believed (clock skew). */
+export const MAX_TS_AHEAD_MS = 60_000;
+/** How far behind the hub's receive time a `ts` may be: events held back by an outage keep their time. */
+export const MAX_TS_BEHIND_MS = 7 * 24 * 60 * 60 * 1000;
+
+/**
+ * When an event happened: the publisher's own `ts` when it has one that is sane — at most a minute
+ * ahead of the hub's receive time and at most seven days behind it — and the receive time otherwise.
+ * Step durations and start/finish times use it, so a batch sent after an outage keeps its real timing.
+ */
+export function eventTime(receivedAt: number, ts: number | undefined): number {
+  return ts !== undefined && ts <= receivedAt + MAX_TS_AHEAD_MS && ts >= receivedAt - MAX_TS_BEHIND_MS ? ts : receivedAt;
+}
+
 export function emptySnapshot(id: string, channel: string, time: number): RunSnapshot {
   return {
     id,
@@ -99,10 +113,12 @@ export function stepCounts(run: RunSnapshot): StepCounts {
  * on (the hub sends a big snapshot in parts from such a copy). Returns the position of the step the
  * event added or changed, if any.
  */
-export function applyRunEvent(run: RunSnapshot, offset: number, time: number, event: HeraldEvent, weights: HealthWeights): number | undefined {
+export function applyRunEvent(run: RunSnapshot, offset: number, receivedAt: number, event: HeraldEvent, weights: HealthWeights): number | undefined {
   const data = (event.data ?? {}) as Record<string, any>;
+  // When it happened, for the run's timing; when the hub heard of it, for activity (stall detection).
+  const time = eventTime(receivedAt, event.ts);
   run.offset = offset;
-  run.updatedAt = time;
+  run.updatedAt = receivedAt;
   run.events++;
   run.counts[event.severity]++;
   let scoreDelta = 0;
@@ -137,7 +153,7 @@ export function applyRunEvent(run: RunSnapshot, offset: number, time: number, ev
       const step = run.steps[(touched = edit.position)]!;
       step.status = data.status as StepResult;
       step.finishedAt = time;
-      const duration = typeof data.durationMs === 'number' ? data.durationMs : step.startedAt !== undefined ? time - step.startedAt : undefined;
+      const duration = typeof data.durationMs === 'number' ? data.durationMs : step.startedAt !== undefined ? Math.max(0, time - step.startedAt) : undefined;
       if (duration !== undefined) step.durationMs = duration;
       if (typeof data.message === 'string') step.message = data.message;
       if (step.status === 'passed') scoreDelta += weights.stepPassed;

@@ -128,3 +128,40 @@ describe('run event rules', () => {
   }
   it('lets other types through untouched', () => assert.equal(checkRunEventData('deploy.finished', 42), undefined));
 });
+
+describe('run timing from the publisher\u2019s ts', () => {
+  const apply = (run: RunSnapshot, offset: number, receivedAt: number, input: object) => {
+    const checked = checkEvent(input);
+    assert.ok(checked.ok);
+    applyRunEvent(run, offset, receivedAt, checked.event, DEFAULT_HEALTH_WEIGHTS);
+  };
+  const T = Date.UTC(2026, 11, 1, 12, 0, 0);
+
+  it('gives a step its real duration when both events arrive in one batch', () => {
+    const run = emptySnapshot('ts', 'runs.ts', T);
+    apply(run, 1, T, { type: 'step.started', data: { step: 'build' }, ts: T - 10_000 });
+    apply(run, 2, T, { type: 'step.completed', data: { step: 'build', status: 'passed' }, ts: T });
+    assert.deepEqual([run.steps[0]!.startedAt, run.steps[0]!.finishedAt, run.steps[0]!.durationMs], [T - 10_000, T, 10_000]);
+    assert.equal(run.updatedAt, T, 'activity is when the hub heard of it');
+  });
+
+  it('keeps the times of events held back by an outage, and ignores a ts that cannot be right', () => {
+    const run = emptySnapshot('late', 'runs.late', T);
+    const hourLater = T + 3_600_000;
+    apply(run, 1, hourLater, { type: 'run.started', ts: T });
+    assert.equal(run.startedAt, T);
+    apply(run, 2, hourLater, { type: 'step.started', data: { step: 'a' }, ts: hourLater + 5 * 60_000 });
+    assert.equal(run.steps[0]!.startedAt, hourLater, 'five minutes in the future: the receive time');
+    apply(run, 3, hourLater, { type: 'step.started', data: { step: 'b' }, ts: 0 });
+    assert.equal(run.steps[1]!.startedAt, hourLater, '1970: the receive time');
+  });
+
+  it('reads a ts written without a time zone as UTC', () => {
+    const checked = checkEvent({ type: 'log', ts: '2026-12-01T12:00:00' });
+    assert.ok(checked.ok);
+    assert.equal(checked.event.ts, T);
+    const zoned = checkEvent({ type: 'log', ts: '2026-12-01T13:00:00+01:00' });
+    assert.ok(zoned.ok);
+    assert.equal(zoned.event.ts, T);
+  });
+});

@@ -12,7 +12,7 @@ export function EventDetail({ event: e }: { event: DeliveredEvent }) {
     <div className="event-head" data-channel={e.channel} data-offset={e.offset}>
       <div className="mono">{e.channel} #{e.offset}</div>
       <div className={`sev-${e.event.severity}`} data-testid="detail-type">{SEVERITY_ICONS[e.event.severity]} {e.event.severity} · <bdi>{showText(e.event.type)}</bdi></div>
-      <div className="muted">received {new Date(e.time).toLocaleString()} · epoch {e.epoch}</div>
+      <div className="muted">{e.event.ts !== undefined ? <>published {new Date(e.event.ts).toLocaleString()} · </> : null}received {new Date(e.time).toLocaleString()} · epoch {e.epoch}</div>
       {e.event.source ? <div className="muted">source <bdi>{showText(e.event.source)}</bdi></div> : null}
       {e.event.id ? <div className="muted">id <bdi>{showText(e.event.id)}</bdi></div> : null}
       <JsonView value={e.event.data ?? null} />

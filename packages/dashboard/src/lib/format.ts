@@ -1,4 +1,5 @@
-import type { Severity } from '@herald/protocol';
+import type { DeliveredEvent } from '@herald/client';
+import { eventTime, type Severity } from '@herald/protocol';
 import { jsonText } from './json-text.js';
 
 export const SEVERITY_ICONS: Record<Severity, string> = { debug: '·', info: 'ℹ', success: '✔', warning: '⚠', error: '✖' };
@@ -6,6 +7,15 @@ export const SEVERITY_ICONS: Record<Severity, string> = { debug: '·', info: '�
 export function clockTime(ms: number): string {
   const d = new Date(ms);
   return `${d.toLocaleTimeString([], { hour12: false })}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+}
+
+/**
+ * When an event happened (the publisher's `ts` when the run rules believe it, see `eventTime`), and a
+ * hover text with both times when they differ.
+ */
+export function eventTimes(e: DeliveredEvent): { at: number; title: string } {
+  const at = eventTime(e.time, e.event.ts);
+  return { at, title: at === e.time ? `received ${clockTime(e.time)}` : `published ${clockTime(at)} · received ${clockTime(e.time)}` };
 }
 
 export function duration(ms: number | null | undefined): string {

@@ -5,7 +5,7 @@ import { checkChannel, matchesPattern, SEVERITIES, type Severity } from '@herald
 import { ErrorBoundary } from '../components/ErrorBoundary.js';
 import { EventDetail } from '../components/EventDetail.js';
 import { VirtualList } from '../components/VirtualList.js';
-import { clockTime, preview, SEVERITY_ICONS, showText } from '../lib/format.js';
+import { clockTime, eventTimes, preview, SEVERITY_ICONS, showText } from '../lib/format.js';
 import { feedSources } from '../lib/feed-sources.js';
 import { jsonText } from '../lib/json-text.js';
 import { useNotices } from '../lib/notices.js';
@@ -217,7 +217,7 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
 function FeedCells({ event: e }: { event: DeliveredEvent }) {
   return (
     <>
-      <span className="muted mono">{clockTime(e.time)}</span>
+      <span className="muted mono" title={eventTimes(e).title}>{clockTime(e.time)}</span>
       <span className="mono channel-col" title={`${e.channel} #${e.offset}`}>{e.channel}</span>
       <span className={`sev-${e.event.severity}`} title={e.event.severity}>{SEVERITY_ICONS[e.event.severity]}</span>
       <span className={`sev-${e.event.severity}`} data-testid="feed-type">{showText(e.event.type)}</span>

@@ -7,7 +7,7 @@ import { Chart } from '../components/Chart.js';
 import { ErrorBoundary } from '../components/ErrorBoundary.js';
 import { JsonView } from '../components/JsonView.js';
 import { StepTimeline } from '../components/StepTimeline.js';
-import { clockTime, duration, preview, SEVERITY_ICONS, showText } from '../lib/format.js';
+import { clockTime, duration, eventTimes, preview, SEVERITY_ICONS, showText } from '../lib/format.js';
 import { jsonText } from '../lib/json-text.js';
 import { useNotices } from '../lib/notices.js';
 import { href } from '../lib/route.js';
@@ -156,7 +156,7 @@ export function RunDetail({ id }: { id: string }) {
             <div data-testid="run-log" style={{ maxHeight: '50vh', overflow: 'auto' }}>
               {shownLog.map((e) => (
                 <div key={e.offset} className="mono" style={{ display: 'flex', gap: 8, padding: '2px 0' }} data-offset={e.offset}>
-                  <span className="muted">{clockTime(e.time)}</span>
+                  <span className="muted" title={eventTimes(e).title} data-testid="log-time">{clockTime(eventTimes(e).at)}</span>
                   <span className={`sev-${e.event.severity}`}>{SEVERITY_ICONS[e.event.severity]} {e.event.type === 'log' ? '' : showText(e.event.type)}</span>
                   <span className="user-text" style={{ overflow: 'hidden', textOverflow: 'ellipsis' }}>{preview(e.event.data, 500)}</span>
                 </div>
@@ -193,7 +193,7 @@ function addPoints(current: Series[], events: DeliveredEvent[]): Series[] {
     const data = e.event.data as { name: string; value: number; unit?: string };
     let s = next.find((x) => x.name === data.name);
     if (!s) next.push((s = { name: data.name, unit: data.unit ?? null, points: [] }));
-    s.points.push([e.time, data.value]);
+    s.points.push([eventTimes(e).at, data.value]);
     if (s.points.length > 2000) s.points.shift();
   }
   return next;

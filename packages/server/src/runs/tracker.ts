@@ -6,7 +6,7 @@ import { prepareEvents } from '../events-in.js';
 import { SYSTEM } from '../access/principal.js';
 import type { FeatureSnapshot, Hub, HubFeature } from '../hub.js';
 import type { AppendInput, ChannelPosition, StoredEvent } from '../store/types.js';
-import { applyRunEvent, emptySnapshot, summarize, type HealthWeights } from '@herald/protocol';
+import { applyRunEvent, emptySnapshot, eventTime, summarize, type HealthWeights } from '@herald/protocol';
 import type { MetricPoint, RunStore, RunView, TextEntry } from './run-store.js';
 import { partedSnapshot } from './snapshot-parts.js';
 
@@ -231,7 +231,7 @@ export class RunTracker implements HubFeature {
 
   private collect(run: RunSnapshot, stored: StoredEvent, event: HeraldEvent): void {
     const data = event.data as Record<string, any> | undefined;
-    if (event.type === 'metric' && data) this.metrics.push({ runId: run.id, name: data.name, time: stored.time, value: data.value });
+    if (event.type === 'metric' && data) this.metrics.push({ runId: run.id, name: data.name, time: eventTime(stored.time, event.ts), value: data.value });
     if (event.type === 'log' && data) this.texts.push({ runId: run.id, kind: 'log', offset: stored.offset, text: data.message });
     if (event.type === 'run.started' && typeof data?.title === 'string') this.texts.push({ runId: run.id, kind: 'title', offset: stored.offset, text: data.title });
   }
