@@ -7,8 +7,8 @@ import { LiveOrder } from './fanout/live-order.js';
 import { SubscriptionIndex } from './fanout/subscription-index.js';
 import type { Subscription } from './fanout/subscription.js';
 import { EMPTY_REPLAY, type ReplaySource } from './fanout/replay-source.js';
-import { newestOfPattern, recoverChannel, recoverPattern, type Since } from './recovery.js';
-import type { AppendInput, AppendResult, ChannelListQuery, ChannelPosition, EventStore, HistoryPage, StoreHealth, StoredEvent } from './store/types.js';
+import { newestOfPattern, patternPrefix, recoverChannel, recoverPattern, type Since } from './recovery.js';
+import type { AppendInput, AppendResult, ChannelListQuery, ChannelPosition, EventStore, HistoryPage, ScannedEvent, StoreHealth, StoredEvent } from './store/types.js';
 
 /**
  * Lets a feature (runs) take part in the hub without the hub knowing it: `beforeAppend` may refuse
@@ -81,6 +81,8 @@ export interface ChannelListPage {
  * gets a short page (or an empty one) with `next`, instead of a request that walks the whole list.
  */
 export const MAX_LIST_SCAN = 10_000;
+/** Most stored events one page of `Hub.newest` looks at. */
+export const MAX_NEWEST_SCAN = 10_000;
 
 export interface SubscribeOutcome {
   subscription: Subscription;
@@ -241,6 +243,28 @@ export class Hub {
   async history(who: Principal, channel: string, afterOffset: number, limit: number): Promise<HistoryPage> {
     this.access.authorize(who, { kind: 'subscribe', channel });
     return this.store.read(channel, afterOffset, limit);
+  }
+
+  /**
+   * The newest events across the channels `pattern` matches, newest first, a page at a time (`before`
+   * is the previous page's `next`). A page looks at no more than MAX_NEWEST_SCAN stored events in at
+   * most 20 store reads, so a pattern that matches few of many busy channels gets a short page with a
+   * `next` to go on from.
+   */
+  async newest(who: Principal, pattern: string, query: { before?: string; limit: number }): Promise<{ events: ScannedEvent[]; next: string | undefined }> {
+    this.access.authorize(who, { kind: 'subscribe', channel: pattern });
+    const prefix = patternPrefix(pattern);
+    const events: ScannedEvent[] = [];
+    let cursor = query.before;
+    for (let looked = 0, reads = 0; looked < MAX_NEWEST_SCAN && reads < 20 && events.length < query.limit; reads++) {
+      const limit = query.limit - events.length;
+      const page = await this.store.scanNewest({ prefix, cursor, limit });
+      looked += limit;
+      for (const e of page.events) if (matchesPattern(pattern, e.channel)) events.push(e);
+      cursor = page.next;
+      if (cursor === undefined) break;
+    }
+    return { events, next: cursor };
   }
 
   /** Deletes a channel's history; the channel starts again in a new epoch. Features drop derived state. */

@@ -52,6 +52,31 @@ describe('HTTP API', () => {
     assert.deepEqual([empty.json.events, empty.json.next], [[], 5]);
   });
 
+  it('pages through a pattern\'s history newest first, across its channels, with before and next', async () => {
+    for (let round = 1; round <= 3; round++) {
+      for (const c of ['a', 'b']) await postEvents(hub.url, `hpat.${c}`, { type: `${c}${round}` });
+    }
+    await postEvents(hub.url, 'hpat.a.deeper', { type: 'not matched by *' });
+    await postEvents(hub.url, 'hpatx', { type: 'not matched' });
+    const seen: string[] = [];
+    let before: string | null = null;
+    for (let pages = 0; pages < 10; pages++) {
+      const page: { status: number; json: any } = await getJson(`${hub.url}/api/channels/${encodeURIComponent('hpat.*')}/events?limit=4${before ? `&before=${before}` : ''}`);
+      assert.equal(page.status, 200);
+      assert.equal(page.json.channel, 'hpat.*');
+      assert.ok(page.json.events.length <= 4);
+      seen.push(...page.json.events.map((e: any) => `${e.event.type}@${e.channel}#${e.offset}`));
+      assert.ok(page.json.events.every((e: any) => typeof e.epoch === 'string' && typeof e.time === 'number'));
+      before = page.json.next;
+      if (before === null) break;
+    }
+    assert.deepEqual(seen, ['b3@hpat.b#3', 'a3@hpat.a#3', 'b2@hpat.b#2', 'a2@hpat.a#2', 'b1@hpat.b#1', 'a1@hpat.a#1']);
+    const bad = await getJson(`${hub.url}/api/channels/${encodeURIComponent('hpat.*')}/events?before=nonsense`);
+    assert.deepEqual([bad.status, bad.json.error.code], [400, 'bad_request']);
+    const since = await getJson(`${hub.url}/api/channels/${encodeURIComponent('hpat.>')}/events?since=1`);
+    assert.deepEqual([since.status, since.json.error.code], [400, 'bad_request']);
+  });
+
   it('lists channels with last offset and subscriber count', async () => {
     const client = await TestClient.connect(hub.url);
     await client.request({ op: 'subscribe', channel: 'h.list' });

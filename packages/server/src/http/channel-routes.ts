@@ -1,4 +1,4 @@
-import { Defaults, MAX_CHANNEL_LENGTH, type ChannelListResponse } from '@herald/protocol';
+import { checkChannel, Defaults, isPattern, MAX_CHANNEL_LENGTH, type ChannelListResponse } from '@herald/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { HeraldConfig } from '../config.js';
 import { HeraldError } from '../errors.js';
@@ -52,14 +52,28 @@ export function registerChannelRoutes(app: FastifyInstance, { hub, config, limit
           properties: {
             since: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
             limit: { type: 'integer', minimum: 1, maximum: Defaults.maxHistoryPage },
+            // Patterns only: the previous page's `next`.
+            before: { type: 'string', minLength: 1, maxLength: 512, pattern: '^[A-Za-z0-9_:-]+$' },
           },
           additionalProperties: false,
         },
       },
     },
     async (request, reply) => {
-      const channel = requireChannel((request.params as { channel: string }).channel);
-      const query = request.query as { since?: number; limit?: number };
+      const name = (request.params as { channel: string }).channel;
+      const query = request.query as { since?: number; limit?: number; before?: string };
+      if (isPattern(name)) {
+        // Across the channels a pattern matches: the newest events first, a page at a time.
+        const check = checkChannel(name, true);
+        if (!check.ok) throw new HeraldError('invalid_channel', check.reason);
+        if (query.since !== undefined) throw new HeraldError('bad_request', 'a pattern\'s history is read newest first: page with before=<next>, not since');
+        const page = await hub.newest(request.principal, name, { before: query.before, limit: query.limit ?? Defaults.defaultHistoryPage });
+        const events = page.events.map((e) => new Delivery(e.epoch, e).envelope());
+        reply.type('application/json; charset=utf-8');
+        return `{"channel":${JSON.stringify(name)},"events":[${events.join(',')}],"next":${page.next === undefined ? 'null' : JSON.stringify(page.next)}}`;
+      }
+      const channel = requireChannel(name);
+      if (query.before !== undefined) throw new HeraldError('bad_request', 'before pages a pattern\'s history; a channel\'s history pages with since=<next>');
       const since = query.since ?? 0;
       const page = await hub.history(request.principal, channel, since, query.limit ?? Defaults.defaultHistoryPage);
       const { epoch, latest, earliest } = page.position;

@@ -153,6 +153,7 @@ export class MemoryStore implements EventStore {
   async scanNewest(query: NewestScanQuery): Promise<TimeScanPage> {
     const log = this.log;
     const before = query.cursor === undefined ? undefined : Number(query.cursor);
+    if (before !== undefined && !Number.isSafeInteger(before)) throw new HeraldError('bad_request', `not a cursor of this hub's history: ${query.cursor}`);
     let at = before === undefined ? log.length - 1 : firstIndex(log, (e) => e.seq >= before) - 1;
     const events: ScannedEvent[] = [];
     for (let looked = 0; at >= 0; at--, looked++) {

@@ -413,6 +413,6 @@ function pad(value: number, digits: number): string {
 /** A cursor is a time-index member, base64url so that it travels as plain text. */
 function parseScanCursor(cursor: string): string {
   const member = Buffer.from(cursor, 'base64url').toString();
-  if (!/^\d+\0[^\0]+\0\d+$/.test(member)) throw new Error(`not a scan cursor of this store: ${cursor}`);
+  if (!/^\d+\0[^\0]+\0\d+$/.test(member)) throw new HeraldError('bad_request', `not a cursor of this hub's history: ${cursor}`);
   return member;
 }

@@ -380,7 +380,7 @@ export class SqliteStore implements EventStore {
 
 function parseScanCursor(cursor: string): [number, number, number] {
   const parts = cursor.split(':').map(Number);
-  if (parts.length !== 3 || !parts.every(Number.isSafeInteger)) throw new Error(`not a scan cursor of this store: ${cursor}`);
+  if (parts.length !== 3 || !parts.every(Number.isSafeInteger)) throw new HeraldError('bad_request', `not a cursor of this hub's history: ${cursor}`);
   return parts as [number, number, number];
 }
 
