@@ -218,4 +218,29 @@ describe('dashboard in real Chromium', () => {
     await shot('overview-wall');
     assert.deepEqual(consoleErrors, []);
   });
+
+  it('shows a steady channel rate: no 0.0/s between polls, no double rate', async () => {
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await go('#/channels');
+    await page.fill('[data-testid="channel-prefix"]', 'steady');
+    const rate = () => page.textContent('[data-testid="channels-table"] tr[data-channel="steady.rate"] td:nth-child(3)');
+    // 20 events/s for 8 s, while the page is read every 250 ms (reads re-render nothing; the theme
+    // toggle below does, as any other state change would).
+    const started = Date.now();
+    let sent = 0;
+    const readings: number[] = [];
+    while (Date.now() - started < 8000) {
+      await postEvents(hub.url, 'steady.rate', [{ type: 'tick' }, { type: 'tick' }, { type: 'tick' }, { type: 'tick' }, { type: 'tick' }]);
+      sent += 5;
+      await page.waitForTimeout(250);
+      const text = Date.now() - started > 4500 ? await rate() : null;
+      if (text) readings.push(Number.parseFloat(text));
+      if (readings.length % 3 === 1) await page.click('button[aria-label="switch theme"]');
+    }
+    const truth = (sent * 1000) / (Date.now() - started);
+    console.log(`# channel rate readings ${readings.join(' ')} (true ≈ ${truth.toFixed(1)}/s)`);
+    assert.ok(readings.length >= 8, `${readings.length} readings`);
+    for (const r of readings) assert.ok(r > truth * 0.6 && r < truth * 1.4, `read ${r}/s for a true ${truth.toFixed(1)}/s`);
+    await page.fill('[data-testid="channel-prefix"]', '');
+  });
 });

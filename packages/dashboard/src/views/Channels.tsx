@@ -1,4 +1,4 @@
-import { useRef, useState, type FormEvent } from 'react';
+import { useMemo, useRef, useState, type FormEvent } from 'react';
 import { useHerald } from '@herald/react';
 import { SEVERITIES, type ChannelListResponse, type Severity } from '@herald/protocol';
 import { ResetButton } from '../components/ResetButton.js';
@@ -24,19 +24,7 @@ export function Channels() {
   const cursor = cursors.at(-1);
   const query = new URLSearchParams({ limit: String(PAGE), ...(prefix ? { prefix } : {}), ...(cursor ? { cursor } : {}) });
   const list = usePoll<ChannelListResponse>(`api/channels?${query}`, 2000);
-  const previous = useRef(new Map<string, { offset: number; at: number }>());
-  const rates = useRef(new Map<string, number>());
-  if (list) {
-    const now = Date.now();
-    for (const c of list.channels) {
-      const before = previous.current.get(c.name);
-      if (before && now - before.at >= 1000) {
-        // A reset starts the offsets again: no negative rates.
-        rates.current.set(c.name, Math.max(0, ((c.offset - before.offset) * 1000) / (now - before.at)));
-        previous.current.set(c.name, { offset: c.offset, at: now });
-      } else if (!before) previous.current.set(c.name, { offset: c.offset, at: now });
-    }
-  }
+  const rates = useChannelRates(list);
   return (
     <div className={canPublish ? 'split' : undefined}>
       <section className="panel">
@@ -72,7 +60,7 @@ export function Channels() {
                 <tr key={c.name} data-channel={c.name}>
                   <td className="mono"><a href={href('feed', c.name)}>{c.name}</a></td>
                   <td className="mono">{c.offset}</td>
-                  <td className="mono">{(rates.current.get(c.name) ?? 0).toFixed(1)}/s</td>
+                  <td className="mono">{(rates.get(c.name) ?? 0).toFixed(1)}/s</td>
                   <td>{c.subscribers}</td>
                   <td className="muted">{c.lastEventTime ? clockTime(c.lastEventTime) : '—'}</td>
                   {admin ? <td><ResetButton channel={c.name} onReset={setResetDone} /></td> : null}
@@ -129,4 +117,32 @@ function exampleChannel(pattern: string): string {
     .split('.')
     .map((segment) => (segment === '*' || segment === '>' ? 'demo' : segment))
     .join('.');
+}
+
+/** How far back the rate looks: long enough to smooth the 2-s polls, short enough to follow a change. */
+const RATE_WINDOW_MS = 10_000;
+
+/**
+ * Events per second per channel over a sliding window of the list's samples, taken when each answer
+ * arrives (not at each render: a render between two polls would see no new events and show 0.0/s,
+ * the next one twice the rate).
+ */
+function useChannelRates(list: ChannelListResponse | undefined): Map<string, number> {
+  const samples = useRef(new Map<string, Array<{ offset: number; at: number }>>());
+  return useMemo(() => {
+    const rates = new Map<string, number>();
+    if (!list) return rates;
+    const now = Date.now();
+    for (const c of list.channels) {
+      let kept = samples.current.get(c.name) ?? [];
+      // A reset starts the offsets again: the samples before it say nothing about the rate now.
+      if (kept.length && c.offset < kept.at(-1)!.offset) kept = [];
+      kept.push({ offset: c.offset, at: now });
+      while (kept.length > 2 && now - kept[0]!.at > RATE_WINDOW_MS) kept.shift();
+      samples.current.set(c.name, kept);
+      const first = kept[0]!;
+      if (kept.length > 1 && now > first.at) rates.set(c.name, ((c.offset - first.offset) * 1000) / (now - first.at));
+    }
+    return rates;
+  }, [list]);
 }
