@@ -7,6 +7,8 @@ import {
   shouldReconnect,
   type DeliveredEvent,
   type EventInput,
+  type RunListResponse,
+  type RunStatus,
   type ServerMessage,
 } from '@herald/protocol';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
@@ -88,6 +90,18 @@ export interface HistoryPage<T = unknown> {
   earliest: number;
   events: DeliveredEvent<T>[];
   next: number;
+}
+
+/** Filters of `client.runs()`, as `GET /api/runs` takes them ([runs.md](../../../docs/runs.md#http)). */
+export interface RunListQuery {
+  status?: RunStatus;
+  /** `key=value`: runs with this label. */
+  label?: string;
+  /** Matches the title or the id. */
+  q?: string;
+  /** 1–200, default 50. */
+  limit?: number;
+  cursor?: string;
 }
 
 interface ClientEvents extends Record<string, unknown> {
@@ -200,6 +214,16 @@ export class HeraldClient extends Emitter<ClientEvents> {
     if (query.last === undefined) return get(query.since ?? 0, query.limit ?? 100);
     const head = await get(0, 1);
     return head.latest <= 1 ? get(0, query.last) : get(Math.max(0, head.latest - query.last), query.last);
+  }
+
+  /** The run list over HTTP (`GET /api/runs`), newest first: only the runs the credentials may read. */
+  async runs(query: RunListQuery = {}): Promise<RunListResponse> {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
+    const response = await (this.options.fetch ?? fetch)(`${this.baseUrl}/api/runs${params.toString() ? `?${params}` : ''}`, { headers: await this.authHeaders() });
+    const body = (await response.json()) as any;
+    if (!response.ok) throw new HeraldError(body?.error?.code ?? 'internal', body?.error?.message ?? `HTTP ${response.status}`);
+    return body as RunListResponse;
   }
 
   /** Publishes one event: over the WebSocket when connected, otherwise over HTTP. */
