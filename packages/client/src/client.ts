@@ -1,15 +1,19 @@
 import {
   CloseCodes,
   isPattern,
+  runIdOfChannel,
   matchesPattern,
   messagesOfFrame,
   shouldReconnect,
   type DeliveredEvent,
   type EventInput,
+  type RunListResponse,
+  type RunStatus,
   type ServerMessage,
 } from '@herald/protocol';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
+import { SharedSubscription } from './shared-subscription.js';
 import { SseTransport, type EventSourceConstructor } from './sse-transport.js';
 import { Subscription, type EventHandler, type SubscribeOptions } from './subscription.js';
 
@@ -88,6 +92,18 @@ export interface HistoryPage<T = unknown> {
   next: number;
 }
 
+/** Filters of `client.runs()`, as `GET /api/runs` takes them ([runs.md](../../../docs/runs.md#http)). */
+export interface RunListQuery {
+  status?: RunStatus;
+  /** `key=value`: runs with this label. */
+  label?: string;
+  /** Matches the title or the id. */
+  q?: string;
+  /** 1–200, default 50. */
+  limit?: number;
+  cursor?: string;
+}
+
 interface ClientEvents extends Record<string, unknown> {
   state: StateChange;
   error: { code: string; message: string };
@@ -111,7 +127,8 @@ export class HeraldClient extends Emitter<ClientEvents> {
   clientId: string | undefined;
   private readonly urls: string[];
   private current = 0;
-  private readonly subs = new Map<string, Subscription<any>>();
+  /** One hub subscription per channel or pattern, shared by every `Subscription` on it. */
+  private readonly subs = new Map<string, SharedSubscription<any>>();
   private readonly pending = new Map<number, Pending>();
   private generation = 0;
   private attempt = 0;
@@ -158,11 +175,21 @@ export class HeraldClient extends Emitter<ClientEvents> {
     this.setState('closed', { code: CloseCodes.normal.code, reason: 'closed by the client' });
   }
 
+  /**
+   * Subscribes to a channel or pattern. Any number of subscriptions may be open on one channel: they share
+   * one hub subscription, and each gets the events after its own start (live, `since`, or a snapshot).
+   */
   subscribe<T = unknown>(channel: string, handler?: EventHandler<T>, options: SubscribeOptions = {}): Subscription<T> {
-    if (this.subs.has(channel)) throw new Error(`already subscribed to "${channel}": keep the Subscription returned the first time, or unsubscribe it first`);
+    if (options.snapshot === true && options.since !== undefined) throw new Error('subscribe: give either since or snapshot: true, not both');
+    if (options.snapshot === true && runIdOfChannel(channel) === undefined) throw new Error(`subscribe: snapshot: true works on run channels (runs.<runId>) only, not "${channel}"`);
     const sub = new Subscription<T>(channel, isPattern(channel), handler, options.since, options.snapshot === true, (s) => this.detach(s));
-    this.subs.set(channel, sub);
-    if (this.state === 'connected') this.startSubscription(sub);
+    let shared = this.subs.get(channel);
+    if (!shared) {
+      shared = new SharedSubscription(channel, sub.isPattern, { resubscribe: (s) => this.resubscribe(s) });
+      this.subs.set(channel, shared);
+      shared.add(sub);
+      if (this.state === 'connected') this.startSubscription(shared);
+    } else shared.add(sub);
     return sub;
   }
 
@@ -187,6 +214,16 @@ export class HeraldClient extends Emitter<ClientEvents> {
     if (query.last === undefined) return get(query.since ?? 0, query.limit ?? 100);
     const head = await get(0, 1);
     return head.latest <= 1 ? get(0, query.last) : get(Math.max(0, head.latest - query.last), query.last);
+  }
+
+  /** The run list over HTTP (`GET /api/runs`), newest first: only the runs the credentials may read. */
+  async runs(query: RunListQuery = {}): Promise<RunListResponse> {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
+    const response = await (this.options.fetch ?? fetch)(`${this.baseUrl}/api/runs${params.toString() ? `?${params}` : ''}`, { headers: await this.authHeaders() });
+    const body = (await response.json()) as any;
+    if (!response.ok) throw new HeraldError(body?.error?.code ?? 'internal', body?.error?.message ?? `HTTP ${response.status}`);
+    return body as RunListResponse;
   }
 
   /**
@@ -368,11 +405,20 @@ export class HeraldClient extends Emitter<ClientEvents> {
 
   private onMessage(message: ServerMessage): void {
     switch (message.op) {
-      case 'event':
+      case 'event': {
+        // The hub sends an event once however many of this connection's subscriptions match it.
+        const matching: SharedSubscription<any>[] = [];
         for (const sub of this.subs.values()) {
-          if (sub.channel === message.channel || (sub.isPattern && matchesPattern(sub.channel, message.channel))) sub.deliver(message);
+          if (sub.channel === message.channel || (sub.isPattern && matchesPattern(sub.channel, message.channel))) matching.push(sub);
+        }
+        if (matching.length === 1) matching[0]!.deliver(message);
+        else if (matching.length > 1) {
+          const replied = matching.find((sub) => !sub.isPattern)?.replied;
+          const overlap = { historyUpTo: replied?.epoch === message.epoch ? replied.offset : undefined };
+          for (const sub of matching) sub.deliver(message, overlap);
         }
         return;
+      }
       case 'subscribed':
         this.subs.get(message.channel)?.onSubscribed(message);
         break;
@@ -395,25 +441,66 @@ export class HeraldClient extends Emitter<ClientEvents> {
     }
   }
 
-  private startSubscription(sub: Subscription<any>): void {
+  private startSubscription(sub: SharedSubscription<any>, unsubscribeFirst = false): void {
     sub.setState('pending');
     if (this.transport === 'sse') {
+      if (unsubscribeFirst) this.sse?.unsubscribe(sub);
+      sub.sent(undefined, sub.resumeFrom());
       this.sse?.subscribe(sub);
       return;
     }
-    const since = sub.resumeFrom();
-    // A snapshot is asked for only the first time; after a reconnect the position resumes it.
-    const start = since ? { since } : sub.wantsSnapshot ? { snapshot: true } : {};
-    this.request({ op: 'subscribe', channel: sub.channel, ...start }).catch((error: HeraldError) => {
-      if (error.code !== 'disconnected') sub.fail(error.code, error.message);
+    const attempt = ++sub.attempts;
+    const unpinned = sub.prepare();
+    if (unpinned.length === 0) return this.sendSubscribe(sub, unsubscribeFirst);
+    // The latest offsets of channels the pattern's live subscriptions have not seen (see prepare).
+    sub.hold();
+    const pins = unpinned.map((channel) => this.history(channel, { limit: 1 }).then((page) => sub.pin(channel, { offset: page.latest, epoch: page.epoch }), () => {}));
+    void Promise.all(pins).then(() => {
+      if (sub.attempts === attempt && this.state === 'connected' && this.subs.get(sub.channel) === sub) this.sendSubscribe(sub, unsubscribeFirst);
     });
   }
 
-  private detach(sub: Subscription<any>): void {
-    if (this.subs.get(sub.channel) !== sub) return;
+  private sendSubscribe(sub: SharedSubscription<any>, unsubscribeFirst: boolean): void {
+    // A snapshot is asked for while a subscription waits for one; after a reconnect the positions resume it.
+    const start = sub.startCommand();
+    const commands = [{ op: 'subscribe', channel: sub.channel, ...start }];
+    // In one frame with the subscribe, so that no event falls between the two.
+    if (unsubscribeFirst) commands.unshift({ op: 'unsubscribe', channel: sub.channel });
+    const sent = this.requestAll(commands);
+    if (!sent) return;
+    const [id, reply] = sent.at(-1)!;
+    sub.sent(id, start.since);
+    sent.slice(0, -1).forEach(([, unsubscribed]) => unsubscribed.catch(() => {}));
+    reply.catch((error: HeraldError) => {
+      if (error.code !== 'disconnected' && sub.isCurrent(id)) sub.fail(error.code, error.message);
+    });
+  }
+
+  /** A subscription joined with an earlier start than the shared one's: subscribe again from the merged start. */
+  private resubscribe(sub: SharedSubscription<any>): void {
+    if (this.state === 'connected' && this.subs.get(sub.channel) === sub) this.startSubscription(sub, true);
+  }
+
+  private detach(handle: Subscription<any>): void {
+    const sub = this.subs.get(handle.channel);
+    if (!sub || !sub.remove(handle)) return;
+    // The last one on the channel: the hub subscription ends.
     this.subs.delete(sub.channel);
     if (this.transport === 'sse') this.sse?.unsubscribe(sub);
     else if (this.state === 'connected') this.request({ op: 'unsubscribe', channel: sub.channel }).catch(() => {});
+  }
+
+  /** Sends several commands in one frame; undefined when not connected. */
+  private requestAll(commands: Record<string, unknown>[]): Array<[number, Promise<any>]> | undefined {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== OPEN) return undefined;
+    const sent = commands.map((command) => {
+      const id = this.nextId++;
+      const reply = new Promise<any>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+      return [id, reply, { ...command, id }] as const;
+    });
+    ws.send(JSON.stringify(sent.length === 1 ? sent[0]![2] : sent.map((s) => s[2])));
+    return sent.map(([id, reply]) => [id, reply]);
   }
 
   private request(command: Record<string, unknown>): Promise<any> {

@@ -1,6 +1,6 @@
 import type { EventMessage, SubscribedMessage } from '@herald/protocol';
 import { backoffDelay } from './backoff.js';
-import type { Subscription } from './subscription.js';
+import type { SharedSubscription as Subscription } from './shared-subscription.js';
 
 /** The part of the standard EventSource this transport uses (browsers' own, or the `eventsource` package). */
 export interface EventSourceLike {

@@ -1,4 +1,4 @@
-import type { DeliveredEvent, EventMessage, PatternPosition, RunStep, StepsMessage, StreamPosition, SubscribedMessage } from '@herald/protocol';
+import type { DeliveredEvent, EventMessage, PatternPosition, StreamPosition, SubscribedMessage } from '@herald/protocol';
 import { Emitter } from './emitter.js';
 
 export type SubscriptionState = 'pending' | 'subscribed' | 'unsubscribed';
@@ -31,8 +31,10 @@ export interface SubscribeOptions {
 export type EventHandler<T> = (event: DeliveredEvent<T>) => void;
 
 /**
- * One subscription. It remembers, per channel, the last offset and epoch it delivered, so that after any
- * reconnect it asks for exactly what it missed, and it drops anything it has already delivered.
+ * One caller's view of a channel or pattern. Every `client.subscribe` returns its own, however many
+ * there are on one channel: they share one hub subscription (shared-subscription.ts), and each keeps its
+ * own positions, so that it gets exactly the events after its own start, once, in order — and after any
+ * reconnect exactly what it missed.
  */
 export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   state: SubscriptionState = 'pending';
@@ -40,8 +42,12 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   readonly positions = new Map<string, { offset: number; epoch: string }>();
   /** Hub receive time of the last delivered event: resumes pattern channels not yet seen. */
   lastTime: number | undefined;
-  /** A big run snapshot whose steps are still coming in `steps` messages. */
-  private assembling: { reply: SubscribedMessage; snapshot: { steps: RunStep[]; stepsTotal?: number }; total: number } | undefined;
+  /** Whether its start is known (the hub answered for it): until then nothing is delivered. @internal */
+  started = false;
+  /** Pattern channels whose next event may skip offsets: the hub said it could not fill their gap. */
+  private readonly gapAllowed = new Set<string>();
+  /** Pattern channels another subscription asked the hub to replay: only events received after this time are this one's. */
+  private readonly floors = new Map<string, number>();
 
   constructor(
     readonly channel: string,
@@ -61,72 +67,120 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     this.detach(this);
   }
 
-  /** Where to resume from after a (re)connect. @internal */
+  /** Where this subscription needs the hub to resume from (undefined: live, or a snapshot). @internal */
   resumeFrom(): StreamPosition | PatternPosition | undefined {
-    if (!this.isPattern) return this.positions.get(this.channel) ?? this.initialSince;
-    if (this.positions.size === 0 && this.lastTime === undefined) return this.initialSince;
+    if (!this.isPattern) return this.positions.get(this.channel) ?? (this.started ? undefined : this.initialSince);
+    if (this.positions.size === 0 && this.lastTime === undefined) return this.started ? undefined : this.initialSince;
     const positions: Record<string, StreamPosition> = {};
     for (const [channel, position] of this.positions) positions[channel] = position;
     return this.lastTime === undefined ? { positions } : { positions, time: this.lastTime };
   }
 
-  /** @internal */
-  onSubscribed(reply: SubscribedMessage): void {
-    this.assembling = undefined;
-    const parted = partedSnapshot(reply.snapshot);
-    if (parted) {
-      // The rest of the steps follow before any event: the subscription starts once they are all in.
-      this.assembling = { reply, snapshot: parted.snapshot, total: parted.total };
-      return;
-    }
-    this.start(reply);
+  /**
+   * For a pattern channel it has no position for, that another subscription asks the hub to replay:
+   * whether this one resumes by time (then it keeps only the events received after it). @internal
+   */
+  floorFor(channel: string): boolean {
+    const time = this.lastTime ?? (this.started ? undefined : (this.initialSince as PatternPosition | undefined)?.time);
+    if (!this.isPattern || time === undefined) return false;
+    this.floors.set(channel, time);
+    return true;
   }
 
-  /** The next part of a big run snapshot (protocol.md, Run snapshots). @internal */
-  onSteps(message: StepsMessage): void {
-    const assembling = this.assembling;
-    if (!assembling) return;
-    const { snapshot, reply, total } = assembling;
-    if (message.offset !== reply.offset || message.from !== snapshot.steps.length || !Array.isArray(message.steps)) {
-      this.assembling = undefined;
-      this.fail('bad_request', `the hub sent steps from ${message.from} of offset ${message.offset}; expected ${snapshot.steps.length} of ${reply.offset}`);
-      return;
-    }
-    for (const step of message.steps) snapshot.steps.push(step);
-    if (snapshot.steps.length < total) return;
-    this.assembling = undefined;
-    delete snapshot.stepsTotal;
-    this.start(reply);
+  /** Whether it still waits for a snapshot (asked for one and has no position yet). @internal */
+  get needsSnapshot(): boolean {
+    return this.wantsSnapshot && !this.isPattern && !this.positions.has(this.channel);
   }
 
-  private start(reply: SubscribedMessage): void {
-    const known = this.positions.get(this.channel);
-    if (reply.snapshot !== undefined && reply.epoch !== undefined && reply.offset !== undefined) {
-      this.emit('snapshot', { snapshot: reply.snapshot, offset: reply.offset, epoch: reply.epoch });
+  /**
+   * Starts from the hub's answer to a subscribe made from `asked` (the earliest position any subscription
+   * of the channel needed). Returns false when the answer does not cover this subscription (it needs
+   * events from before the answer's start): the caller subscribes again from an earlier position.
+   * `snapshot` is this subscription's own copy of the reply's snapshot. @internal
+   */
+  start(reply: SubscribedMessage, asked: StreamPosition | PatternPosition | undefined, snapshot: () => unknown): boolean {
+    if (this.state === 'unsubscribed') return true;
+    if (this.isPattern) {
+      const since = this.started ? undefined : (this.initialSince as PatternPosition | undefined);
+      // Its own start becomes its positions: what it has, per channel, and the time it resumes after.
+      for (const [channel, at] of Object.entries(since?.positions ?? {})) {
+        if (!this.positions.has(channel) && at.epoch !== undefined) this.positions.set(channel, { offset: at.offset, epoch: at.epoch });
+      }
+      if (since?.time !== undefined && this.lastTime === undefined) this.lastTime = since.time;
+      if (reply.recovered === false && this.resumeFrom() !== undefined) {
+        for (const channel of this.positions.keys()) this.gapAllowed.add(channel);
+        this.emit('reset', { channel: this.channel, reason: 'history-lost' });
+      }
+      return this.begin();
     }
-    if (reply.recovered === false) {
-      this.emit('reset', {
-        channel: this.channel,
-        ...(reply.epoch !== undefined ? { epoch: reply.epoch } : {}),
-        ...(reply.offset !== undefined ? { offset: reply.offset } : {}),
-        reason: known && known.epoch !== reply.epoch ? 'epoch-changed' : 'history-lost',
-      });
+    const epoch = reply.epoch!;
+    const offset = reply.offset!;
+    const known = this.positions.get(this.channel) ?? (this.started ? undefined : (this.initialSince as StreamPosition | undefined));
+    if (reply.snapshot !== undefined && this.needsSnapshot) {
+      this.emit('snapshot', { snapshot: snapshot(), offset, epoch });
+      this.positions.set(this.channel, { offset, epoch });
+    } else if (known === undefined) {
+      this.positions.set(this.channel, { offset, epoch });
+    } else if (known.epoch !== undefined && known.epoch !== epoch) {
+      this.positions.set(this.channel, { offset, epoch });
+      this.emit('reset', { channel: this.channel, epoch, offset, reason: 'epoch-changed' });
+    } else if (reply.recovered === false) {
+      // The hub replayed nothing: whoever was not at its latest offset has a gap it cannot fill.
+      this.positions.set(this.channel, { offset, epoch });
+      if (known.offset !== offset) this.emit('reset', { channel: this.channel, epoch, offset, reason: 'history-lost' });
+    } else {
+      // Recovered (every event after `asked` follows), or live/snapshot from `offset`: covered if not behind it.
+      const from = reply.recovered === true ? ((asked as StreamPosition | undefined)?.offset ?? offset) : offset;
+      if (known.offset < from) return false;
+      this.positions.set(this.channel, { offset: known.offset, epoch });
     }
-    // After a recovered resume the replay advances the position; otherwise start from the reply's.
-    if (!this.isPattern && reply.epoch !== undefined && reply.offset !== undefined && reply.recovered !== true) {
-      this.positions.set(this.channel, { offset: reply.offset, epoch: reply.epoch });
-    }
-    this.setState('subscribed');
+    return this.begin();
   }
 
-  /** Delivers an event once: a repeat of a position already delivered is dropped. @internal */
-  deliver(message: EventMessage): void {
+  /** Starts at a position the shared subscription already has (it joined a live one). @internal */
+  startAt(position: { offset: number; epoch: string } | undefined, seen?: ReadonlyMap<string, { offset: number; epoch: string }>, lastTime?: number): void {
     if (this.state === 'unsubscribed') return;
-    // Only a pattern subscription of the same connection can send one now; the hub sends this
-    // subscription's own copy after the last part of the snapshot.
-    if (this.assembling && message.channel === this.channel) return;
+    if (this.isPattern) {
+      for (const [channel, at] of seen ?? []) this.positions.set(channel, { ...at });
+      this.lastTime = lastTime;
+    } else if (position) {
+      const since = this.initialSince as StreamPosition | undefined;
+      if (since && since.epoch !== undefined && since.epoch !== position.epoch) {
+        this.positions.set(this.channel, position);
+        this.emit('reset', { channel: this.channel, epoch: position.epoch, offset: position.offset, reason: 'epoch-changed' });
+      } else {
+        // Ahead of the shared position (or at it): it waits for the events after its own.
+        this.positions.set(this.channel, { offset: Math.max(since?.offset ?? position.offset, 0), epoch: position.epoch });
+      }
+    }
+    this.begin();
+  }
+
+  private begin(): boolean {
+    this.started = true;
+    this.setState('subscribed');
+    return true;
+  }
+
+  /**
+   * Delivers an event once. `overlap`: another hub subscription of this client matches the channel too,
+   * so its events may run ahead of this one's replay, or be history this one did not ask for. Then only
+   * the next offset is taken (this subscription's own stream brings the rest, in order), and a pattern
+   * takes a channel it has not seen yet only from where it is live. @internal
+   */
+  deliver(message: EventMessage, overlap?: { historyUpTo: number | undefined }): void {
+    if (this.state === 'unsubscribed' || !this.started) return;
     const known = this.positions.get(message.channel);
-    if (known && known.epoch === message.epoch && message.offset <= known.offset) return;
+    const floor = this.floors.get(message.channel) ?? (overlap && !known && this.isPattern ? this.lastTime : undefined);
+    if (floor !== undefined) {
+      if (message.time <= floor) return;
+      this.floors.delete(message.channel);
+    } else if (overlap && !known && this.isPattern && overlap.historyUpTo !== undefined && message.offset <= overlap.historyUpTo) return;
+    if (known && known.epoch === message.epoch) {
+      if (message.offset <= known.offset) return;
+      if (overlap && message.offset !== known.offset + 1 && !this.gapAllowed.has(message.channel)) return;
+    }
+    this.gapAllowed.delete(message.channel);
     if (known && known.epoch !== message.epoch) this.emit('reset', { channel: message.channel, epoch: message.epoch, reason: 'epoch-changed' });
     this.positions.set(message.channel, { offset: message.offset, epoch: message.epoch });
     this.lastTime = message.time;
@@ -148,16 +202,4 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     this.state = to;
     this.emit('state', { from, to });
   }
-}
-
-/** A run snapshot whose `steps` are fewer than its `stepsTotal`: the rest come in `steps` messages. */
-function partedSnapshot(snapshot: unknown): { snapshot: { steps: RunStep[]; stepsTotal?: number }; total: number } | undefined {
-  if (typeof snapshot !== 'object' || snapshot === null) return undefined;
-  const run = snapshot as { steps?: unknown; stepsTotal?: unknown };
-  if (!Array.isArray(run.steps) || typeof run.stepsTotal !== 'number') return undefined;
-  if (run.steps.length >= run.stepsTotal) {
-    delete run.stepsTotal;
-    return undefined;
-  }
-  return { snapshot: run as { steps: RunStep[]; stepsTotal?: number }, total: run.stepsTotal };
 }

@@ -1,3 +1,5 @@
+import type { RunSummary } from './runs.js';
+
 /**
  * Shapes of HTTP API answers that more than one package reads (the hub writes them; the dashboard, the
  * CLI and clients read them). Declared once here so that a change is a compile error everywhere.
@@ -55,4 +57,10 @@ export interface StatsResponse {
     /** Sums over `nodes`. */
     totals: { nodes: number; connections: number; inPerSecond: number; outPerSecond: number };
   };
+}
+
+/** `GET /api/runs?status=&label=&q=&limit=&cursor=`: run summaries, newest first; `next` is the next page's `cursor`. */
+export interface RunListResponse {
+  runs: RunSummary[];
+  next: string | null;
 }

@@ -90,4 +90,89 @@ describe('in real Chromium', () => {
     await page.close();
     assert.deepEqual(consoleErrors, []);
   });
+
+  it('three components on one channel (two useChannel, one useEvents) each get every event exactly once', async () => {
+    await postEvents(hub.url, 'b.mux', [{ type: 'h1' }, { type: 'h2' }]);
+    const page = await open('?mux');
+    await page.waitForSelector('[data-state="connected"]');
+    await page.waitForFunction(() => document.querySelectorAll('[data-status="live"]').length === 2 && document.querySelector('#first')?.textContent === '1,2' && document.querySelector('#second')?.textContent === '1,2');
+    let next = 3;
+    // Published until the live list has one, so that it is known to be subscribed; each event is an offset.
+    while ((await page.textContent('#live')) === '') {
+      await postEvents(hub.url, 'b.mux', { type: `l${next++}` });
+      await page.waitForFunction((n) => document.querySelector('#first')?.textContent?.endsWith(`,${n}`), next - 1);
+    }
+    const firstLive = Number((await page.textContent('#live'))!.split(',')[0]);
+    await postEvents(hub.url, 'b.mux', Array.from({ length: 20 }, (_, i) => ({ type: `l${next + i}` })));
+    const last = next + 19;
+    await page.waitForFunction((n) => ['#first', '#second', '#live'].every((id) => document.querySelector(id)?.textContent?.endsWith(`,${n}`)), last);
+    const all = Array.from({ length: last }, (_, i) => i + 1);
+    assert.equal(await page.textContent('#first'), all.join(','));
+    assert.equal(await page.textContent('#second'), all.join(','));
+    assert.equal(await page.textContent('#live'), all.slice(firstLive - 1).join(','));
+    await page.close();
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  it('useRun renders a scripted run: title, steps, percent, log and the final status', async () => {
+    const page = await open('?run=b-script');
+    await page.waitForSelector('#run[data-status="missing"]', { state: 'attached' });
+    await postEvents(hub.url, 'runs.b-script', [
+      { type: 'run.started', data: { title: 'Scripted' } },
+      { type: 'step.started', data: { step: 'build', name: 'Build' } },
+      { type: 'log', data: { message: 'compiling' } },
+      { type: 'run.progress', data: { percent: 40 } },
+    ]);
+    await page.waitForFunction(() => document.querySelector('#run-percent')?.textContent === '40');
+    assert.equal(await page.textContent('#run-title'), 'Scripted');
+    assert.equal(await page.textContent('#run-status'), 'running');
+    await postEvents(hub.url, 'runs.b-script', [
+      { type: 'step.completed', data: { step: 'build', status: 'passed' } },
+      { type: 'step.started', data: { step: 'test', name: 'Test' } },
+      { type: 'log', data: { message: 'testing' } },
+      { type: 'step.completed', data: { step: 'test', status: 'passed' } },
+      { type: 'run.completed', data: { status: 'succeeded' } },
+    ]);
+    await page.waitForFunction(() => document.querySelector('#run-status')?.textContent === 'succeeded');
+    assert.equal(await page.textContent('#run-percent'), '100');
+    assert.deepEqual(await page.$$eval('#run-steps li', (items) => items.map((li) => `${li.textContent}:${li.getAttribute('data-status')}`)), ['Build:passed', 'Test:passed']);
+    assert.deepEqual(await page.$$eval('#run-log li', (items) => items.map((li) => li.textContent)), ['compiling', 'testing']);
+
+    // Opened late, the same run comes from its snapshot.
+    const late = await open('?run=b-script');
+    await late.waitForFunction(() => document.querySelector('#run-status')?.textContent === 'succeeded');
+    assert.equal(await late.textContent('#run-percent'), '100');
+    assert.equal(await late.$$eval('#run-steps li', (items) => items.length), 2);
+    await late.waitForFunction(() => document.querySelectorAll('#run-log li').length === 2);
+    await page.close();
+    await late.close();
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  it('useRuns lists the runs over HTTP, then keeps the list live from the summary channel', async () => {
+    await postEvents(hub.url, 'runs.b-list-1', { type: 'run.started', data: { title: 'list one' } });
+    await postEvents(hub.url, 'runs.b-other', { type: 'run.started', data: { title: 'not this' } });
+    const page = await open('?runs=b-list');
+    await page.waitForSelector('#runs[data-status="live"] li[data-run="b-list-1"]');
+    await postEvents(hub.url, 'runs.b-list-2', { type: 'run.started', data: { title: 'list two' } });
+    await postEvents(hub.url, 'runs.b-list-1', { type: 'run.completed', data: { status: 'failed' } });
+    await page.waitForFunction(() => document.querySelector('[data-run="b-list-1"]')?.textContent === 'list one:failed' && document.querySelector('[data-run="b-list-2"]'));
+    assert.deepEqual(await page.$$eval('#runs li', (items) => items.map((li) => li.textContent)), ['list two:running', 'list one:failed']);
+    await page.close();
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  it('the status badge shows a terminal close (4003) as such: the reason, no countdown, no retry button', async () => {
+    const page = await open('?terminal');
+    await page.waitForSelector('[data-state="disconnected"][data-terminal="true"]');
+    const badges = await page.$$eval('[data-terminal="true"]', (items) => items.map((el) => el.textContent));
+    assert.equal(badges.length, 2);
+    for (const text of badges) {
+      assert.match(text!, /^Disconnected: .*\(4003\)$/);
+      assert.doesNotMatch(text!, /Reconnecting| in \d+s/);
+    }
+    assert.equal(await page.$$eval('button', (buttons) => buttons.length), 0, 'no Retry now');
+    await page.close();
+    assert.deepEqual(consoleErrors, []);
+  });
 });
