@@ -93,7 +93,9 @@ describe('HeraldClient against a real hub', () => {
       assert.equal(published.offset, 3);
       await until(() => offsets().length === 3, '3 events over SSE');
       assert.deepEqual(offsets(), [1, 2, 3]);
-      assert.deepEqual(events[2]!.event, { type: 'from-client', severity: 'info', data: { via: 'http' } });
+      const { id, ...rest } = events[2]!.event;
+      assert.deepEqual(rest, { type: 'from-client', severity: 'info', data: { via: 'http' } });
+      assert.match(String(id), /^c-[0-9a-f]{24}$/, 'the idempotency id the client gave it');
       client.close();
     } finally {
       await proxy.close();
