@@ -21,6 +21,7 @@ import { registerAuthRoutes } from './http/auth-routes.js';
 import { registerChannelRoutes } from './http/channel-routes.js';
 import { registerDashboard } from './http/dashboard.js';
 import { registerRunRoutes } from './http/run-routes.js';
+import { QuietSockets } from './http/quiet-sockets.js';
 import { SseEndpoint } from './http/sse.js';
 import { registerStatusRoutes } from './http/status-routes.js';
 import { Hub } from './hub.js';
@@ -196,6 +197,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     connectionTimeout: config.headersTimeoutMs,
   });
   const log = app.log;
+  const quietSockets = new QuietSockets(app.server);
   // One log line per storage episode (disk full, I/O errors), not one per refused publish.
   store.onHealthChange?.((health) => {
     if (health.status === 'ok') log.info('storage recovered: publishing works again');
@@ -330,6 +332,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       await store.close();
       await broker.close();
       websockets.terminateAll();
+      quietSockets.closeQuiet();
       await app.close();
     })());
 
