@@ -87,7 +87,7 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
   { key: 'maxEventKeys', flag: 'max-event-keys', env: 'HERALD_MAX_EVENT_KEYS', kind: 'int', description: "Most object keys plus array elements in the whole of an event's data." },
   { key: 'maxSubscriptions', flag: 'max-subscriptions', env: 'HERALD_MAX_SUBSCRIPTIONS', kind: 'int', description: 'Subscriptions one WebSocket connection may hold.' },
   { key: 'maxOutboundBytes', flag: 'max-outbound-bytes', env: 'HERALD_MAX_OUTBOUND_BYTES', kind: 'bytes', description: 'Bytes queued for one client before it is closed as a slow consumer.' },
-  { key: 'heartbeatMs', flag: 'heartbeat', env: 'HERALD_HEARTBEAT', kind: 'duration', description: 'Interval of WebSocket pings and SSE keep-alives; a peer silent for two is dropped.' },
+  { key: 'heartbeatMs', flag: 'heartbeat', env: 'HERALD_HEARTBEAT', kind: 'duration', description: 'Interval of WebSocket pings and SSE heartbeat events; a peer silent for two is dropped.' },
   { key: 'retentionCount', flag: 'retention-count', env: 'HERALD_RETENTION_COUNT', kind: 'int', description: 'Events kept per channel.' },
   { key: 'maxChannelBytes', flag: 'max-channel-bytes', env: 'HERALD_MAX_CHANNEL_BYTES', kind: 'bytes', description: 'Stored bytes per channel: past it the oldest events of the channel are dropped (0: no limit).' },
   { key: 'maxTotalBytes', flag: 'max-total-bytes', env: 'HERALD_MAX_TOTAL_BYTES', kind: 'bytes', description: 'Stored bytes over all channels: past it publishes are refused with quota_exceeded and no history is dropped (0: no limit).' },

@@ -284,6 +284,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     hub,
     stats,
     nodes: () => nodes!.nodes(),
+    heartbeatMs: config.heartbeatMs,
     isShuttingDown,
     connections: () => ({ websocket: websockets.connections.size, sse: sse.streams.size }),
     runCounts: () => {

@@ -152,6 +152,29 @@ describe('SSE stream', () => {
     }
   });
 
+  it('sends heartbeat events EventSource can see: the first at once, naming the interval, then one per interval', async () => {
+    const hub = await startHub({ heartbeatMs: 100 });
+    const source = new EventSource(`${hub.url}/api/channels/s.beat/stream`);
+    try {
+      const seen: string[] = [];
+      const beats: unknown[] = [];
+      await new Promise<void>((resolve) => {
+        source.addEventListener('subscribed', () => seen.push('subscribed'));
+        source.addEventListener('heartbeat', (message) => {
+          seen.push('heartbeat');
+          beats.push(JSON.parse(message.data));
+          if (beats.length === 3) resolve();
+        });
+      });
+      assert.equal(seen[0], 'heartbeat', 'the stream opens with a heartbeat, before it is subscribed');
+      assert.ok(seen.includes('subscribed'));
+      assert.deepEqual(beats, [{ heartbeatMs: 100 }, { heartbeatMs: 100 }, { heartbeatMs: 100 }]);
+    } finally {
+      source.close();
+      await hub.dispose();
+    }
+  });
+
   it('closing the hub does not wait for SSE readers, attached or gone', async () => {
     const hub = await startHub();
     let connections = 0;
