@@ -21,6 +21,7 @@ import { registerAuthRoutes } from './http/auth-routes.js';
 import { registerChannelRoutes } from './http/channel-routes.js';
 import { registerDashboard } from './http/dashboard.js';
 import { registerRunRoutes } from './http/run-routes.js';
+import { PollEndpoint } from './http/poll.js';
 import { QuietSockets } from './http/quiet-sockets.js';
 import { SseEndpoint } from './http/sse.js';
 import { registerStatusRoutes } from './http/status-routes.js';
@@ -210,19 +211,25 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
 
   let websockets: WebSocketEndpoint;
   let sse: SseEndpoint;
+  let polls: PollEndpoint;
   const stats = new HubStats(
     hub,
-    () => ({ websocket: websockets.connections.size, sse: sse.streams.size }),
+    () => connectionCounts(),
     () => hub.channelCount(SYSTEM),
   );
+  function connectionCounts() {
+    return { websocket: websockets.connections.size, sse: sse.streams.size, poll: polls.size };
+  }
   const onSlowConsumer = () => stats.slowConsumerCloses++;
   const onCommandError = (code: ErrorCode) => stats.countError(code);
   websockets = new WebSocketEndpoint({ hub, config, log, limiter, isShuttingDown, onSlowConsumer, onCommandError, gate, connectionsPerIp });
   sse = new SseEndpoint({ hub, config, isShuttingDown, onSlowConsumer, connectionsPerIp });
+  polls = new PollEndpoint({ hub, config, isShuttingDown, connectionsPerIp });
   policy.onRevoked((matches) => {
     gate.sessions.revokeMatching(matches);
     gate.tickets.revokeMatching(matches);
     sse.endMatching(matches);
+    polls.answerMatching(matches);
   });
 
   // Only JSON bodies: a `text/plain` or form POST is what a foreign page can send without a preflight,
@@ -276,9 +283,10 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   registerChannelRoutes(app, { hub, config, limiter, isShuttingDown });
   registerRunRoutes(app, hub, runs, runStore);
   sse.register(app);
+  polls.register(app);
   const ownFigures = () => {
-    const counts = { websocket: websockets.connections.size, sse: sse.streams.size };
-    return { connections: { total: counts.websocket + counts.sse, ...counts }, events: { in: hub.eventsIn, out: hub.eventsOut, ...stats.rates() } };
+    const counts = connectionCounts();
+    return { connections: { total: counts.websocket + counts.sse + counts.poll, ...counts }, events: { in: hub.eventsIn, out: hub.eventsOut, ...stats.rates() } };
   };
   registerStatusRoutes(app, {
     hub,
@@ -286,7 +294,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     nodes: () => nodes!.nodes(),
     heartbeatMs: config.heartbeatMs,
     isShuttingDown,
-    connections: () => ({ websocket: websockets.connections.size, sse: sse.streams.size }),
+    connections: connectionCounts,
     runCounts: () => {
       runs.flush();
       return { queued: 0, running: 0, stalled: 0, succeeded: 0, failed: 0, cancelled: 0, ...runStore.countByStatus() };
@@ -325,6 +333,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       await hub.drain();
       websockets.closeAll(CloseCodes.restart.code, 'hub restarting');
       sse.closeAll();
+      polls.answerAll();
       runs.close();
       await nodes?.close();
       await keys.close();

@@ -28,7 +28,7 @@ export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connect
       status: isShuttingDown() ? 'shutting_down' : storage.status,
       ...(storage.reason ? { reason: storage.reason } : {}),
       uptimeSeconds: stats.uptimeSeconds(),
-      connections: counts.websocket + counts.sse,
+      connections: counts.websocket + counts.sse + counts.poll,
       heartbeatMs,
     };
   });
