@@ -13,12 +13,13 @@ import {
 } from '@herald/protocol';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
+import { PollTransport, type ReceivingTransport } from './poll-transport.js';
 import { SharedSubscription } from './shared-subscription.js';
-import { SseTransport, type EventSourceConstructor } from './sse-transport.js';
+import { SseTransport, type EventSourceConstructor, type EventSourceLike } from './sse-transport.js';
 import { Subscription, type EventHandler, type SubscribeOptions } from './subscription.js';
 
 export type ConnectionState = 'disconnected' | 'connecting' | 'connected' | 'closed';
-export type TransportName = 'websocket' | 'sse';
+export type TransportName = 'websocket' | 'sse' | 'poll';
 
 export interface StateChange {
   from: ConnectionState;
@@ -65,9 +66,12 @@ export interface ClientOptions {
   getToken?: () => string | undefined | Promise<string | undefined>;
   /** Ask the hub for this client id. */
   clientId?: string;
-  /** Transports in order of preference (default websocket, then sse). */
+  /** Transports in order of preference (default websocket, then sse, then poll). */
   transports?: TransportName[];
-  /** While on the SSE fallback, how often to try WebSocket again (default 30 s). */
+  /**
+   * While on a fallback (sse or poll), how often the better transports are probed in the background
+   * (default 30 s); the client switches once one delivers, with no change of state in between.
+   */
   websocketRetryMs?: number;
   /** Random source for backoff (tests). */
   random?: () => number;
@@ -118,8 +122,14 @@ const OPEN = 1;
 
 /**
  * A Herald connection: one state machine (`setState` is the only place state changes), reconnect with
- * full-jitter backoff unless the close code is terminal, resume of every subscription, and an SSE + HTTP
- * fallback. Callbacks of an old transport are ignored by a generation number.
+ * full-jitter backoff unless the close code is terminal, resume of every subscription, and fallbacks —
+ * SSE, then HTTP long-poll — for receiving where WebSocket does not get through (publishing then goes
+ * over HTTP). Callbacks of an old transport are ignored by a generation number.
+ *
+ * The state never lies about the path: while transports are tried in turn and the hub answers HTTP it
+ * stays `connecting`; it is `connected` once a transport delivers (WebSocket `hello`, an SSE message, a
+ * poll answer), and `disconnected` only when the hub cannot be reached or the connection was lost. On a
+ * fallback the better transports are probed in the background; the state does not move while they are.
  */
 export class HeraldClient extends Emitter<ClientEvents> {
   state: ConnectionState = 'disconnected';
@@ -134,16 +144,23 @@ export class HeraldClient extends Emitter<ClientEvents> {
   private attempt = 0;
   private nextId = 1;
   private ws: WebSocketLike | undefined;
-  private sse: SseTransport | undefined;
+  /** The receiving transport while on a fallback (sse or poll). */
+  private fallback: ReceivingTransport | undefined;
   private heartbeatMs = 25_000;
   /** The largest event the hub takes, as it announced in `hello`. */
   private maxMessageBytes: number | undefined;
   private lastSeen = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private watchdog: ReturnType<typeof setInterval> | undefined;
-  private websocketFailed = false;
+  /** Transports that did not deliver on this path (the hub answered HTTP); tried again by probing. */
+  private readonly failed = new Set<TransportName>();
   /** WebSocket attempts in a row that never got `hello`; one alone (a hub restarting) is no reason to fall back. */
   private websocketFailures = 0;
+  /** The hub's heartbeat interval as its `/health` names it: how long an SSE stream may be silent. */
+  private hubHeartbeatMs: number | undefined;
+  private probeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The transport the last `connected` change was emitted for: a switch is emitted too. */
+  private connectedOver: TransportName | undefined;
 
   constructor(private readonly options: ClientOptions) {
     super();
@@ -284,19 +301,41 @@ export class HeraldClient extends Emitter<ClientEvents> {
       return;
     }
     if (generation !== this.generation) return;
-    const transports = this.options.transports ?? ['websocket', 'sse'];
-    const WebSocketImpl = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-    const useWebSocket = transports.includes('websocket') && WebSocketImpl && !(this.websocketFailed && this.canUseSse());
-    if (useWebSocket) this.openWebSocket(generation, WebSocketImpl, token);
-    else if (this.canUseSse()) await this.openSse(generation, token);
+    this.openNext(generation, token);
+  }
+
+  /** The transports this client may use, in order of preference (those with an implementation). */
+  private usable(): TransportName[] {
+    const wanted = this.options.transports ?? ['websocket', 'sse', 'poll'];
+    return wanted.filter((name) => (name === 'websocket' ? this.webSocketImpl() : name === 'sse' ? this.eventSourceImpl() : this.fetchImpl()) !== undefined);
+  }
+
+  /** Opens the most preferred transport that has not failed on this path. */
+  private openNext(generation: number, token: string | undefined): void {
+    const next = this.usable().find((name) => !this.failed.has(name));
+    if (next === 'websocket') this.openWebSocket(generation, this.webSocketImpl()!, token);
+    else if (next) void this.openFallback(generation, token, next);
     else this.scheduleReconnect(CloseCodes.internal.code, 'no transport available: pass a WebSocket or EventSource implementation');
   }
 
+  /** Whether another usable transport comes after `name` (one that has not failed). */
+  private hasFallbackAfter(name: TransportName): boolean {
+    const usable = this.usable();
+    return usable.slice(usable.indexOf(name) + 1).some((other) => !this.failed.has(other));
+  }
+
   private openWebSocket(generation: number, WebSocketImpl: WebSocketConstructor, token: string | undefined): void {
-    const query = this.options.clientId ? `?clientId=${encodeURIComponent(this.options.clientId)}` : '';
-    const ws = new WebSocketImpl(`${this.baseUrl.replace(/^http/, 'ws')}/ws${query}`);
+    const ws = new WebSocketImpl(this.webSocketUrl());
     this.ws = ws;
-    let greeted = false;
+    this.attachWebSocket(ws, generation, token, false);
+  }
+
+  private webSocketUrl(): string {
+    const query = this.options.clientId ? `?clientId=${encodeURIComponent(this.options.clientId)}` : '';
+    return `${this.baseUrl.replace(/^http/, 'ws')}/ws${query}`;
+  }
+
+  private attachWebSocket(ws: WebSocketLike, generation: number, token: string | undefined, greeted: boolean): void {
     // Browsers cannot set headers on a WebSocket: credentials go in the first frame; the hub answers `hello`.
     ws.onopen = () => {
       if (generation === this.generation && token) ws.send(JSON.stringify({ op: 'auth', token }));
@@ -315,50 +354,204 @@ export class HeraldClient extends Emitter<ClientEvents> {
     ws.onclose = (event) => {
       if (generation !== this.generation) return;
       this.ws = undefined;
-      // Sockets that keep failing before hello are refused or blocked on the way: try the fallback next.
-      if (!greeted && ++this.websocketFailures >= 2 && this.canUseSse()) this.websocketFailed = true;
-      this.scheduleReconnect(event.code, event.reason);
+      // A socket that never got hello, while a fallback exists: refused or blocked on the way, or the hub is down.
+      if (!greeted && shouldReconnect(event.code) && this.hasFallbackAfter('websocket')) void this.attemptFailed(generation, token, 'websocket', event.code);
+      else this.scheduleReconnect(event.code, event.reason);
     };
     ws.onerror = () => {};
   }
 
-  private async openSse(generation: number, token: string | undefined): Promise<void> {
-    // EventSource hides why it failed; a health check tells "hub down" apart from "stream refused".
-    try {
-      const response = await (this.options.fetch ?? fetch)(`${this.baseUrl}/health`);
-      if (!response.ok) throw new Error(`health ${response.status}`);
-    } catch (error) {
-      // The hub itself is down: WebSocket was not the problem, so try it first next time.
-      this.websocketFailed = false;
+  /**
+   * A transport did not deliver. If the hub does not answer HTTP either, the hub is the problem: back off
+   * and start again from the best transport. Otherwise the path is: try the next transport (WebSocket
+   * gets a second try first — a restarting hub refuses upgrades for a moment too), still `connecting`.
+   */
+  private async attemptFailed(generation: number, token: string | undefined, name: TransportName, code: number): Promise<void> {
+    const reachable = await this.checkHub();
+    if (generation !== this.generation) return;
+    if (reachable !== true) {
+      this.failed.clear();
       this.websocketFailures = 0;
-      if (generation === this.generation) this.scheduleReconnect(1006, `hub unreachable: ${String(error)}`);
+      this.scheduleReconnect(code === CloseCodes.heartbeatTimeout.code ? code : 1006, `hub unreachable: ${reachable}`);
       return;
     }
+    if (name === 'websocket' && ++this.websocketFailures < 2) {
+      const WebSocketImpl = this.webSocketImpl()!;
+      this.retryTimer = setTimeout(() => generation === this.generation && this.openWebSocket(generation, WebSocketImpl, token), backoffDelay(0, this.options.backoff, this.options.random));
+      return;
+    }
+    this.failed.add(name);
+    this.openNext(generation, token);
+  }
+
+  /** `true` when the hub answers `/health` (and notes its heartbeat), else why not. */
+  private async checkHub(): Promise<true | string> {
+    try {
+      const response = await this.fetchImpl()!(`${this.baseUrl}/health`, { cache: 'no-store' });
+      if (!response.ok) return `health ${response.status}`;
+      const heartbeatMs = ((await response.json()) as { heartbeatMs?: unknown }).heartbeatMs;
+      if (typeof heartbeatMs === 'number' && heartbeatMs > 0) this.hubHeartbeatMs = heartbeatMs;
+      return true;
+    } catch (error) {
+      return String(error);
+    }
+  }
+
+  /** Receiving over SSE or long-poll, publishing over HTTP. */
+  private async openFallback(generation: number, token: string | undefined, name: 'sse' | 'poll'): Promise<void> {
+    // EventSource and fetch hide why a stream failed; a health check tells "hub down" apart from "path refused".
+    const reachable = await this.checkHub();
     if (generation !== this.generation) return;
-    // EventSource cannot send headers either: each stream opens with a short-lived ticket for the token.
-    const ticket = token ? () => this.ticket() : undefined;
-    this.sse = new SseTransport(this.baseUrl, this.eventSourceImpl()!, ticket, (open) => {
-      if (generation !== this.generation) return;
-      if (open) this.setState('connected', { transport: 'sse' });
-      else if (this.state === 'connected') this.setState('connecting');
-    });
-    this.transport = 'sse';
+    if (reachable !== true) {
+      // The hub itself is down: the transports were not the problem, so try the best one first next time.
+      this.failed.clear();
+      this.websocketFailures = 0;
+      this.scheduleReconnect(1006, `hub unreachable: ${reachable}`);
+      return;
+    }
+    this.useFallback(generation, token, name);
+  }
+
+  private useFallback(generation: number, token: string | undefined, name: 'sse' | 'poll'): void {
+    this.fallback = name === 'sse' ? this.sseTransport(generation, token) : this.pollTransport(generation);
+    this.transport = name;
     this.attempt = 0;
-    this.setState('connected', { transport: 'sse' });
+    // With nothing to receive there is nothing to wait for; otherwise connected once the transport delivers.
+    if (this.subs.size === 0) this.setState('connected', { transport: name });
     for (const sub of this.subs.values()) this.startSubscription(sub);
-    // Go back to WebSocket when it works again (for example the proxy was fixed).
-    this.retryTimer = setTimeout(() => {
+    this.scheduleProbe(generation);
+  }
+
+  private sseTransport(generation: number, token: string | undefined): SseTransport {
+    // EventSource cannot send headers: each stream opens with a short-lived ticket for the token.
+    const ticket = token ? () => this.ticket() : undefined;
+    return new SseTransport(this.baseUrl, this.eventSourceImpl()!, ticket, this.hubHeartbeatMs ?? this.heartbeatMs, {
+      onStatus: (open) => {
+        if (generation !== this.generation) return;
+        if (open) this.setState('connected', { transport: 'sse' });
+        else if (this.state === 'connected') this.setState('connecting');
+      },
+      onSilent: () => {
+        if (generation !== this.generation || this.transport !== 'sse') return;
+        // Heartbeats do not get through (a proxy buffering the stream): SSE fails on this path.
+        this.leaveFallback();
+        void this.attemptFailed(generation, token, 'sse', CloseCodes.heartbeatTimeout.code);
+      },
+    });
+  }
+
+  private pollTransport(generation: number): PollTransport {
+    // Called as a plain function: a browser's fetch refuses to run as another object's method.
+    const fetchImpl = this.fetchImpl()!;
+    return new PollTransport(this.baseUrl, (input, init) => fetchImpl(input, init), () => this.authHeaders(), {
+      onStatus: (open) => generation === this.generation && open && this.setState('connected', { transport: 'poll' }),
+      onLost: (reason) => generation === this.generation && this.scheduleReconnect(1006, reason),
+    });
+  }
+
+  private leaveFallback(): void {
+    clearTimeout(this.probeTimer);
+    this.fallback?.close();
+    this.fallback = undefined;
+    this.transport = undefined;
+  }
+
+  /** While on a fallback: probe the better transports every `websocketRetryMs`, without a change of state. */
+  private scheduleProbe(generation: number): void {
+    clearTimeout(this.probeTimer);
+    const current = this.transport;
+    if (!current || this.usable().indexOf(current) <= 0) return;
+    this.probeTimer = setTimeout(() => void this.probe(generation), this.options.websocketRetryMs ?? 30_000);
+  }
+
+  private async probe(generation: number): Promise<void> {
+    let token: string | undefined;
+    try {
+      token = await this.options.getToken?.();
+    } catch {
+      return this.scheduleProbe(generation);
+    }
+    const usable = this.usable();
+    for (const name of usable.slice(0, usable.indexOf(this.transport!))) {
       if (generation !== this.generation) return;
-      this.websocketFailed = false;
-      void this.open();
-    }, this.options.websocketRetryMs ?? 30_000);
+      const switched = name === 'websocket' ? await this.probeWebSocket(generation, token) : name === 'sse' && (await this.probeSse(generation, token));
+      if (switched || generation !== this.generation) return;
+    }
+    this.scheduleProbe(generation);
+  }
+
+  /** A WebSocket on the side; once it is greeted it replaces the fallback (true), else it is closed (false). */
+  private probeWebSocket(generation: number, token: string | undefined): Promise<boolean> {
+    const ws = new (this.webSocketImpl()!)(this.webSocketUrl());
+    return new Promise((resolve) => {
+      const give = (up: boolean) => {
+        clearTimeout(timer);
+        if (up) {
+          ws.onclose = null;
+          ws.close(CloseCodes.normal.code);
+        }
+        resolve(false);
+      };
+      const timer = setTimeout(() => give(true), 2 * (this.hubHeartbeatMs ?? this.heartbeatMs));
+      ws.onopen = () => token && ws.send(JSON.stringify({ op: 'auth', token }));
+      ws.onerror = () => {};
+      ws.onclose = () => give(false);
+      ws.onmessage = (event) => {
+        const hello = messagesOfFrame(JSON.parse(String(event.data))).some((m) => m.op === 'hello');
+        if (!hello) return;
+        if (generation !== this.generation || !this.fallback) return give(true);
+        clearTimeout(timer);
+        // Switch: the fallback stops, the socket takes over and every subscription resumes from its position.
+        this.leaveFallback();
+        this.failed.delete('websocket');
+        const adopted = ++this.generation;
+        this.ws = ws;
+        this.attachWebSocket(ws, adopted, token, false);
+        ws.onmessage!(event);
+        resolve(true);
+      };
+    });
+  }
+
+  /** An SSE stream on the side; once a heartbeat arrives through it, SSE replaces the poll fallback. */
+  private probeSse(generation: number, token: string | undefined): Promise<boolean> {
+    const sub = this.subs.values().next().value as Subscription<any> | undefined;
+    const EventSourceImpl = this.eventSourceImpl();
+    if (!sub || !EventSourceImpl) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      let source: EventSourceLike | undefined;
+      const timer = setTimeout(() => {
+        source?.close();
+        resolve(false);
+      }, 2 * (this.hubHeartbeatMs ?? this.heartbeatMs));
+      void (async () => {
+        let ticket = '';
+        try {
+          if (token) ticket = `?ticket=${encodeURIComponent(await this.ticket())}`;
+        } catch {
+          return;
+        }
+        source = new EventSourceImpl(`${this.baseUrl}/api/channels/${encodeURIComponent(sub.channel)}/stream${ticket}`);
+        source.addEventListener('heartbeat', () => {
+          clearTimeout(timer);
+          source!.close();
+          if (generation !== this.generation || !this.fallback) return resolve(false);
+          this.leaveFallback();
+          this.failed.delete('sse');
+          const adopted = ++this.generation;
+          this.useFallback(adopted, token, 'sse');
+          this.setState('connected', { transport: 'sse' });
+          resolve(true);
+        });
+      })();
+    });
   }
 
   private onHello(clientId: string, heartbeatMs: number): void {
     this.clientId = clientId;
     this.heartbeatMs = heartbeatMs;
     this.attempt = 0;
-    this.websocketFailed = false;
+    this.failed.clear();
     this.websocketFailures = 0;
     this.transport = 'websocket';
     this.setState('connected', { transport: 'websocket' });
@@ -443,10 +636,10 @@ export class HeraldClient extends Emitter<ClientEvents> {
 
   private startSubscription(sub: SharedSubscription<any>, unsubscribeFirst = false): void {
     sub.setState('pending');
-    if (this.transport === 'sse') {
-      if (unsubscribeFirst) this.sse?.unsubscribe(sub);
+    if (this.fallback) {
+      if (unsubscribeFirst) this.fallback.unsubscribe(sub);
       sub.sent(undefined, sub.resumeFrom());
-      this.sse?.subscribe(sub);
+      this.fallback.subscribe(sub);
       return;
     }
     const attempt = ++sub.attempts;
@@ -486,7 +679,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
     if (!sub || !sub.remove(handle)) return;
     // The last one on the channel: the hub subscription ends.
     this.subs.delete(sub.channel);
-    if (this.transport === 'sse') this.sse?.unsubscribe(sub);
+    if (this.fallback) this.fallback.unsubscribe(sub);
     else if (this.state === 'connected') this.request({ op: 'unsubscribe', channel: sub.channel }).catch(() => {});
   }
 
@@ -519,7 +712,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
       this.setState('disconnected', { code, reason });
       return;
     }
-    const retryInMs = this.websocketFailed && this.attempt === 0 ? 0 : backoffDelay(this.attempt, this.options.backoff, this.options.random);
+    const retryInMs = backoffDelay(this.attempt, this.options.backoff, this.options.random);
     this.attempt++;
     // Several hubs of one cluster: the next attempt goes to the next one (they share one history).
     if (this.urls.length > 1) this.current = (this.current + 1) % this.urls.length;
@@ -538,16 +731,18 @@ export class HeraldClient extends Emitter<ClientEvents> {
       ws.onmessage = null;
       if (code !== undefined) ws.close(code);
     }
-    this.sse?.close();
-    this.sse = undefined;
-    this.transport = undefined;
+    this.leaveFallback();
     for (const pending of this.pending.values()) pending.reject(new HeraldError('disconnected', 'the connection closed before the hub answered'));
     this.pending.clear();
     for (const sub of this.subs.values()) sub.setState('pending');
   }
 
-  private canUseSse(): boolean {
-    return (this.options.transports ?? ['websocket', 'sse']).includes('sse') && this.eventSourceImpl() !== undefined;
+  private webSocketImpl(): WebSocketConstructor | undefined {
+    return this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  }
+
+  private fetchImpl(): typeof fetch | undefined {
+    return this.options.fetch ?? (globalThis as { fetch?: typeof fetch }).fetch;
   }
 
   private eventSourceImpl(): EventSourceConstructor | undefined {
@@ -557,7 +752,10 @@ export class HeraldClient extends Emitter<ClientEvents> {
   /** The one place where the connection state changes. */
   private setState(to: ConnectionState, details: Omit<StateChange, 'from' | 'to'> = {}): void {
     const from = this.state;
-    if (from === to && to !== 'disconnected') return;
+    // Connected over another transport (a probe succeeded) is a change too; anything else repeated is not.
+    const switched = to === 'connected' && details.transport !== undefined && details.transport !== this.connectedOver;
+    if (from === to && to !== 'disconnected' && !switched) return;
+    if (to === 'connected') this.connectedOver = details.transport;
     this.state = to;
     this.emit('state', { from, to, ...details });
   }

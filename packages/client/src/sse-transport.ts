@@ -17,11 +17,24 @@ const CLOSED = 2;
 /** Opening a refused stream again: 1 s growing to a minute (a forbidden stream must not be hammered). */
 const SSE_RETRY = { initialDelayMs: 1000, maxDelayMs: 60_000 };
 
+export interface SseEvents {
+  /** The streams deliver (a message arrived) or not (EventSource lost one and is reconnecting). */
+  onStatus(open: boolean): void;
+  /** A stream sent nothing, not even a heartbeat, for two heartbeat intervals: SSE does not get through. */
+  onSilent(): void;
+}
+
 /**
  * Receiving over Server-Sent Events where WebSockets are blocked: one EventSource per subscription.
  * EventSource reconnects by itself and resumes with Last-Event-ID; this class maps its messages onto
  * the same calls the WebSocket path makes. Pattern streams are live only (one id cannot name many
  * channels' offsets).
+ *
+ * The hub opens every stream with a `heartbeat` event and sends one per interval, so a stream from which
+ * nothing has arrived for two intervals is not quiet but stuck — typically a proxy that buffers the
+ * response, which EventSource itself never notices: that is reported (`onSilent`), not waited out. The
+ * streams count as delivering from their first message, not from EventSource's `open` (a buffering proxy
+ * sends the headers).
  */
 export class SseTransport {
   private readonly sources = new Map<Subscription<any>, EventSourceLike>();
@@ -30,14 +43,45 @@ export class SseTransport {
   private readonly wanted = new Set<Subscription<any>>();
   /** Refused opens in a row per subscription, for backoff (a forbidden stream must not be hammered). */
   private readonly failures = new Map<Subscription<any>, number>();
+  /** When each stream was opened or last sent anything. */
+  private readonly lastSeen = new Map<Subscription<any>, number>();
+  private delivering = false;
+  private readonly watchdog: ReturnType<typeof setInterval>;
 
   constructor(
     private readonly baseUrl: string,
     private readonly EventSourceImpl: EventSourceConstructor,
     /** Gets a stream ticket when the hub requires credentials (EventSource cannot send a header). */
     private readonly ticket: (() => Promise<string>) | undefined,
-    private readonly onStatus: (open: boolean) => void,
-  ) {}
+    /** The hub's heartbeat interval as known before the first heartbeat (its `/health`, or `hello`). */
+    private heartbeatMs: number,
+    private readonly events: SseEvents,
+  ) {
+    this.watchdog = setInterval(() => this.checkAlive(), Math.max(50, Math.floor(heartbeatMs / 2)));
+  }
+
+  private checkAlive(): void {
+    const now = Date.now();
+    for (const [sub, seen] of this.lastSeen) {
+      if (this.sources.has(sub) && now - seen > 2 * this.heartbeatMs) {
+        this.events.onSilent();
+        return;
+      }
+    }
+  }
+
+  /** Any message is a sign of life: the stream delivers. */
+  private seen(sub: Subscription<any>): void {
+    this.lastSeen.set(sub, Date.now());
+    if (this.delivering) return;
+    this.delivering = true;
+    this.events.onStatus(true);
+  }
+
+  private lost(): void {
+    this.delivering = false;
+    this.events.onStatus(false);
+  }
 
   subscribe(sub: Subscription<any>): void {
     this.wanted.add(sub);
@@ -52,7 +96,7 @@ export class SseTransport {
     try {
       if (this.ticket) params.set('ticket', await this.ticket());
     } catch {
-      this.onStatus(false);
+      this.lost();
       this.retryLater(sub);
       return;
     }
@@ -60,19 +104,27 @@ export class SseTransport {
     const query = params.toString();
     const source = new this.EventSourceImpl(`${this.baseUrl}/api/channels/${encodeURIComponent(sub.channel)}/stream${query ? `?${query}` : ''}`);
     this.sources.set(sub, source);
+    this.lastSeen.set(sub, Date.now());
     source.onopen = () => {
       this.failures.delete(sub);
-      this.onStatus(true);
+      // Silence is counted from here: EventSource opened the stream again after an error.
+      this.lastSeen.set(sub, Date.now());
     };
     source.onerror = () => {
-      this.onStatus(false);
+      this.lost();
       // A refused stream (an expired ticket or token) is not retried by EventSource: open it again with a new ticket.
       if (source.readyState === CLOSED && this.ticket && this.sources.get(sub) === source) {
         this.sources.delete(sub);
         this.retryLater(sub);
       }
     };
+    source.addEventListener('heartbeat', (message) => {
+      const announced = (JSON.parse(message.data) as { heartbeatMs?: unknown }).heartbeatMs;
+      if (typeof announced === 'number' && announced > 0) this.heartbeatMs = announced;
+      this.seen(sub);
+    });
     source.addEventListener('subscribed', (message) => {
+      this.seen(sub);
       const reply = JSON.parse(message.data) as Omit<SubscribedMessage, 'op'>;
       const known = sub.positions.get(sub.channel);
       // SSE resumes by offset only: an epoch that moved on voids the remembered offset, and a pattern
@@ -80,7 +132,10 @@ export class SseTransport {
       const recovered = (known && reply.epoch !== known.epoch) || (sub.isPattern && resumeFrom !== undefined) ? false : reply.recovered;
       sub.onSubscribed({ op: 'subscribed', ...reply, ...(recovered === undefined ? {} : { recovered }) });
     });
-    source.onmessage = (message) => sub.deliver({ op: 'event', ...JSON.parse(message.data) } as EventMessage);
+    source.onmessage = (message) => {
+      this.seen(sub);
+      sub.deliver({ op: 'event', ...JSON.parse(message.data) } as EventMessage);
+    };
   }
 
   /** Opens the stream again with a new ticket, after a full-jitter backoff that grows with each refusal. */
@@ -95,10 +150,13 @@ export class SseTransport {
     this.wanted.delete(sub);
     this.sources.get(sub)?.close();
     this.sources.delete(sub);
+    this.lastSeen.delete(sub);
   }
 
   close(): void {
+    clearInterval(this.watchdog);
     this.wanted.clear();
+    this.lastSeen.clear();
     for (const source of this.sources.values()) source.close();
     this.sources.clear();
   }

@@ -5,6 +5,26 @@ import type { RunSummary } from './runs.js';
  * CLI and clients read them). Declared once here so that a change is a compile error everywhere.
  */
 
+import type { DeliveredEvent } from './event.js';
+
+/**
+ * `GET /api/channels/{channel}/poll`: one long-poll answer — what a `subscribed` reply says, then the
+ * events after it, in order (a prefix of what a WebSocket or SSE subscription would have been sent).
+ */
+export interface PollResponse<T = unknown> {
+  channel: string;
+  /** Exact channels: the position the answer starts after, as in a `subscribed` reply. */
+  epoch?: string;
+  offset?: number;
+  /** Only when `since` was given: whether every event after it follows (false: reload, then continue from `next`). */
+  recovered?: boolean;
+  /** Patterns: the hub's time when the answer began, to resume with while no event has been seen. */
+  time?: number;
+  events: DeliveredEvent<T>[];
+  /** Exact channels: the `since` of the next poll (`<offset>@<epoch>`). */
+  next?: string;
+}
+
 /** One row of `GET /api/channels`. */
 export interface ChannelInfo {
   name: string;
@@ -22,6 +42,14 @@ export interface ChannelListResponse {
   next: string | null;
 }
 
+/** Open connections by transport; `poll` counts long-polls being held (hubs before it left it out). */
+export interface ConnectionFigures {
+  total: number;
+  websocket: number;
+  sse: number;
+  poll?: number;
+}
+
 /** One hub of a cluster (a hub on its own is a cluster of one), as `/api/stats` lists it. */
 export interface NodeFigures {
   /** `<hostname>-<pid>-<random>`: new at every start. */
@@ -33,7 +61,7 @@ export interface NodeFigures {
   startedAt: number;
   /** When these figures were taken: other hubs' are up to a few seconds old. */
   seenAt: number;
-  connections: { total: number; websocket: number; sse: number };
+  connections: ConnectionFigures;
   events: { in: number; out: number; inPerSecond: number; outPerSecond: number };
 }
 
@@ -41,7 +69,7 @@ export interface NodeFigures {
 export interface StatsResponse {
   uptimeSeconds: number;
   /** This hub. */
-  connections: { total: number; websocket: number; sse: number };
+  connections: ConnectionFigures;
   /** Channels with history (shared by the cluster). */
   channels: number;
   /** This hub: events it stored and live events it wrote to its subscribers. */

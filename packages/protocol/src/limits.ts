@@ -29,6 +29,14 @@ export const Defaults = {
   /** Bytes queued for one client before it is closed as a slow consumer. */
   maxOutboundBytes: 1024 * 1024,
   heartbeatMs: 25_000,
+  /**
+   * Longest a long-poll (`GET /api/channels/{channel}/poll`) is held waiting for an event. Under the
+   * 30–60 s idle timeouts of common proxies and load balancers, so an empty answer comes before they
+   * cut the request.
+   */
+  pollWaitMs: 25_000,
+  /** Most events one long-poll answer carries (its bytes are bounded by `maxOutboundBytes` too). */
+  maxPollEvents: 1000,
   /** Events kept per channel. */
   retentionCount: 10_000,
   /** Age after which events are dropped, in milliseconds (7 days). */
@@ -64,7 +72,7 @@ export const Defaults = {
    */
   maxIpEventsPerSecond: 2000,
   maxIpEventsBurst: 2000,
-  /** WebSocket and SSE connections one address may hold. */
+  /** WebSocket, SSE and held long-poll connections one address may hold. */
   maxConnectionsPerIp: 256,
   /** Stored bytes per channel (its oldest events are dropped past it) and in total (publishes refused past it). */
   maxChannelBytes: 256 * 1024 * 1024,

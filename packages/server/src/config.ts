@@ -20,6 +20,8 @@ export interface HeraldConfig {
   maxSubscriptions: number;
   maxOutboundBytes: number;
   heartbeatMs: number;
+  /** Longest a long-poll is held waiting for an event. */
+  pollWaitMs: number;
   retentionCount: number;
   retentionAgeMs: number;
   maxRecoveryEvents: number;
@@ -87,7 +89,8 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
   { key: 'maxEventKeys', flag: 'max-event-keys', env: 'HERALD_MAX_EVENT_KEYS', kind: 'int', description: "Most object keys plus array elements in the whole of an event's data." },
   { key: 'maxSubscriptions', flag: 'max-subscriptions', env: 'HERALD_MAX_SUBSCRIPTIONS', kind: 'int', description: 'Subscriptions one WebSocket connection may hold.' },
   { key: 'maxOutboundBytes', flag: 'max-outbound-bytes', env: 'HERALD_MAX_OUTBOUND_BYTES', kind: 'bytes', description: 'Bytes queued for one client before it is closed as a slow consumer.' },
-  { key: 'heartbeatMs', flag: 'heartbeat', env: 'HERALD_HEARTBEAT', kind: 'duration', description: 'Interval of WebSocket pings and SSE keep-alives; a peer silent for two is dropped.' },
+  { key: 'heartbeatMs', flag: 'heartbeat', env: 'HERALD_HEARTBEAT', kind: 'duration', description: 'Interval of WebSocket pings and SSE heartbeat events; a peer silent for two is dropped.' },
+  { key: 'pollWaitMs', flag: 'poll-wait', env: 'HERALD_POLL_WAIT', kind: 'duration', description: 'Longest a long-poll (`GET /api/channels/{channel}/poll`) is held waiting for an event before it is answered empty.' },
   { key: 'retentionCount', flag: 'retention-count', env: 'HERALD_RETENTION_COUNT', kind: 'int', description: 'Events kept per channel.' },
   { key: 'maxChannelBytes', flag: 'max-channel-bytes', env: 'HERALD_MAX_CHANNEL_BYTES', kind: 'bytes', description: 'Stored bytes per channel: past it the oldest events of the channel are dropped (0: no limit).' },
   { key: 'maxTotalBytes', flag: 'max-total-bytes', env: 'HERALD_MAX_TOTAL_BYTES', kind: 'bytes', description: 'Stored bytes over all channels: past it publishes are refused with quota_exceeded and no history is dropped (0: no limit).' },
@@ -100,7 +103,7 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
   { key: 'maxEventsBurst', flag: 'max-events-burst', env: 'HERALD_MAX_EVENTS_BURST', kind: 'int', description: 'Events one connection may publish at once above its rate (the token bucket\'s size; at least 1 000, one HTTP batch).' },
   { key: 'maxIpEventsPerSecond', flag: 'max-ip-events-per-second', env: 'HERALD_MAX_IP_EVENTS_PER_SECOND', kind: 'int', description: 'Events per second all connections and requests from one address may publish together (0: no limit).' },
   { key: 'maxIpEventsBurst', flag: 'max-ip-events-burst', env: 'HERALD_MAX_IP_EVENTS_BURST', kind: 'int', description: 'Events one address may publish at once above its rate (at least 1 000).' },
-  { key: 'maxConnectionsPerIp', flag: 'max-connections-per-ip', env: 'HERALD_MAX_CONNECTIONS_PER_IP', kind: 'int', description: 'WebSocket and SSE connections one address may hold, loopback included; more are refused with 429 too_many_connections (0: no limit).' },
+  { key: 'maxConnectionsPerIp', flag: 'max-connections-per-ip', env: 'HERALD_MAX_CONNECTIONS_PER_IP', kind: 'int', description: 'WebSocket, SSE and held long-poll connections one address may hold, loopback included; more are refused with 429 too_many_connections (0: no limit).' },
   { key: 'maxInFlightPublishes', flag: 'max-in-flight-publishes', env: 'HERALD_MAX_IN_FLIGHT_PUBLISHES', kind: 'int', description: 'Publishes of one WebSocket connection being stored at once; past it the hub stops reading that socket until some are answered (0: no limit).' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', env: 'HERALD_SHUTDOWN_TIMEOUT', kind: 'duration', description: 'Longest a graceful shutdown may take.' },
   { key: 'stallAfterMs', flag: 'stall-after', env: 'HERALD_STALL_AFTER', kind: 'duration', description: 'A running run that sends nothing for this long becomes `stalled`.' },
@@ -140,6 +143,7 @@ export const DEFAULT_CONFIG: HeraldConfig = {
   maxSubscriptions: Defaults.maxSubscriptionsPerConnection,
   maxOutboundBytes: Defaults.maxOutboundBytes,
   heartbeatMs: Defaults.heartbeatMs,
+  pollWaitMs: Defaults.pollWaitMs,
   retentionCount: Defaults.retentionCount,
   retentionAgeMs: Defaults.retentionAgeMs,
   maxRecoveryEvents: Defaults.maxRecoveryEvents,
@@ -252,6 +256,7 @@ export function resolveConfig(partial: Partial<HeraldConfig> = {}): HeraldConfig
   atLeast('maxSubscriptions', 1);
   atLeast('maxOutboundBytes', 1024);
   atLeast('heartbeatMs', 10);
+  atLeast('pollWaitMs', 0);
   atLeast('retentionCount', 1);
   atLeast('retentionAgeMs', 1000);
   atLeast('maxRecoveryEvents', 0);

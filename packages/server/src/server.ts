@@ -21,6 +21,8 @@ import { registerAuthRoutes } from './http/auth-routes.js';
 import { registerChannelRoutes } from './http/channel-routes.js';
 import { registerDashboard } from './http/dashboard.js';
 import { registerRunRoutes } from './http/run-routes.js';
+import { PollEndpoint } from './http/poll.js';
+import { QuietSockets } from './http/quiet-sockets.js';
 import { SseEndpoint } from './http/sse.js';
 import { registerStatusRoutes } from './http/status-routes.js';
 import { Hub } from './hub.js';
@@ -196,6 +198,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     connectionTimeout: config.headersTimeoutMs,
   });
   const log = app.log;
+  const quietSockets = new QuietSockets(app.server);
   // One log line per storage episode (disk full, I/O errors), not one per refused publish.
   store.onHealthChange?.((health) => {
     if (health.status === 'ok') log.info('storage recovered: publishing works again');
@@ -208,19 +211,25 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
 
   let websockets: WebSocketEndpoint;
   let sse: SseEndpoint;
+  let polls: PollEndpoint;
   const stats = new HubStats(
     hub,
-    () => ({ websocket: websockets.connections.size, sse: sse.streams.size }),
+    () => connectionCounts(),
     () => hub.channelCount(SYSTEM),
   );
+  function connectionCounts() {
+    return { websocket: websockets.connections.size, sse: sse.streams.size, poll: polls.size };
+  }
   const onSlowConsumer = () => stats.slowConsumerCloses++;
   const onCommandError = (code: ErrorCode) => stats.countError(code);
   websockets = new WebSocketEndpoint({ hub, config, log, limiter, isShuttingDown, onSlowConsumer, onCommandError, gate, connectionsPerIp });
   sse = new SseEndpoint({ hub, config, isShuttingDown, onSlowConsumer, connectionsPerIp });
+  polls = new PollEndpoint({ hub, config, isShuttingDown, connectionsPerIp });
   policy.onRevoked((matches) => {
     gate.sessions.revokeMatching(matches);
     gate.tickets.revokeMatching(matches);
     sse.endMatching(matches);
+    polls.answerMatching(matches);
   });
 
   // Only JSON bodies: a `text/plain` or form POST is what a foreign page can send without a preflight,
@@ -274,16 +283,18 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   registerChannelRoutes(app, { hub, config, limiter, isShuttingDown });
   registerRunRoutes(app, hub, runs, runStore);
   sse.register(app);
+  polls.register(app);
   const ownFigures = () => {
-    const counts = { websocket: websockets.connections.size, sse: sse.streams.size };
-    return { connections: { total: counts.websocket + counts.sse, ...counts }, events: { in: hub.eventsIn, out: hub.eventsOut, ...stats.rates() } };
+    const counts = connectionCounts();
+    return { connections: { total: counts.websocket + counts.sse + counts.poll, ...counts }, events: { in: hub.eventsIn, out: hub.eventsOut, ...stats.rates() } };
   };
   registerStatusRoutes(app, {
     hub,
     stats,
     nodes: () => nodes!.nodes(),
+    heartbeatMs: config.heartbeatMs,
     isShuttingDown,
-    connections: () => ({ websocket: websockets.connections.size, sse: sse.streams.size }),
+    connections: connectionCounts,
     runCounts: () => {
       runs.flush();
       return { queued: 0, running: 0, stalled: 0, succeeded: 0, failed: 0, cancelled: 0, ...runStore.countByStatus() };
@@ -322,6 +333,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       await hub.drain();
       websockets.closeAll(CloseCodes.restart.code, 'hub restarting');
       sse.closeAll();
+      polls.answerAll();
       runs.close();
       await nodes?.close();
       await keys.close();
@@ -330,6 +342,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       await store.close();
       await broker.close();
       websockets.terminateAll();
+      quietSockets.closeQuiet();
       await app.close();
     })());
 

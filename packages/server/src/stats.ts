@@ -5,6 +5,8 @@ import type { Hub } from './hub.js';
 export interface ConnectionCounts {
   websocket: number;
   sse: number;
+  /** Long-polls being held (between two polls a client holds nothing). */
+  poll: number;
 }
 
 const RATE_WINDOW_SECONDS = 5;
@@ -56,6 +58,7 @@ export class HubStats {
         const counts = self.connections();
         this.set({ transport: 'websocket' }, counts.websocket);
         this.set({ transport: 'sse' }, counts.sse);
+        this.set({ transport: 'poll' }, counts.poll);
       },
     });
     new Gauge({

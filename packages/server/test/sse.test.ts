@@ -5,6 +5,7 @@ import { EventSource } from 'eventsource';
 import { startServer } from '../src/index.js';
 import { request as httpRequest } from 'node:http';
 import { postEvents, request, startHub, tempDir } from './support/hub.js';
+import { until } from './support/process.js';
 
 /** Opens a stream, reads until `done` holds (or, without it, a quiet 300 ms after `subscribed`), and closes it. */
 function openStream(url: string, headers: Record<string, string>, done?: (text: string) => boolean): Promise<{ subscribed: { epoch: string; offset: number; recovered?: boolean }; text: string }> {
@@ -148,6 +149,51 @@ describe('SSE stream', () => {
       source.close();
     } finally {
       await hub.dispose();
+    }
+  });
+
+  it('sends heartbeat events EventSource can see: the first at once, naming the interval, then one per interval', async () => {
+    const hub = await startHub({ heartbeatMs: 100 });
+    const source = new EventSource(`${hub.url}/api/channels/s.beat/stream`);
+    try {
+      const seen: string[] = [];
+      const beats: unknown[] = [];
+      await new Promise<void>((resolve) => {
+        source.addEventListener('subscribed', () => seen.push('subscribed'));
+        source.addEventListener('heartbeat', (message) => {
+          seen.push('heartbeat');
+          beats.push(JSON.parse(message.data));
+          if (beats.length === 3) resolve();
+        });
+      });
+      assert.equal(seen[0], 'heartbeat', 'the stream opens with a heartbeat, before it is subscribed');
+      assert.ok(seen.includes('subscribed'));
+      assert.deepEqual(beats, [{ heartbeatMs: 100 }, { heartbeatMs: 100 }, { heartbeatMs: 100 }]);
+    } finally {
+      source.close();
+      await hub.dispose();
+    }
+  });
+
+  it('closing the hub does not wait for SSE readers, attached or gone', async () => {
+    const hub = await startHub();
+    let connections = 0;
+    hub.app.server.on('connection', () => connections++);
+    const attached = new EventSource(`${hub.url}/api/channels/s.close/stream`);
+    const gone = new EventSource(`${hub.url}/api/channels/s.close/stream`);
+    try {
+      await Promise.all([attached, gone].map((source) => new Promise((resolve) => source.addEventListener('subscribed', resolve))));
+      // Node's fetch (under the eventsource package) replaces the aborted connection with a fresh, unused
+      // one, which the hub's close used to wait for until the client dropped it (4 s).
+      gone.close();
+      await until(() => connections === 3, 'the fresh connection that replaces the aborted one');
+      const started = performance.now();
+      await hub.dispose();
+      const took = performance.now() - started;
+      assert.ok(took < 1000, `closing took ${Math.round(took)} ms`);
+    } finally {
+      attached.close();
+      gone.close();
     }
   });
 });

@@ -83,7 +83,7 @@ class SseParser:
             self._event, self._data, self._id = "", [], None
             return message
         if line.startswith(":"):
-            return None  # a comment: the hub's keep-alive
+            return None  # a comment (hubs before heartbeat events sent ": keep-alive")
         name, _, value = line.partition(":")
         if value.startswith(" "):
             value = value[1:]
@@ -160,7 +160,7 @@ class StreamState:
             return self._on_subscribed(json.loads(message.data))
         if message.event == "message":
             return self._on_event(json.loads(message.data))
-        return []  # "reset" follows a subscribed with recovered:false, already reported
+        return []  # "heartbeat" (bytes that keep the idle timeout off) and "reset" (follows a subscribed with recovered:false, already reported)
 
     def _on_subscribed(self, reply: Dict[str, Any]) -> List[Item]:
         epoch, offset = reply.get("epoch"), reply.get("offset")

@@ -16,7 +16,7 @@ from .errors import HeraldError, HubUnreachable
 
 #: Reconnect delays: 0.5 s growing to 15 s, full jitter (the hub's own ``retry: 1000`` is for browsers).
 DEFAULT_STREAM_RETRY = Backoff(0.5, 15.0)
-#: The hub sends a keep-alive every heartbeat (25 s by default): silence longer than this is a dead link.
+#: The hub sends a heartbeat event every heartbeat interval (25 s by default): silence longer than this is a dead link.
 DEFAULT_IDLE_TIMEOUT = 60.0
 
 

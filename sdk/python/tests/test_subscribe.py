@@ -38,6 +38,23 @@ class Reader:
         return self.items
 
 
+class HeartbeatTest(unittest.TestCase):
+    def test_heartbeat_events_are_signs_of_life_not_items(self) -> None:
+        from herald._stream import StreamState
+
+        state = StreamState("s.beat")
+        lines = [
+            "retry: 1000", "",
+            "event: heartbeat", 'data: {"heartbeatMs":25000}', "",
+            "event: subscribed", 'data: {"channel":"s.beat","epoch":"e1","offset":0}', "",
+            "event: heartbeat", 'data: {"heartbeatMs":25000}', "",
+            "id: 1@e1", 'data: {"channel":"s.beat","offset":1,"epoch":"e1","time":1,"event":{"type":"n"}}', "",
+        ]
+        items = [item for line in lines for item in state.feed(line)]
+        self.assertEqual([(i.offset, i.type) for i in items if isinstance(i, herald.Event)], [(1, "n")])
+        self.assertEqual(len(items), 1)
+
+
 class SubscribeTest(HubTestCase):
     def setUp(self) -> None:
         self.client = herald.Client(self.hub.url)

@@ -17,8 +17,11 @@ declare module 'fastify' {
  */
 const PUBLIC_ROUTES = new Set(['/health', '/api/auth/me', '/api/auth/session', '/', '/*']);
 
-/** The SSE route takes `?ticket=` because EventSource cannot send an Authorization header. */
-const STREAM_ROUTE = '/api/channels/:channel/stream';
+/**
+ * The SSE route takes `?ticket=` because EventSource cannot send an Authorization header; the long-poll
+ * route, the SSE fallback's own fallback, takes it like SSE does.
+ */
+const TICKET_ROUTES = new Set(['/api/channels/:channel/stream', '/api/channels/:channel/poll']);
 
 /**
  * Every HTTP request passes here first: forged `Host` → 421, foreign `Origin` → 403 (preflights
@@ -53,7 +56,7 @@ export function registerAccessHooks(app: FastifyInstance, gate: Gatekeeper): voi
 }
 
 function ticketOf(request: FastifyRequest): string | undefined {
-  if (request.routeOptions.url !== STREAM_ROUTE) return undefined;
+  if (!TICKET_ROUTES.has(request.routeOptions.url ?? '')) return undefined;
   const ticket = (request.query as { ticket?: unknown }).ticket;
   return typeof ticket === 'string' ? ticket : undefined;
 }

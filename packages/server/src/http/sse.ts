@@ -12,6 +12,7 @@ import type { Hub } from '../hub.js';
 import type { ConnectionCounter } from '../quota/connection-counter.js';
 import { addressKey } from '../quota/rate-limited.js';
 import type { Since } from '../recovery.js';
+import { sinceParam } from './since-param.js';
 
 /** Whether `res` drained (or closed) within `ms`. */
 async function drained(res: ServerResponse, ms: number): Promise<boolean> {
@@ -23,6 +24,15 @@ async function drained(res: ServerResponse, ms: number): Promise<boolean> {
   stop.abort(); // removes the listener that did not fire
   clearTimeout(timer);
   return result;
+}
+
+/**
+ * The `heartbeat` event: the first thing a stream sends, then once per interval. A real event (not a
+ * comment) so that EventSource readers can see it and tell a live but quiet stream from a stalled one
+ * (a proxy buffering the response): silent for two intervals means the stream does not deliver.
+ */
+export function heartbeatFrame(heartbeatMs: number): string {
+  return `event: heartbeat\ndata: {"heartbeatMs":${heartbeatMs}}\n\n`;
 }
 
 /** One Server-Sent Events response, subscribed to one channel or pattern. */
@@ -94,9 +104,10 @@ export class SseEndpoint {
 
   constructor(private readonly ctx: SseEndpointContext) {
     this.config = ctx.config;
-    // Comment lines keep proxies from closing an idle stream.
+    // Heartbeat events keep proxies from closing an idle stream and tell readers the stream is alive.
+    const heartbeat = heartbeatFrame(ctx.config.heartbeatMs);
     this.keepAlive = setInterval(() => {
-      for (const stream of this.streams) stream.write(': keep-alive\n\n');
+      for (const stream of this.streams) stream.write(heartbeat);
     }, ctx.config.heartbeatMs);
     this.keepAlive.unref();
   }
@@ -155,7 +166,7 @@ export class SseEndpoint {
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
-    res.write('retry: 1000\n\n');
+    res.write(`retry: 1000\n\n${heartbeatFrame(this.config.heartbeatMs)}`);
     const stream = new SseStream(who, res, !check.isPattern, this);
     stream.endAt(who.expiresAt);
     const subscription = new Subscription(stream, channel, check.isPattern);
@@ -187,12 +198,6 @@ export class SseEndpoint {
   private sinceOf(request: FastifyRequest, isPattern: boolean): Since | undefined {
     const header = request.headers['last-event-id'];
     const query = (request.query as { since?: string }).since;
-    const text = typeof header === 'string' && header !== '' ? header : query;
-    if (text === undefined) return undefined;
-    if (isPattern) throw new HeraldError('bad_request', 'SSE resume (Last-Event-ID or since) works on exact channels only; a pattern stream is live only');
-    // `<offset>@<epoch>` as the stream's ids carry it, or a bare offset (in the current epoch).
-    const match = /^(\d+)(?:@([0-9A-Za-z_-]{1,64}))?$/.exec(text);
-    if (!match) throw new HeraldError('bad_request', 'Last-Event-ID / since must be an offset (a whole number ≥ 0), or <offset>@<epoch> as the stream\'s ids carry it');
-    return { kind: 'channel', position: { offset: Number(match[1]), ...(match[2] ? { epoch: match[2] } : {}) } };
+    return sinceParam(typeof header === 'string' && header !== '' ? header : query, isPattern, false);
   }
 }

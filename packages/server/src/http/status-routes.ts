@@ -12,10 +12,12 @@ export interface StatusRoutesContext {
   runCounts(): Record<string, number>;
   /** Every hub of the cluster, this one first. */
   nodes(): Promise<NodeFigures[]>;
+  /** The heartbeat interval, named in `/health` for clients that judge an SSE stream before its first heartbeat. */
+  heartbeatMs: number;
 }
 
 /** Health for load balancers, stats for people and dashboards, metrics for Prometheus. */
-export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connections, isShuttingDown, runCounts, nodes }: StatusRoutesContext): void {
+export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connections, isShuttingDown, runCounts, nodes, heartbeatMs }: StatusRoutesContext): void {
   app.get('/health', async (_request, reply) => {
     const counts = connections();
     const storage = hub.storageHealth();
@@ -26,7 +28,8 @@ export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connect
       status: isShuttingDown() ? 'shutting_down' : storage.status,
       ...(storage.reason ? { reason: storage.reason } : {}),
       uptimeSeconds: stats.uptimeSeconds(),
-      connections: counts.websocket + counts.sse,
+      connections: counts.websocket + counts.sse + counts.poll,
+      heartbeatMs,
     };
   });
 

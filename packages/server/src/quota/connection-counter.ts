@@ -1,5 +1,5 @@
 /**
- * WebSocket and SSE connections held per client address. One address that opens thousands of long
+ * WebSocket, SSE and held long-poll connections per client address. One address that opens thousands of long
  * connections holds memory, file descriptors and fan-out work for everyone; past `max` the next one is
  * refused (429 too_many_connections) before anything is set up for it. 0 turns the limit off.
  */
