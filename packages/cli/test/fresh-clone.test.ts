@@ -106,7 +106,10 @@ describe('a fresh clone, as the README says', () => {
         await stopStreams();
         section = item.section;
         const startsHubs = items.some((i) => i.section === section && i.kind === 'shell' && isHub(i.text) && (redis !== undefined || !/--redis\b/.test(i.text)));
-        if (startsHubs) for (const [port, hub] of hubs) assert.ok(await hub.interrupt(), `the hub on ${port} stops on Ctrl-C`), hubs.delete(port);
+        if (startsHubs) {
+          for (const [port, hub] of hubs) assert.ok(await hub.interrupt(), `the hub on ${port} stops on Ctrl-C`);
+          hubs.clear();
+        }
       }
       if (item.kind === 'websocket') {
         await socketExchange(item, ports[7070], async () => oneShot(adapt(lastPublish!)));
