@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CONFIG_OPTIONS, configFromEnv, DEFAULT_CONFIG, parseSetting, redisHost, startServer, type HeraldConfig } from '@herald/server';
 
@@ -13,14 +14,25 @@ export function serveUsage(): string {
   return `Usage: herald serve [options]\n\nEvery option can also be set by its environment variable; a flag wins over the variable.\n\n${rows.join('\n')}`;
 }
 
-/** The dashboard built by the @herald/dashboard workspace, if it is installed and built. */
+/**
+ * The dashboard's built files: in the monorepo the @herald/dashboard workspace (built by `npm run build`);
+ * installed from the @herald/cli tarball, the copy `npm pack` puts in the package's dashboard/ folder
+ * (scripts/bundle-dashboard.mjs). '' when neither has an index.html.
+ */
 function bundledDashboard(): string {
-  try {
-    const dir = join(dirname(createRequire(import.meta.url).resolve('@herald/dashboard/package.json')), 'dist');
-    return existsSync(join(dir, 'index.html')) ? dir : '';
-  } catch {
-    return '';
+  const candidates: (() => string)[] = [
+    () => join(dirname(createRequire(import.meta.url).resolve('@herald/dashboard/package.json')), 'dist'),
+    () => fileURLToPath(new URL('../dashboard/', import.meta.url)),
+  ];
+  for (const candidate of candidates) {
+    try {
+      const dir = candidate();
+      if (existsSync(join(dir, 'index.html'))) return dir;
+    } catch {
+      // not installed: try the next place
+    }
   }
+  return '';
 }
 
 /** `herald serve`: starts the hub and stops it gracefully on SIGINT/SIGTERM. */
