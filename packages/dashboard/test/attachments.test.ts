@@ -76,7 +76,7 @@ describe('attachments in real Chromium, with access control on', () => {
     await galleryImage.waitFor();
     await logImage.waitFor();
     // Loaded, not a broken image: the browser decoded the 1280×720 PNG it fetched with the session cookie.
-    await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('[data-testid="attachment-thumb"] img')].every((img) => img.complete && img.naturalWidth === 1280 && img.naturalHeight === 720));
+    await page.waitForFunction(() => Array.from(document.querySelectorAll<HTMLImageElement>('[data-testid="attachment-thumb"] img')).every((img) => img.complete && img.naturalWidth === 1280 && img.naturalHeight === 720));
     assert.equal(await page.locator('[data-testid="run-gallery"] [data-testid="attachment-thumb"]').count(), 1, 'the gallery lists images only');
     const link = page.locator('[data-testid="run-log"] [data-testid="attachment-link"]');
     assert.match((await link.textContent())!, /report\.txt/);

@@ -1,4 +1,4 @@
-import { isPattern, matchesPattern } from '@herald/protocol';
+import { isAttachmentId, isPattern, matchesPattern } from '@herald/protocol';
 import type { AccessPolicy, Action, ReadScope } from './access/policy.js';
 import { attachmentReferences } from './attachments/references.js';
 import { RefusingAttachmentStore } from './attachments/store.js';
@@ -299,7 +299,8 @@ export class Hub {
   /** One attachment of a channel (its record and bytes), or undefined: as reading the channel. */
   async attachment(who: Principal, channel: string, id: string): Promise<Awaited<ReturnType<AttachmentStore['open']>>> {
     this.access.authorize(who, { kind: 'subscribe', channel });
-    return this.attachments.open(channel, id);
+    // An id is a SHA-256 in hex: anything else names nothing (and never reaches a file name).
+    return isAttachmentId(id) ? this.attachments.open(channel, id) : undefined;
   }
 
   /**

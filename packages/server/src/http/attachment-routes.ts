@@ -1,4 +1,4 @@
-import { attachmentPath, isAttachmentId, type AttachmentInfo } from '@herald/protocol';
+import { attachmentPath, type AttachmentInfo } from '@herald/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import { normaliseContentType, servingHeaders } from '../attachments/content-types.js';
@@ -45,6 +45,12 @@ export function registerAttachmentRoutes(app: FastifyInstance, context: Attachme
         reply.header('connection', 'close');
         return error;
       };
+      // Who may upload is decided first: a caller who may not learns nothing about types or caps.
+      try {
+        hub.authorize(request.principal, { kind: 'publish', channel });
+      } catch (error) {
+        throw refuseUnread(error as HeraldError);
+      }
       const type = normaliseContentType(request.headers['content-type']);
       if (!type || !allowedTypes.has(type.essence)) {
         throw refuseUnread(new HeraldError('attachment_type_not_allowed', `${type ? `"${type.essence}"` : 'an upload without a Content-Type'} is not an attachment type this hub takes (allowed: ${[...allowedTypes].join(', ')}; --attachment-types)`));
@@ -80,7 +86,6 @@ export function registerAttachmentRoutes(app: FastifyInstance, context: Attachme
       async (request, reply) => {
         const { channel: name, id } = request.params as { channel: string; id: string };
         const channel = requireChannel(name);
-        if (!isAttachmentId(id)) throw new HeraldError('not_found', 'no such attachment: an id is the 64 hex characters an upload answered');
         const found = await hub.attachment(request.principal, channel, id);
         if (!found) throw new HeraldError('not_found', `no attachment ${id} in "${channel}" (deleted with the channel's history, or never uploaded)`);
         const etag = `"${id}"`;
