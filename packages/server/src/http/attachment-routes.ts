@@ -76,27 +76,27 @@ export function registerAttachmentRoutes(app: FastifyInstance, context: Attachme
     });
   });
   app.get(
-      '/api/channels/:channel/attachments/:id',
-      {
-        schema: {
-          params: { type: 'object', properties: { channel: { type: 'string' }, id: { type: 'string' } }, required: ['channel', 'id'] },
-          querystring: { type: 'object', properties: { name: { type: 'string', maxLength: 255 } }, additionalProperties: false },
-        },
+    '/api/channels/:channel/attachments/:id',
+    {
+      schema: {
+        params: { type: 'object', properties: { channel: { type: 'string' }, id: { type: 'string' } }, required: ['channel', 'id'] },
+        querystring: { type: 'object', properties: { name: { type: 'string', maxLength: 255 } }, additionalProperties: false },
       },
-      async (request, reply) => {
-        const { channel: name, id } = request.params as { channel: string; id: string };
-        const channel = requireChannel(name);
-        const found = await hub.attachment(request.principal, channel, id);
-        if (!found) throw new HeraldError('not_found', `no attachment ${id} in "${channel}" (deleted with the channel's history, or never uploaded)`);
-        const etag = `"${id}"`;
-        const headers = { ...servingHeaders(found.record.contentType, (request.query as { name?: string }).name), etag, 'cache-control': 'private, max-age=3600', 'content-length': String(found.record.size) };
-        if (request.headers['if-none-match'] === etag) {
-          found.body.destroy();
-          return reply.code(304).headers({ etag, 'cache-control': headers['cache-control'] }).send();
-        }
-        return reply.headers(headers).send(found.body);
-      },
-    );
+    },
+    async (request, reply) => {
+      const { channel: name, id } = request.params as { channel: string; id: string };
+      const channel = requireChannel(name);
+      const found = await hub.attachment(request.principal, channel, id);
+      if (!found) throw new HeraldError('not_found', `no attachment ${id} in "${channel}" (deleted with the channel's history, or never uploaded)`);
+      const etag = `"${id}"`;
+      const headers = { ...servingHeaders(found.record.contentType, (request.query as { name?: string }).name), etag, 'cache-control': 'private, max-age=3600', 'content-length': String(found.record.size) };
+      if (request.headers['if-none-match'] === etag) {
+        found.body.destroy();
+        return reply.code(304).headers({ etag, 'cache-control': headers['cache-control'] }).send();
+      }
+      return reply.headers(headers).send(found.body);
+    },
+  );
 }
 
 /**
