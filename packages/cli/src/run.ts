@@ -3,17 +3,24 @@ import { hostname } from 'node:os';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { createPublisher } from '@herald/client/publisher';
+import { createPublisher, type UploadedAttachment } from '@herald/client/publisher';
+import { glob } from 'tinyglobby';
 import { parseDuration } from '@herald/server';
 import { notice } from './format.js';
 import { apiKey, hubUrl, URL_OPTION } from './hub-url.js';
 
-export const runUsage = `Usage: herald run [--channel runs.<id>] [--title t] [--url u] [--api-key k] -- <command…>
+/** Most files one run attaches: a glob that matches a whole disk is a mistake, not a wish. */
+const MAX_ATTACHED = 100;
+
+export const runUsage = `Usage: herald run [--channel runs.<id>] [--title t] [--attach glob]… [--url u] [--api-key k] -- <command…>
 
   Runs a command and publishes it as a run: run.started, one log event per output line (stdout as info,
   stderr as warning), run.completed with the exit code and duration. Exits with the command's code.
   --channel         default runs.<command>-<time>
   --title           default the command line
+  --attach          files to upload once the command ends (a glob, relative to the current folder, as
+                    often as needed: --attach 'screenshots/*.png'); one log event references them all,
+                    before run.completed. At most ${MAX_ATTACHED} files; a file the hub refuses is reported and skipped
   --flush-timeout   how long to keep retrying unsent events after the command ends (default 30s)`;
 
 /** `herald run -- cmd`: wraps any command as a Herald run. */
@@ -23,7 +30,7 @@ export async function run(argv: string[]): Promise<number> {
   const command = split < 0 ? [] : argv.slice(split + 1);
   const { values } = parseArgs({
     args: own,
-    options: { ...URL_OPTION, channel: { type: 'string' }, title: { type: 'string' }, 'flush-timeout': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { ...URL_OPTION, channel: { type: 'string' }, title: { type: 'string' }, attach: { type: 'string', multiple: true }, 'flush-timeout': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) return console.log(runUsage), 0;
   if (command.length === 0) {
@@ -69,6 +76,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   await outputs;
   const exitCode = code ?? (signal ? 128 + signalNumber(signal) : 1);
+  if (values.attach?.length) await attachFiles(publisher, channel, values.attach);
   publisher.publish(channel, {
     type: 'run.completed',
     severity: exitCode === 0 ? 'success' : 'error',
@@ -76,6 +84,28 @@ export async function run(argv: string[]): Promise<number> {
   });
   if (!(await publisher.close({ timeoutMs: flushTimeoutMs }))) notice(`the hub did not take ${publisher.queued} events within ${flushTimeoutMs} ms; they are lost`);
   return exitCode;
+}
+
+/**
+ * Uploads the files the globs match (after the command ended, so that it has written them all) and
+ * publishes one log event that references them. Uploads go before the event: the event never names a
+ * file the hub does not hold yet.
+ */
+async function attachFiles(publisher: ReturnType<typeof createPublisher>, channel: string, patterns: string[]): Promise<void> {
+  const files = (await glob(patterns, { onlyFiles: true, dot: false, expandDirectories: false })).sort();
+  if (files.length === 0) return void notice(`--attach matched no files (${patterns.join(', ')})`);
+  if (files.length > MAX_ATTACHED) notice(`--attach matched ${files.length} files; attaching the first ${MAX_ATTACHED}`);
+  const uploaded: UploadedAttachment[] = [];
+  for (const file of files.slice(0, MAX_ATTACHED)) {
+    try {
+      uploaded.push(await publisher.upload(channel, file, { name: file }));
+    } catch (error) {
+      notice(`could not attach ${file}: ${(error as Error).message}`);
+    }
+  }
+  if (uploaded.length === 0) return;
+  const names = uploaded.map((u) => u.ref.name);
+  publisher.publish(channel, { type: 'log', severity: 'info', data: { message: `attached ${names.length} file${names.length === 1 ? '' : 's'}: ${names.join(', ')}`, attachments: uploaded.map((u) => u.ref) } });
 }
 
 function signalNumber(signal: NodeJS.Signals): number {

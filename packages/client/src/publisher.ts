@@ -1,5 +1,7 @@
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { EventInput } from '@herald/protocol';
+import { readFile } from 'node:fs/promises';
+import { basename, extname } from 'node:path';
+import type { AttachmentInfo, AttachmentRef, EventInput } from '@herald/protocol';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 
 export interface PublisherOptions {
@@ -31,6 +33,51 @@ export interface Publisher {
   close(options?: { timeoutMs?: number }): Promise<boolean>;
   /** Events not yet acknowledged. */
   readonly queued: number;
+  /**
+   * Uploads a file (a path, or bytes) as an attachment of `channel` and answers the hub's record with
+   * `ref`, what to put in an event's `data.attachments`. Retried like publishes (the id is the bytes'
+   * hash, so a retry stores nothing twice); a refusal (413, 415, 403…) rejects with the hub's reason.
+   */
+  upload(channel: string, file: string | Uint8Array, options?: UploadOptions): Promise<UploadedAttachment>;
+}
+
+export interface UploadOptions {
+  /** Default: from the file name's extension, else `application/octet-stream`. */
+  contentType?: string;
+  /** What the reference calls it; default the file's base name (`attachment` for bytes). */
+  name?: string;
+  /** Longest time to keep retrying while the hub is unreachable or busy, ms (default 60 000). */
+  timeoutMs?: number;
+}
+
+export interface UploadedAttachment extends AttachmentInfo {
+  /** Ready for `data.attachments`: `{id, name, contentType, size}`. */
+  ref: AttachmentRef;
+}
+
+/** Content types by extension, for the types the hub takes by default. */
+const TYPES: Record<string, string> = {
+  '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.webp': 'image/webp', '.svg': 'image/svg+xml',
+  '.txt': 'text/plain', '.log': 'text/plain', '.csv': 'text/csv', '.md': 'text/markdown', '.html': 'text/html', '.htm': 'text/html',
+  '.json': 'application/json', '.pdf': 'application/pdf', '.zip': 'application/zip', '.gz': 'application/gzip',
+  '.mp4': 'video/mp4', '.webm': 'video/webm',
+};
+
+/** The content type the hub is told for a file name (`application/octet-stream` when unknown). */
+export function contentTypeOf(name: string): string {
+  return TYPES[extname(name).toLowerCase()] ?? 'application/octet-stream';
+}
+
+/** A refusal by the hub (4xx other than 408/429): not retried. */
+export class UploadRefused extends Error {
+  override name = 'UploadRefused';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 interface Entry {
@@ -149,7 +196,45 @@ export function createPublisher(options: PublisherOptions): Publisher {
   loadSpool();
   if (queued > 0) schedule();
 
+  const upload = async (channel: string, file: string | Uint8Array, uploadOptions: UploadOptions = {}): Promise<UploadedAttachment> => {
+    const bytes = typeof file === 'string' ? await readFile(file) : file;
+    const name = uploadOptions.name ?? (typeof file === 'string' ? basename(file) : 'attachment');
+    const contentType = uploadOptions.contentType ?? contentTypeOf(name);
+    const headers: Record<string, string> = { 'content-type': contentType };
+    if (apiKey) headers.authorization = `Bearer ${apiKey}`;
+    const deadline = Date.now() + (uploadOptions.timeoutMs ?? 60_000);
+    for (let attempt = 0; ; attempt++) {
+      let response: Response | undefined;
+      try {
+        response = await doFetch(`${baseUrl}/api/channels/${encodeURIComponent(channel)}/attachments`, { method: 'POST', headers, body: bytes as Uint8Array<ArrayBuffer> });
+      } catch {
+        // network error: the hub is down or restarting
+      }
+      if (response?.ok) {
+        const info = (await response.json()) as AttachmentInfo;
+        return { ...info, ref: { id: info.id, name, contentType: info.contentType, size: info.size } };
+      }
+      const text = response ? await response.text() : '';
+      const retryable = !response || response.status >= 500 || response.status === 429 || response.status === 408;
+      // 501 not_supported will not change by waiting.
+      if (response && (!retryable || response.status === 501)) {
+        const error = (() => {
+          try {
+            return (JSON.parse(text) as { error: { code: string; message: string } }).error;
+          } catch {
+            return { code: 'internal', message: text };
+          }
+        })();
+        throw new UploadRefused(response.status, error.code, `the hub refused ${name}: HTTP ${response.status} ${error.code}: ${error.message}`);
+      }
+      if (Date.now() > deadline) throw new Error(`the hub did not take ${name} within ${uploadOptions.timeoutMs ?? 60_000} ms (${response ? `HTTP ${response.status}` : 'unreachable'})`);
+      const retryAfter = Number(response?.headers.get('retry-after'));
+      await new Promise((r) => setTimeout(r, Math.max(backoffDelay(attempt, retry), Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter, 60) * 1000 : 0)));
+    }
+  };
+
   return {
+    upload,
     publish(channel, event) {
       if (closed) throw new Error('the publisher is closed');
       const entry: Entry = { channel, event: event.id === undefined ? { ...event, id: `${idPrefix}-${++sequence}` } : event };

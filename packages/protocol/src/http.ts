@@ -92,3 +92,14 @@ export interface RunListResponse {
   runs: RunSummary[];
   next: string | null;
 }
+
+/** `POST /api/channels/{channel}/attachments`: a stored file, named by the SHA-256 of its bytes. */
+export interface AttachmentInfo {
+  /** The SHA-256 of the bytes, in hex: the same file uploaded twice to a channel is stored once. */
+  id: string;
+  /** Where to read it, relative to the hub: `/api/channels/{channel}/attachments/{id}`. */
+  url: string;
+  size: number;
+  contentType: string;
+  sha256: string;
+}

@@ -7,3 +7,4 @@ export * from './runs.js';
 export * from './run-reducer.js';
 export * from './access.js';
 export * from './http.js';
+export * from './attachments.js';

@@ -77,6 +77,9 @@ export const Defaults = {
   /** Stored bytes per channel (its oldest events are dropped past it) and in total (publishes refused past it). */
   maxChannelBytes: 256 * 1024 * 1024,
   maxTotalBytes: 10 * 1024 ** 3,
+  /** Largest uploaded attachment, and attachment bytes kept in all (uploads refused past it). */
+  maxAttachmentBytes: 10 * 1024 * 1024,
+  maxAttachmentTotalBytes: 1024 ** 3,
   /** Publishes of one WebSocket connection being stored at once; past it the hub stops reading that socket. */
   maxInFlightPublishes: 64,
   /** Time a graceful shutdown may take before the process exits anyway. */

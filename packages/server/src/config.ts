@@ -60,6 +60,11 @@ export interface HeraldConfig {
   maxChannelBytes: number;
   maxTotalBytes: number;
   maxInFlightPublishes: number;
+  /** Attachments (docs/http-api.md#attachments): largest upload, bytes kept in all (0: no limit), allowed types. */
+  maxAttachmentBytes: number;
+  maxAttachmentTotalBytes: number;
+  /** Comma-separated content types uploads may have ('' : the built-in list, see attachments/content-types.ts). */
+  attachmentTypes: string;
 }
 
 type Kind = 'int' | 'string' | 'duration' | 'bytes' | 'flag' | { oneOf: readonly string[] };
@@ -105,6 +110,9 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
   { key: 'maxIpEventsBurst', flag: 'max-ip-events-burst', env: 'HERALD_MAX_IP_EVENTS_BURST', kind: 'int', description: 'Events one address may publish at once above its rate (at least 1 000).' },
   { key: 'maxConnectionsPerIp', flag: 'max-connections-per-ip', env: 'HERALD_MAX_CONNECTIONS_PER_IP', kind: 'int', description: 'WebSocket, SSE and held long-poll connections one address may hold, loopback included; more are refused with 429 too_many_connections (0: no limit).' },
   { key: 'maxInFlightPublishes', flag: 'max-in-flight-publishes', env: 'HERALD_MAX_IN_FLIGHT_PUBLISHES', kind: 'int', description: 'Publishes of one WebSocket connection being stored at once; past it the hub stops reading that socket until some are answered (0: no limit).' },
+  { key: 'maxAttachmentBytes', flag: 'max-attachment-bytes', env: 'HERALD_MAX_ATTACHMENT_BYTES', kind: 'bytes', description: 'Largest uploaded attachment: a bigger upload is refused with 413 attachment_too_large, read no further than the cap.' },
+  { key: 'maxAttachmentTotalBytes', flag: 'max-attachment-total-bytes', env: 'HERALD_MAX_ATTACHMENT_TOTAL_BYTES', kind: 'bytes', description: 'Attachment bytes kept over all channels: an upload that would pass it is refused with 507 quota_exceeded (0: no limit).' },
+  { key: 'attachmentTypes', flag: 'attachment-types', env: 'HERALD_ATTACHMENT_TYPES', kind: 'string', description: 'Content types uploads may have, comma-separated (`image/png,text/plain`); default: images, text, JSON, PDF, video, archives and octet-stream.' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', env: 'HERALD_SHUTDOWN_TIMEOUT', kind: 'duration', description: 'Longest a graceful shutdown may take.' },
   { key: 'stallAfterMs', flag: 'stall-after', env: 'HERALD_STALL_AFTER', kind: 'duration', description: 'A running run that sends nothing for this long becomes `stalled`.' },
   { key: 'healthStepPassed', flag: 'health-step-passed', env: 'HERALD_HEALTH_STEP_PASSED', kind: 'int', description: 'Health points added for each passed step.' },
@@ -179,12 +187,17 @@ export const DEFAULT_CONFIG: HeraldConfig = {
   maxChannelBytes: Defaults.maxChannelBytes,
   maxTotalBytes: Defaults.maxTotalBytes,
   maxInFlightPublishes: Defaults.maxInFlightPublishes,
+  maxAttachmentBytes: Defaults.maxAttachmentBytes,
+  maxAttachmentTotalBytes: Defaults.maxAttachmentTotalBytes,
+  attachmentTypes: '',
 };
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** A content type's essence (`type/subtype`), as the attachment allow-list takes it. */
+export const CONTENT_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/;
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const BYTES = /^(\d+)(b|kb|kib|mb|mib|gb|gib)?$/i;
@@ -298,6 +311,14 @@ export function resolveConfig(partial: Partial<HeraldConfig> = {}): HeraldConfig
   }
   if (config.maxTotalBytes > 0 && config.maxTotalBytes < config.maxMessageBytes) {
     throw new ConfigError(`maxTotalBytes (${config.maxTotalBytes}) must be 0 (no limit) or at least maxMessageBytes (${config.maxMessageBytes})`);
+  }
+  atLeast('maxAttachmentBytes', 1);
+  atLeast('maxAttachmentTotalBytes', 0);
+  if (config.maxAttachmentTotalBytes > 0 && config.maxAttachmentTotalBytes < config.maxAttachmentBytes) {
+    throw new ConfigError(`maxAttachmentTotalBytes (${config.maxAttachmentTotalBytes}) must be 0 (no limit) or at least maxAttachmentBytes (${config.maxAttachmentBytes}) so that one attachment always fits`);
+  }
+  for (const type of listSetting(config.attachmentTypes)) {
+    if (!CONTENT_TYPE.test(type)) throw new ConfigError(`attachmentTypes: "${type}" is not a content type: write type/subtype, such as image/png (comma-separated)`);
   }
   if (config.store === 'sqlite' && !config.dataDir) throw new ConfigError('dataDir must not be empty with the sqlite store');
   return config;

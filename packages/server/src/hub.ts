@@ -1,5 +1,8 @@
-import { isPattern, matchesPattern } from '@herald/protocol';
+import { isAttachmentId, isPattern, matchesPattern } from '@herald/protocol';
 import type { AccessPolicy, Action, ReadScope } from './access/policy.js';
+import { attachmentReferences } from './attachments/references.js';
+import { RefusingAttachmentStore } from './attachments/store.js';
+import type { AttachmentRecord, AttachmentStore, AttachmentUpload } from './attachments/types.js';
 import type { Principal } from './access/principal.js';
 import type { Broker } from './broker/types.js';
 import { Delivery } from './fanout/delivery.js';
@@ -119,6 +122,8 @@ export class Hub {
   private mark = 0;
   /** Across hubs: the channels and patterns features follow (`follow`), with when each follow began. */
   private readonly follows = new Set<{ channel: string; startedAt: number }>();
+  /** Files events reference; refused until the server gives the hub a store for them (`keepAttachments`). */
+  private attachments: AttachmentStore = new RefusingAttachmentStore();
   // Fields used by the fan-out visitor, so that the hot loop allocates no closure per event.
   private currentDelivery: Delivery | undefined;
   private readonly visit = (sub: Subscription): void => this.deliverTo(sub);
@@ -158,6 +163,12 @@ export class Hub {
       const index = this.features.indexOf(feature);
       if (index >= 0) this.features.splice(index, 1);
     };
+  }
+
+  /** Gives the hub a place for attachments; their references in events are checked and followed from now on. */
+  keepAttachments(store: AttachmentStore): void {
+    this.attachments = store;
+    this.use(attachmentReferences(store));
   }
 
   /**
@@ -267,12 +278,38 @@ export class Hub {
     return { events, next: cursor };
   }
 
-  /** Deletes a channel's history; the channel starts again in a new epoch. Features drop derived state. */
+  /**
+   * Deletes a channel's history; the channel starts again in a new epoch. Features drop derived state,
+   * and the channel's attachments are deleted before the answer.
+   */
   async reset(who: Principal, channel: string): Promise<ChannelPosition> {
     this.access.authorize(who, { kind: 'reset', channel });
     const position = await this.store.reset(channel);
     for (const feature of this.features) feature.afterReset?.(channel, position);
+    await this.attachments.dropChannel(channel);
     return position;
+  }
+
+  /** Stores a file for the channel's events to reference: as publishing to the channel. */
+  async upload(who: Principal, channel: string, upload: AttachmentUpload): Promise<AttachmentRecord> {
+    this.access.authorize(who, { kind: 'publish', channel });
+    return this.attachments.put(channel, upload);
+  }
+
+  /** One attachment of a channel (its record and bytes), or undefined: as reading the channel. */
+  async attachment(who: Principal, channel: string, id: string): Promise<Awaited<ReturnType<AttachmentStore['open']>>> {
+    this.access.authorize(who, { kind: 'subscribe', channel });
+    // An id is a SHA-256 in hex: anything else names nothing (and never reaches a file name).
+    return isAttachmentId(id) ? this.attachments.open(channel, id) : undefined;
+  }
+
+  /**
+   * Retention for attachments, at most `limit` of them looked at: deletes those no retained event
+   * references any more (see `AttachmentStore.sweep`).
+   */
+  sweepAttachments(who: Principal, now: number, limit: number): Promise<number> {
+    this.access.authorize(who, { kind: 'admin', what: 'the attachment sweep' });
+    return this.attachments.sweep((channel) => this.store.position(channel), now, limit);
   }
 
   /**

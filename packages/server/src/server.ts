@@ -10,6 +10,9 @@ import { RedisKeyStore } from './access/redis-keys.js';
 import { SYSTEM } from './access/principal.js';
 import { AccessPolicy } from './access/policy.js';
 import { TokenError, TokenVerifier } from './access/tokens.js';
+import { DEFAULT_ATTACHMENT_TYPES } from './attachments/content-types.js';
+import { fileAttachmentStore, memoryAttachmentStore, RefusingAttachmentStore } from './attachments/store.js';
+import type { AttachmentLimits, AttachmentStore } from './attachments/types.js';
 import { MemoryBroker } from './broker/memory.js';
 import { RedisBroker } from './broker/redis.js';
 import type { Broker } from './broker/types.js';
@@ -17,6 +20,7 @@ import { LocalNodes, RedisNodes, type NodeRegistry } from './cluster/nodes.js';
 import { ConfigError, listSetting, resolveConfig, type HeraldConfig } from './config.js';
 import { HeraldError } from './errors.js';
 import { registerAccessHooks } from './http/access-hooks.js';
+import { registerAttachmentRoutes } from './http/attachment-routes.js';
 import { registerAuthRoutes } from './http/auth-routes.js';
 import { registerChannelRoutes } from './http/channel-routes.js';
 import { registerDashboard } from './http/dashboard.js';
@@ -48,6 +52,12 @@ const KEY_WATCH_INTERVAL_MS = 250;
 const TICKET_TTL_MS = 60_000;
 /** Bounds memory held by sessions and tickets; the oldest go first. */
 const MAX_PASSES = 10_000;
+/** Attachments kept in all (the index of each is a row; their bytes are bounded by --max-attachment-total-bytes). */
+const MAX_ATTACHMENTS = 100_000;
+/** An upload that no event references is kept this long: time enough to publish the event that shows it. */
+const UNREFERENCED_ATTACHMENT_MS = 60 * 60 * 1000;
+/** Attachments one sweep looks at (round-robin): bounded work per minute, every one seen in turn. */
+const ATTACHMENT_SWEEP_LIMIT = 1000;
 
 export interface HeraldServer {
   readonly config: HeraldConfig;
@@ -61,6 +71,11 @@ export interface HeraldServer {
   readonly keys: KeyBook;
   /** The hubs of the cluster (this one alone when it has no Redis). */
   readonly nodes: NodeRegistry;
+  /**
+   * Runs retention now, as the sweep every minute does: events past `--retention-age`, runs, and the
+   * attachments that no retained event references (a bounded page of them).
+   */
+  sweep(): Promise<void>;
   /** Every route, as registered (method and URL), so that tests can walk them all. */
   readonly routes: ReadonlyArray<{ method: string; url: string }>;
   /**
@@ -76,6 +91,19 @@ export interface ServerOverrides {
   broker?: Broker;
   /** Where log lines go instead of stdout (tests read them to prove no secret is logged). */
   logStream?: NodeJS.WritableStream;
+}
+
+/** Where attachments are kept: beside a SQLite history, in memory beside a memory one, and not at all on Redis. */
+export function createAttachmentStore(config: HeraldConfig): AttachmentStore {
+  const limits: AttachmentLimits = {
+    maxBytes: config.maxAttachmentBytes,
+    maxTotalBytes: config.maxAttachmentTotalBytes,
+    maxCount: MAX_ATTACHMENTS,
+    unreferencedGraceMs: UNREFERENCED_ATTACHMENT_MS,
+  };
+  if (config.store === 'sqlite') return fileAttachmentStore(config.dataDir, limits, config.sync);
+  if (config.store === 'memory') return memoryAttachmentStore(limits);
+  return new RefusingAttachmentStore();
 }
 
 export function createStore(config: HeraldConfig): EventStore {
@@ -136,6 +164,9 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   const broker = overrides.broker ?? (config.store === 'redis' ? new RedisBroker({ url: config.redisUrl, prefix: config.redisPrefix }) : new MemoryBroker());
   // The log exists once Fastify does (below); a broker cannot fail before the hub takes publishes.
   const hub = new Hub(store, broker, policy, config.maxRecoveryEvents, undefined, (err) => app.log.error({ err }, 'the broker failed to carry stored events to subscribers'));
+  // With an engine given in overrides (tests), attachments are kept in memory.
+  const attachments = createAttachmentStore(overrides.store ? { ...config, store: 'memory' } : config);
+  hub.keepAttachments(attachments);
   // Quotas at the doors (docs/operations.md#quotas): events per second, connections per address, and
   // channel and run creation (a hub feature: it needs the principal and hears about resets).
   const limiter = new PublishLimiter(config);
@@ -146,6 +177,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     await keys.close();
     control?.disconnect();
     await store.close().catch(() => {});
+    await attachments.close();
     await broker.close().catch(() => {});
     if (error instanceof HeraldError && error.code === 'storage_unavailable' && config.store === 'redis') {
       throw new ConfigError(`cannot start: ${error.message.split(';')[0]} — start Redis (or check --redis ${redisHost(config.redisUrl)}) and start the hub again`);
@@ -281,6 +313,8 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   registerAuthRoutes(app, { gate, secureCookies: config.publicUrl.startsWith('https:') });
   await registerDashboard(app, config.dashboardDir);
   registerChannelRoutes(app, { hub, config, limiter, isShuttingDown });
+  const attachmentTypes = listSetting(config.attachmentTypes);
+  registerAttachmentRoutes(app, { hub, config, limiter, isShuttingDown, allowedTypes: new Set(attachmentTypes.length > 0 ? attachmentTypes : DEFAULT_ATTACHMENT_TYPES) });
   registerRunRoutes(app, hub, runs, runStore);
   sse.register(app);
   polls.register(app);
@@ -303,8 +337,8 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
 
   app.server.on('upgrade', (request, socket, head) => websockets.handleUpgrade(request, socket, head));
 
-  const sweeper = setInterval(() => {
-    store
+  const sweep = async () => {
+    await store
       .sweep()
       // Channels whose every event aged out no longer count against the channel and run quotas.
       .then(() => (channelQuota.enabled ? channelQuota.refresh() : undefined))
@@ -314,7 +348,10 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     } catch (err) {
       log.error({ err }, 'run archive sweep failed');
     }
-  }, SWEEP_INTERVAL_MS);
+    // After the events: those that just aged out no longer keep their attachments.
+    await hub.sweepAttachments(SYSTEM, Date.now(), ATTACHMENT_SWEEP_LIMIT).catch((err: unknown) => log.error({ err }, 'attachment sweep failed'));
+  };
+  const sweeper = setInterval(() => void sweep(), SWEEP_INTERVAL_MS);
   sweeper.unref();
 
   // Known once the port is bound (below).
@@ -340,6 +377,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       control?.disconnect();
       // Publishes already accepted are committed and answered before the store closes.
       await store.close();
+      await attachments.close();
       await broker.close();
       websockets.terminateAll();
       quietSockets.closeQuiet();
@@ -360,7 +398,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   const url = `http://${host}:${address.port}`;
   nodes = control ? new RedisNodes(control, config.redisPrefix, config.publicUrl || url, ownFigures) : new LocalNodes(config.publicUrl || url, ownFigures);
 
-  return { config, url, port: address.port, hub, runs, app, keys, nodes, routes, close };
+  return { config, url, port: address.port, hub, runs, app, keys, nodes, routes, sweep, close };
 }
 
 function toErrorBody(error: FastifyError | HeraldError, config: HeraldConfig): { code: ErrorCode; message: string } {

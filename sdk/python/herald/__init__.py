@@ -19,6 +19,7 @@ See sdk/python/README.md and docs/python.md.
 from ._backoff import Backoff
 from ._batching import Dropped
 from ._stream import Event, Reset
+from .attachments import Attachment
 from .aio import AsyncPublisher, AsyncSubscription, subscribe_async
 from .client import Client, Published
 from .errors import ERROR_STATUS, HeraldError, HubUnreachable, PublisherClosed, QueueFull
@@ -30,6 +31,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AsyncPublisher",
+    "Attachment",
     "AsyncSubscription",
     "Backoff",
     "Client",

@@ -11,6 +11,7 @@ from urllib.parse import quote, urlencode
 
 from ._http import Credential, HttpSession, HubAddress, channel_path, default_url
 from ._rules import MAX_BATCH, check_channel, check_event, encode_event
+from .attachments import Attachment, FileLike, read_file, upload_once
 from .errors import HeraldError
 
 if TYPE_CHECKING:
@@ -75,6 +76,14 @@ class Client:
         body = ("[" + ",".join(encode_event(check_event(e)) for e in batch) + "]").encode("utf-8")
         answer = self.request("POST", channel_path(channel, "events"), raw_body=body)
         return Published(answer["channel"], answer["epoch"], list(answer["offsets"]))
+
+    def upload(self, channel: str, file: "FileLike", *, content_type: Optional[str] = None, name: Optional[str] = None) -> "Attachment":
+        """Uploads a file (a path, or bytes) as an attachment of ``channel``, once, and returns the
+        hub's record; ``.ref`` goes in an event's ``data["attachments"]``. The content type defaults to
+        the one of the name's extension. Refusals raise :class:`HeraldError`: ``attachment_too_large``
+        (413), ``attachment_type_not_allowed`` (415), ``forbidden`` (403, no publish permission)…"""
+        data, name, content_type = read_file(file, name, content_type)
+        return upload_once(self._session(), channel, data, name, content_type)
 
     def history(self, channel: str, *, since: int = 0, limit: int = 100) -> Dict[str, Any]:
         """One page of stored events after offset ``since``: ``{"epoch","latest","earliest","events","next"}``."""

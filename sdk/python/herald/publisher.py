@@ -11,6 +11,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional
 
 from ._backoff import Backoff
+from .attachments import Attachment, FileLike, read_file, upload_with_retry
 from ._batching import OVERFLOW_POLICIES, Batches, Dropped, Entry, batch_body
 from ._http import Credential, HttpSession, HubAddress, Outcome, channel_path, default_url, publish_outcome
 from ._rules import MAX_BATCH, check_channel, check_event, encode_event
@@ -173,6 +174,22 @@ class Publisher:
         """Queues several events for one channel, in order."""
         for event in events:
             self.publish(channel, event)
+
+    def upload(self, channel: str, file: FileLike, *, content_type: Optional[str] = None, name: Optional[str] = None, timeout: float = 60.0) -> Attachment:
+        """Uploads a file (a path, or bytes) as an attachment of ``channel`` and returns the hub's
+        record; publish an event with ``data={"attachments": [attachment.ref], …}`` to show it.
+
+        Unlike :meth:`publish` this waits for the answer (on the calling thread): an event that
+        references the file should be published only once the hub holds it. Network errors and busy
+        hubs are retried with the publisher's backoff for up to ``timeout`` seconds (the hub names the
+        file by its hash, so a retry stores nothing twice); refusals raise :class:`HeraldError` at once.
+        """
+        data, name, content_type = read_file(file, name, content_type)
+        session = HttpSession(self._options.address, self._options.api_key, self._options.timeout)
+        try:
+            return upload_with_retry(session, channel, data, name, content_type, self._options.retry, timeout)
+        finally:
+            session.close()
 
     def flush(self, timeout: Optional[float] = None) -> bool:
         """Waits until every event published before this call is acknowledged by the hub (or dropped).

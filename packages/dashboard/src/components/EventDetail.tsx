@@ -1,6 +1,7 @@
 import type { DeliveredEvent } from '@herald/client';
 import { SEVERITY_ICONS, showText } from '../lib/format.js';
 import { JsonView } from './JsonView.js';
+import { EventAttachments } from './Attachments.js';
 
 /**
  * One event from the feed: where and when it was received, its type, source and id, and its data.
@@ -15,6 +16,7 @@ export function EventDetail({ event: e }: { event: DeliveredEvent }) {
       <div className="muted">{e.event.ts !== undefined ? <>published {new Date(e.event.ts).toLocaleString()} · </> : null}received {new Date(e.time).toLocaleString()} · epoch {e.epoch}</div>
       {e.event.source ? <div className="muted">source <bdi>{showText(e.event.source)}</bdi></div> : null}
       {e.event.id ? <div className="muted">id <bdi>{showText(e.event.id)}</bdi></div> : null}
+      <EventAttachments event={e} />
       <JsonView value={e.event.data ?? null} />
     </div>
   );

@@ -3,6 +3,7 @@ import type { DeliveredEvent } from '@herald/client';
 import { useHerald } from '@herald/react';
 import { applyRunEvent, DEFAULT_HEALTH_WEIGHTS, emptySnapshot, SEVERITIES, type RunSnapshot, type Severity } from '@herald/protocol';
 import { HealthGauge, ProgressBar, StatusBadge } from '../components/bits.js';
+import { EventAttachments, RunGallery } from '../components/Attachments.js';
 import { Chart } from '../components/Chart.js';
 import { ErrorBoundary } from '../components/ErrorBoundary.js';
 import { JsonView } from '../components/JsonView.js';
@@ -142,6 +143,7 @@ export function RunDetail({ id }: { id: string }) {
         <h2>Steps</h2>
         <ErrorBoundary what="the steps" compact><StepTimeline run={snapshot} start={start} now={snapshot.finishedAt ?? now} /></ErrorBoundary>
       </div>
+      <RunGallery events={log} />
       <div className="split">
         <div className="panel">
           <h2>Log</h2>
@@ -159,6 +161,7 @@ export function RunDetail({ id }: { id: string }) {
                   <span className="muted" title={eventTimes(e).title} data-testid="log-time">{clockTime(eventTimes(e).at)}</span>
                   <span className={`sev-${e.event.severity}`}>{SEVERITY_ICONS[e.event.severity]} {e.event.type === 'log' ? '' : showText(e.event.type)}</span>
                   <span className="user-text" style={{ overflow: 'hidden', textOverflow: 'ellipsis' }}>{preview(e.event.data, 500)}</span>
+                  <EventAttachments event={e} compact />
                 </div>
               ))}
             </div>
