@@ -7,6 +7,8 @@ import {
   shouldReconnect,
   type DeliveredEvent,
   type EventInput,
+  type PatternPosition,
+  type StreamPosition,
   type RunListResponse,
   type RunStatus,
   type ServerMessage,
@@ -94,6 +96,16 @@ export interface HistoryPage<T = unknown> {
   earliest: number;
   events: DeliveredEvent<T>[];
   next: number;
+}
+
+/** A page of `client.newest()`. */
+export interface NewestPage<T = unknown> {
+  /** Newest first. */
+  events: DeliveredEvent<T>[];
+  /** Pass as `before` for older events; undefined when there are none. */
+  next: string | undefined;
+  /** Where a subscription continues after the newest page (only the first page's is meaningful). */
+  resumeFrom: StreamPosition | PatternPosition;
 }
 
 /** Filters of `client.runs()`, as `GET /api/runs` takes them ([runs.md](../../../docs/runs.md#http)). */
@@ -231,6 +243,30 @@ export class HeraldClient extends Emitter<ClientEvents> {
     if (query.last === undefined) return get(query.since ?? 0, query.limit ?? 100);
     const head = await get(0, 1);
     return head.latest <= 1 ? get(0, query.last) : get(Math.max(0, head.latest - query.last), query.last);
+  }
+
+  /**
+   * The newest stored events across the channels a pattern matches, newest first, a page at a time over
+   * HTTP: pass the page's `next` as `before` for older ones (an exact channel gets its newest `limit`
+   * events and no `next`: page it by offset with `history`). `resumeFrom` is where
+   * a subscription continues after this page with no gap and no duplicate:
+   * `client.subscribe(pattern, handler, {since: page.resumeFrom})`.
+   */
+  async newest<T = unknown>(pattern: string, query: { limit?: number; before?: string } = {}): Promise<NewestPage<T>> {
+    if (!isPattern(pattern)) {
+      // One channel: its newest events by offset; older ones page by offset (`history`), not by cursor.
+      const page = await this.history<T>(pattern, { last: query.limit ?? 100 });
+      return { events: page.events.reverse(), next: undefined, resumeFrom: { offset: page.latest, epoch: page.epoch } };
+    }
+    const params = new URLSearchParams({ limit: String(query.limit ?? 100), ...(query.before ? { before: query.before } : {}) });
+    const response = await (this.options.fetch ?? fetch)(`${this.baseUrl}/api/channels/${encodeURIComponent(pattern)}/events?${params}`, { headers: await this.authHeaders() });
+    const body = (await response.json()) as any;
+    if (!response.ok) throw new HeraldError(body?.error?.code ?? 'internal', body?.error?.message ?? `HTTP ${response.status}`);
+    const events = body.events as DeliveredEvent<T>[];
+    const positions: Record<string, { offset: number; epoch: string }> = {};
+    // Newest first: the first event seen of a channel is its latest.
+    for (const e of events) positions[e.channel] ??= { offset: e.offset, epoch: e.epoch };
+    return { events, next: body.next ?? undefined, resumeFrom: { positions, time: events[0]?.time ?? body.time } };
   }
 
   /** The run list over HTTP (`GET /api/runs`), newest first: only the runs the credentials may read. */

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startServer, type HeraldServer } from '@herald/server';
 import { launchChromium, recordLongTasks, watchPage } from '../../server/test/support/browser.js';
-import { postEvents, tempDir } from '../../server/test/support/hub.js';
+import { getJson, postEvents, tempDir } from '../../server/test/support/hub.js';
 
 const DASHBOARD = new URL('../dist', import.meta.url).pathname;
 const SCREENSHOTS = new URL('../../../test-output/screenshots/', import.meta.url).pathname;
@@ -31,6 +32,8 @@ describe('dashboard in real Chromium', () => {
   const feedLive = () => page.waitForSelector('[data-testid="feed-live"][data-live="true"]');
   /** Each test opens its view with a fresh page load, so that none depends on what another left behind. */
   const open = async (hash: string) => {
+    // From a blank page: going to the URL already shown would keep the old page and its state.
+    await page.goto('about:blank');
     await page.goto(`${hub.url}/${hash}`);
     await page.waitForSelector('.connection[data-state="connected"]');
     if (hash.startsWith('#/feed')) await feedLive();
@@ -111,6 +114,34 @@ describe('dashboard in real Chromium', () => {
     await shot('run-detail');
   });
 
+  it('opens the feed with the newest 200 events across channels, then the next live one within 1 s, each once; older ones load for a pattern', async () => {
+    // 300 events on 20 channels, in 15 rounds: hist.c<k> holds offsets 1–15.
+    for (let round = 1; round <= 15; round++) {
+      await Promise.all(Array.from({ length: 20 }, (_, c) => postEvents(hub.url, `hist.c${c}`, { type: 'hist', data: { round, c } })));
+    }
+    const expected = (await getJson(`${hub.url}/api/channels/${encodeURIComponent('hist.>')}/events?limit=300`)).json.events.map((e: { channel: string; offset: number }) => `${e.channel}#${e.offset}`);
+    assert.equal(expected.length, 300);
+    await open('#/feed');
+    await page.fill('input[aria-label="channel pattern"]', 'hist.>');
+    await page.waitForSelector('[data-testid="feed-count"]:text-matches("^200 shown")');
+    // The newest 20 are the last round, one event per channel (in one round, several share a millisecond).
+    assert.deepEqual((await rows()).slice(0, 20).sort(), expected.slice(0, 20).sort(), 'newest first, at once');
+    assert.ok((await rows()).slice(0, 20).every((key) => key.endsWith('#15')));
+    const { json } = await postEvents(hub.url, 'hist.c3', { type: 'hist', data: { live: true } });
+    await page.waitForSelector(`[data-testid="feed-row"][data-channel="hist.c3"][data-offset="${json.offsets[0]}"]`, { timeout: 1000 });
+    await page.waitForSelector('[data-testid="feed-count"]:text-matches("^201 shown")');
+    assert.equal((await rows())[0], `hist.c3#${json.offsets[0]}`);
+    // Older pages until there are none (pages already on screen are passed over): all 301, each once.
+    for (let clicks = 0; (await page.textContent('[data-testid="load-older"]')) !== 'No older events'; clicks++) {
+      assert.ok(clicks < 5, 'a few pages at most');
+      const before = await page.textContent('[data-testid="feed-count"]');
+      await page.click('[data-testid="load-older"]');
+      await page.waitForFunction((text) => document.querySelector('[data-testid="feed-count"]')?.textContent !== text || document.querySelector('[data-testid="load-older"]')?.textContent === 'No older events', before);
+    }
+    assert.match((await page.textContent('[data-testid="feed-count"]'))!, /^301 shown/, 'each event once');
+    await page.fill('input[aria-label="channel pattern"]', '');
+  });
+
   it('turns red when the hub stops and green when it is back; events published meanwhile appear exactly once', async () => {
     await open('#/feed');
     await postEvents(hub.url, 'demo.restart', { type: 'before' });
@@ -132,6 +163,34 @@ describe('dashboard in real Chromium', () => {
     const unexpected = consoleErrors.slice(errorsBefore).filter((e) => !NETWORK_FAILURE.test(e));
     assert.deepEqual(unexpected, []);
     consoleErrors.splice(errorsBefore); // the hub was down on purpose: its network errors are expected
+  });
+
+  it('goes through 20 hub restarts in a row under CPU load, each time with every event exactly once', { timeout: 240_000 }, async () => {
+    // Two busy processes (one per core of the CI machine) for the length of the test.
+    const burners = [0, 1].map(() => spawn(process.execPath, ['-e', 'const end = Date.now() + 200000; while (Date.now() < end) {}'], { stdio: 'ignore' }));
+    const errorsBefore = consoleErrors.length;
+    try {
+      await open('#/feed');
+      for (let round = 1; round <= 20; round++) {
+        const channel = `restart.r${round}`;
+        await postEvents(hub.url, channel, { type: 'before' });
+        await page.waitForSelector(`[data-channel="${channel}"][data-offset="1"]`);
+        await hub.close();
+        await page.waitForSelector('.connection[data-state="disconnected"]');
+        await start();
+        await postEvents(hub.url, channel, [{ type: 'meanwhile-1' }, { type: 'meanwhile-2' }]);
+        await page.waitForSelector('.connection[data-state="connected"]', { timeout: 20_000 });
+        await postEvents(hub.url, channel, { type: 'after' });
+        await page.waitForSelector(`[data-channel="${channel}"][data-offset="4"]`);
+        const seen = (await rows()).filter((r) => r.startsWith(`${channel}#`));
+        assert.deepEqual(seen, [`${channel}#4`, `${channel}#3`, `${channel}#2`, `${channel}#1`], `round ${round}: each once, newest first`);
+      }
+    } finally {
+      for (const burner of burners) burner.kill('SIGKILL');
+    }
+    const unexpected = consoleErrors.slice(errorsBefore).filter((e) => !NETWORK_FAILURE.test(e));
+    assert.deepEqual(unexpected, []);
+    consoleErrors.splice(errorsBefore);
   });
 
   it('renders hostile payloads as text and opens no dialog', async () => {

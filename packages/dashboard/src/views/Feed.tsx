@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import type { DeliveredEvent } from '@herald/client';
+import type { DeliveredEvent, Subscription } from '@herald/client';
 import { useHerald } from '@herald/react';
 import { checkChannel, matchesPattern, SEVERITIES, type Severity } from '@herald/protocol';
 import { ErrorBoundary } from '../components/ErrorBoundary.js';
@@ -12,6 +12,8 @@ import { useNotices } from '../lib/notices.js';
 import { useSession } from '../lib/session.js';
 
 const LIVE_CAP = 1000;
+/** Events shown the moment the feed opens, before live ones. */
+const FIRST_PAGE = 200;
 const OLDER_PAGE = 100;
 const ROW_HEIGHT = 30;
 const keyOf = (e: DeliveredEvent) => `${e.channel}#${e.offset}`;
@@ -45,6 +47,8 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
   const buffer = useRef<DeliveredEvent[]>([]);
   const pausedRef = useRef(false);
   const frame = useRef(0);
+  /** Where "Load older" goes on for a pattern: the cursor of the last page it read. */
+  const olderCursor = useRef<{ pattern: string; next: string | undefined }>(undefined);
 
   const flush = useCallback(() => {
     frame.current = 0;
@@ -63,27 +67,47 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
     // Several sources can overlap (`runs.*.build` and `runs.team-a.>`): each channel's events arrive in
     // order, so anything at or below the last offset seen in the same epoch is a copy.
     const last = new Map<string, { epoch: string; offset: number }>();
+    const isCopy = (event: DeliveredEvent) => {
+      if (sources.length < 2) return false;
+      const seen = last.get(event.channel);
+      if (seen && seen.epoch === event.epoch && event.offset <= seen.offset) return true;
+      last.set(event.channel, { epoch: event.epoch, offset: event.offset });
+      return false;
+    };
     const receive = (event: DeliveredEvent) => {
-      if (sources.length > 1) {
-        const seen = last.get(event.channel);
-        if (seen && seen.epoch === event.epoch && event.offset <= seen.offset) return;
-        last.set(event.channel, { epoch: event.epoch, offset: event.offset });
-      }
+      if (isCopy(event)) return;
       buffer.current.push(event);
       if (buffer.current.length > LIVE_CAP) buffer.current.splice(0, buffer.current.length - LIVE_CAP);
       frame.current ||= requestAnimationFrame(flush);
     };
-    setRefused([]);
+    let cancelled = false;
+    const subs: Subscription[] = [];
     const count = () => setConfirmed(subs.filter((sub) => sub.state === 'subscribed').length);
-    const subs = sources.map((source) => {
-      const sub = client.subscribe(source, receive);
-      sub.on('state', count);
-      sub.on('reset', (info) => reportMissing(info.channel));
-      sub.on('error', (error) => setRefused((list) => [...list, `${source}: ${error.message}`]));
-      return sub;
+    setRefused([]);
+    setConfirmed(0);
+    // The newest events first (what was published a moment before the page opened is there), then live
+    // from exactly where each page ended: no gap and no duplicate between the two.
+    void Promise.all(sources.map((source) => client.newest(source, { limit: FIRST_PAGE }).catch(() => undefined))).then((pages) => {
+      if (cancelled) return;
+      const seed = pages
+        .flatMap((page) => page?.events ?? [])
+        .sort((a, b) => a.time - b.time || (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : a.offset - b.offset))
+        .filter((e) => !isCopy(e))
+        .reverse()
+        .slice(0, FIRST_PAGE);
+      setEvents(seed);
+      sources.forEach((source, i) => {
+        const page = pages[i];
+        const sub = client.subscribe(source, receive, page ? { since: page.resumeFrom } : {});
+        sub.on('state', count);
+        sub.on('reset', (info) => reportMissing(info.channel));
+        sub.on('error', (error) => setRefused((list) => [...list, `${source}: ${error.message}`]));
+        subs.push(sub);
+      });
+      count();
     });
-    count();
     return () => {
+      cancelled = true;
       subs.forEach((sub) => sub.unsubscribe());
       cancelAnimationFrame(frame.current);
     };
@@ -116,11 +140,27 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
     loadOlderPage().catch((error: unknown) => setOlderProblem(error instanceof Error ? error.message : String(error)));
   };
   const loadOlderPage = async () => {
-    if (!exactChannel) return;
-    const shown = [...events, ...older].filter((e) => e.channel === exactChannel);
+    const shown = [...events, ...older].filter((e) => (exactChannel ? e.channel === exactChannel : matchesPattern(patternValid ? pattern : '>', e.channel)));
+    const known = new Set(shown.map(keyOf));
+    if (!exactChannel) {
+      // A pattern's history, newest first: pages already on screen are passed over (bounded: ten pages).
+      const wanted = patternValid ? pattern : '>';
+      let before = olderCursor.current?.pattern === wanted ? olderCursor.current.next : undefined;
+      for (let pages = 0; pages < 10; pages++) {
+        const page = await client.newest(wanted, { limit: OLDER_PAGE, ...(before ? { before } : {}) });
+        const fetched = page.events.filter((e) => !known.has(keyOf(e)));
+        before = page.next;
+        olderCursor.current = { pattern: wanted, next: before };
+        if (fetched.length > 0 || before === undefined) {
+          setOlder((current) => [...current, ...fetched]);
+          if (before === undefined) setOlderDone(true);
+          return;
+        }
+      }
+      return;
+    }
     const oldest = shown.length ? Math.min(...shown.map((e) => e.offset)) : undefined;
     const page = oldest === undefined ? await client.history(exactChannel, { last: OLDER_PAGE }) : await client.history(exactChannel, { since: Math.max(0, oldest - OLDER_PAGE - 1), limit: Math.min(OLDER_PAGE, oldest - 1) });
-    const known = new Set(shown.map(keyOf));
     const fetched = page.events.filter((e) => !known.has(keyOf(e))).reverse();
     setOlder((current) => [...current, ...fetched]);
     if (fetched.length === 0 || fetched.at(-1)!.offset <= page.earliest) setOlderDone(true);
@@ -189,14 +229,8 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
         <div className="toolbar" style={{ marginTop: 8 }}>
           <span className="muted" data-testid="feed-count">{visible.length} shown · {events.length} live{older.length ? ` · ${older.length} older` : ''}</span>
           <span className="grow" />
-          {exactChannel ? (
-            <>
-              {olderProblem ? <span className="sev-error">{olderProblem}</span> : null}
-              <button type="button" onClick={loadOlder} disabled={olderDone}>{olderDone ? 'No older events' : 'Load older'}</button>
-            </>
-          ) : (
-            <span className="muted">Filter to one channel to load older events from history.</span>
-          )}
+          {olderProblem ? <span className="sev-error">{olderProblem}</span> : null}
+          <button type="button" data-testid="load-older" onClick={loadOlder} disabled={olderDone || !patternValid}>{olderDone ? 'No older events' : 'Load older'}</button>
         </div>
       </section>
       <aside className="panel" data-testid="event-detail">

@@ -70,7 +70,8 @@ export function registerChannelRoutes(app: FastifyInstance, { hub, config, limit
         const page = await hub.newest(request.principal, name, { before: query.before, limit: query.limit ?? Defaults.defaultHistoryPage });
         const events = page.events.map((e) => new Delivery(e.epoch, e).envelope());
         reply.type('application/json; charset=utf-8');
-        return `{"channel":${JSON.stringify(name)},"events":[${events.join(',')}],"next":${page.next === undefined ? 'null' : JSON.stringify(page.next)}}`;
+        // `time` (the hub's clock): with the newest event's time, where a pattern subscription resumes after this page.
+        return `{"channel":${JSON.stringify(name)},"events":[${events.join(',')}],"next":${page.next === undefined ? 'null' : JSON.stringify(page.next)},"time":${Date.now()}}`;
       }
       const channel = requireChannel(name);
       if (query.before !== undefined) throw new HeraldError('bad_request', 'before pages a pattern\'s history; a channel\'s history pages with since=<next>');
