@@ -29,7 +29,7 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
   const { grant } = useSession();
   const sources = useMemo(() => feedSources(grant), [grant]);
   const [refused, setRefused] = useState<string[]>([]);
-  /** How many of the sources the hub has confirmed: events published before that are not in the live feed. */
+  /** How many of the sources the hub has confirmed ("live"). */
   const [confirmed, setConfirmed] = useState(0);
   const [olderProblem, setOlderProblem] = useState<string>();
   const [events, setEvents] = useState<DeliveredEvent[]>([]);

@@ -405,7 +405,8 @@ export class Connection implements Subscriber {
           if (end === 'closed') return;
         }
         try {
-          end = await sendReplay(this.ws, outcome.replay, this.ctx.config.maxOutboundBytes, 2 * this.ctx.config.heartbeatMs, () => this.closing);
+          // Stops at an unsubscribe too: after the `unsubscribed` reply nothing of this replay may follow.
+          end = await sendReplay(this.ws, outcome.replay, this.ctx.config.maxOutboundBytes, 2 * this.ctx.config.heartbeatMs, () => this.closing || subscription.cancelled);
         } catch (error) {
           // The reply is out, so the replay cannot be refused any more: the connection is closed and the
           // client resumes from its last offset (hearing recovered:false then, not a hole now).

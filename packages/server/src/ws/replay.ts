@@ -18,6 +18,7 @@ export async function sendReplay(ws: WebSocket, replay: ReplaySource, maxOutboun
   let size = 0;
   const flush = async (): Promise<ReplayEnd | undefined> => {
     if (parts.length === 0) return undefined;
+    if (isClosed()) return 'closed';
     const drained = await sendFrame(ws, parts, maxOutboundBytes / 2, stallMs);
     parts = [];
     size = 0;
