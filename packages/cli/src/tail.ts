@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { HeraldClient, type WebSocketConstructor } from '@herald/client';
+import { HeraldClient } from '@herald/client';
 import { isPattern } from '@herald/protocol';
 import { WebSocket } from 'ws';
 import { formatEvent, formatEventJson, notice } from './format.js';
@@ -33,7 +33,7 @@ export async function tail(argv: string[]): Promise<number> {
     return 2;
   }
   const key = apiKey(values['api-key']);
-  const client = new HeraldClient({ url: hubUrl(values.url), WebSocket: WebSocket as unknown as WebSocketConstructor, getToken: () => key });
+  const client = new HeraldClient({ url: hubUrl(values.url), WebSocket, getToken: () => key });
   client.on('state', (change) => {
     if (change.to === 'connected') notice(`connected to ${client.url} (${change.transport})`);
     if (change.to === 'disconnected') notice(change.retryInMs === undefined ? `disconnected for good (${change.code} ${change.reason ?? ''})` : `connection lost; retrying in ${(change.retryInMs / 1000).toFixed(1)}s`);

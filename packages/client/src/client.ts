@@ -37,10 +37,12 @@ export interface StateChange {
 /** The WebSocket API the client uses: the browser's, or `ws` on Node. */
 export interface WebSocketLike {
   readonly readyState: number;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
+  // Handlers take `any`: the browser's and `ws`'s own event types (Event, MessageEvent, CloseEvent) must
+  // both fit, and a handler typed for one of them is not assignable to one taking a looser shape.
+  onopen: ((event: any) => void) | null;
+  onmessage: ((event: any) => void) | null;
+  onclose: ((event: any) => void) | null;
+  onerror: ((event: any) => void) | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
 }

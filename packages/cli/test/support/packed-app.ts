@@ -11,15 +11,15 @@ export const PUBLISHED = ['protocol', 'client', 'react', 'server', 'cli'] as con
 const TSC = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 
 /** An app's own file: every entry point of the packages, with their types. */
-const APP_TS = `import { createClient, HeraldClient, type WebSocketConstructor } from '@herald/client';
+const APP_TS = `import { createClient, HeraldClient } from '@herald/client';
 import { createPublisher, type Publisher } from '@herald/client/publisher';
 import { CloseCodes, isPattern } from '@herald/protocol';
 import { ConnectionStatus, HeraldProvider, useChannel } from '@herald/react';
 import { startServer, type HeraldServer } from '@herald/server';
 import { WebSocket } from 'ws';
 
-// The cast is what the CLI writes too: ws's overloaded constructor is not assignable to WebSocketConstructor.
-export const client: HeraldClient = createClient({ url: 'http://127.0.0.1:7070', WebSocket: WebSocket as unknown as WebSocketConstructor });
+// ws's WebSocket is what the client takes on Node, with no cast.
+export const client: HeraldClient = createClient({ url: 'http://127.0.0.1:7070', WebSocket });
 export const publisher: Publisher = createPublisher({ url: 'http://127.0.0.1:7070' });
 export const reconnects: boolean = CloseCodes.unauthorized.reconnect;
 export const pattern: boolean = isPattern('runs.>');
