@@ -1,5 +1,5 @@
 import type { HeraldEvent } from './event.js';
-import { healthBand, type RunSnapshot, type RunStep, type RunSummary, type StepResult } from './runs.js';
+import { healthBand, STEP_RESULTS, type RunSnapshot, type RunStep, type RunSummary, type StepResult } from './runs.js';
 
 export interface HealthWeights {
   /** Added for each passed step. */
@@ -11,6 +11,23 @@ export interface HealthWeights {
 }
 
 export const DEFAULT_HEALTH_WEIGHTS: HealthWeights = { stepPassed: 2, stepFailed: 10, error: 5 };
+
+/** The types the run conventions give a meaning; a team's own types may still name a step (below). */
+const RUN_TYPES: ReadonlySet<string> = new Set(['run.started', 'run.progress', 'step.started', 'step.completed', 'log', 'metric', 'run.heartbeat', 'run.completed', 'run.stalled', 'run.summary']);
+
+/**
+ * A team's own event type (`test_start`, `test_complete`…) drives a step when its data names one:
+ * `data.step` (an id of at most 200 characters) with `status` passed/failed/skipped completes the step
+ * (with `durationMs` and `message` as for `step.completed`); with no status, or `running`, it starts it
+ * (with `name` and `parent`). The rule reads only the event, so every reducer of the run — the hub's,
+ * the dashboard's, `useRun` — agrees without any configuration.
+ */
+function stepKindOf(type: string, data: Record<string, any>): 'step.started' | 'step.completed' | undefined {
+  if (RUN_TYPES.has(type) || typeof data.step !== 'string' || data.step === '' || data.step.length > 200) return undefined;
+  if ((STEP_RESULTS as readonly unknown[]).includes(data.status)) return 'step.completed';
+  if (data.status === undefined || data.status === 'running') return 'step.started';
+  return undefined;
+}
 
 /** How far ahead of the hub's clock a publisher's `ts` may be and still be believed (clock skew). */
 export const MAX_TS_AHEAD_MS = 60_000;
@@ -124,7 +141,8 @@ export function applyRunEvent(run: RunSnapshot, offset: number, receivedAt: numb
   let scoreDelta = 0;
   let touched: number | undefined;
 
-  switch (event.type) {
+  const kind = stepKindOf(event.type, data);
+  switch (kind ?? event.type) {
     case 'run.started':
       run.status = 'running';
       run.startedAt = time;
@@ -137,6 +155,9 @@ export function applyRunEvent(run: RunSnapshot, offset: number, receivedAt: numb
       if (typeof data.message === 'string') run.message = data.message;
       break;
     case 'step.started': {
+      // A team's own type with no status names a step it belongs to: it starts a new one, and leaves a
+      // known one as it is.
+      if (kind !== undefined && data.status === undefined && stepIndex(run).positions.has(data.step)) break;
       const edit = editStep(run, data.step);
       const step = run.steps[(touched = edit.position)]!;
       step.name = typeof data.name === 'string' ? data.name : step.name;
@@ -153,7 +174,7 @@ export function applyRunEvent(run: RunSnapshot, offset: number, receivedAt: numb
       const step = run.steps[(touched = edit.position)]!;
       step.status = data.status as StepResult;
       step.finishedAt = time;
-      const duration = typeof data.durationMs === 'number' ? data.durationMs : step.startedAt !== undefined ? Math.max(0, time - step.startedAt) : undefined;
+      const duration = typeof data.durationMs === 'number' && data.durationMs >= 0 ? data.durationMs : step.startedAt !== undefined ? Math.max(0, time - step.startedAt) : undefined;
       if (duration !== undefined) step.durationMs = duration;
       if (typeof data.message === 'string') step.message = data.message;
       if (step.status === 'passed') scoreDelta += weights.stepPassed;
@@ -173,6 +194,11 @@ export function applyRunEvent(run: RunSnapshot, offset: number, receivedAt: numb
     case 'run.completed':
       run.status = data.status;
       run.finishedAt = time;
+      // A failed run counts once, whatever its severity, and says why (or just "failed").
+      if (data.status === 'failed') {
+        scoreDelta -= weights.error;
+        run.lastError = { type: event.type, message: typeof data.message === 'string' ? data.message : 'failed', time, offset };
+      }
       if (data.summary !== undefined) run.summary = data.summary;
       if (run.status === 'succeeded' && run.percent !== null) run.percent = 100;
       break;
@@ -182,11 +208,12 @@ export function applyRunEvent(run: RunSnapshot, offset: number, receivedAt: numb
   }
   // Any activity revives a stalled run (run.completed and run.started have set the status already).
   if (run.status === 'stalled' && event.type !== 'run.stalled') run.status = 'running';
-  if (event.severity === 'error' && !(event.type === 'step.completed' && data.status === 'failed')) {
+  const failedStep = (kind ?? event.type) === 'step.completed' && data.status === 'failed';
+  if (event.severity === 'error' && !failedStep && !(event.type === 'run.completed' && data.status === 'failed')) {
     scoreDelta -= weights.error;
     run.lastError = { type: event.type, message: errorMessage(event), time, offset };
   }
-  if (event.type === 'step.completed' && data.status === 'failed') {
+  if (failedStep) {
     run.lastError = { type: event.type, message: data.message ?? `step ${data.step} failed`, time, offset };
   }
   if (scoreDelta !== 0) {

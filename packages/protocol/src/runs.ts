@@ -29,7 +29,7 @@ export interface RunEventData {
   log: { message: string };
   metric: { name: string; value: number; unit?: string };
   'run.heartbeat': Record<string, never>;
-  'run.completed': { status: FinalRunStatus; summary?: unknown };
+  'run.completed': { status: FinalRunStatus; summary?: unknown; message?: string };
   /** Published by the hub itself when a running run went silent. */
   'run.stalled': { silentMs: number };
 }
@@ -167,6 +167,7 @@ export function checkRunEventData(type: string, data: unknown): string | undefin
       if (!FINAL_RUN_STATUSES.includes(d.status as FinalRunStatus)) {
         return `run.completed: status must be one of ${FINAL_RUN_STATUSES.join(', ')} (got ${JSON.stringify(d.status)})`;
       }
+      if (d.message !== undefined && !isText(d.message)) return 'run.completed: message must be a string';
       return undefined;
     default:
       return undefined;

@@ -165,3 +165,38 @@ describe('run timing from the publisher\u2019s ts', () => {
     assert.equal(zoned.event.ts, T);
   });
 });
+
+describe('a team\u2019s own event types', () => {
+  const apply = (run: RunSnapshot, offset: number, input: object) => {
+    const checked = checkEvent(input);
+    assert.ok(checked.ok);
+    applyRunEvent(run, offset, 1000 + offset, checked.event, DEFAULT_HEALTH_WEIGHTS);
+  };
+
+  it('drive steps and health when their data names a step', () => {
+    const run = emptySnapshot('own', 'runs.own', 1000);
+    apply(run, 1, { type: 'test_start', data: { step: 'latency', name: 'Latency Injection' } });
+    assert.deepEqual(run.steps, [{ step: 'latency', name: 'Latency Injection', status: 'running', startedAt: 1001 }]);
+    apply(run, 2, { type: 'test_log', data: { step: 'latency', message: 'probing' } });
+    assert.equal(run.steps[0]!.status, 'running', 'a line about a known step does not restart it');
+    apply(run, 3, { type: 'test_complete', data: { step: 'latency', status: 'passed', durationMs: 523 } });
+    assert.deepEqual([run.steps[0]!.status, run.steps[0]!.durationMs], ['passed', 523]);
+    apply(run, 4, { type: 'test_complete', severity: 'error', data: { step: 'ui', status: 'failed', message: 'no title' } });
+    assert.equal(run.steps[1]!.status, 'failed');
+    assert.deepEqual(run.health, { score: 90, band: 'stable' }, '+2 (clamped) then −10, the failed step counted once');
+    assert.equal(run.lastError!.message, 'no title');
+    apply(run, 5, { type: 'stability', data: { score: 80 } });
+    assert.equal(run.steps.length, 2, 'no step named: just activity');
+    apply(run, 6, { type: 'log', data: { message: 'about ui', step: 'ui' } });
+    assert.equal(run.steps[1]!.status, 'failed', 'the built-in log type keeps its meaning');
+  });
+
+  it('count a failing run.completed once, with its message or "failed"', () => {
+    const quiet = emptySnapshot('q', 'runs.q', 1000);
+    apply(quiet, 1, { type: 'run.completed', data: { status: 'failed' } });
+    assert.deepEqual([quiet.health.score, quiet.lastError!.message], [95, 'failed']);
+    const loud = emptySnapshot('l', 'runs.l', 1000);
+    apply(loud, 1, { type: 'run.completed', severity: 'error', data: { status: 'failed', message: 'budget exceeded' } });
+    assert.deepEqual([loud.health.score, loud.lastError!.message], [95, 'budget exceeded']);
+  });
+});
