@@ -72,6 +72,12 @@ export interface StatsResponse {
   connections: ConnectionFigures;
   /** Channels with history (shared by the cluster). */
   channels: number;
+  /**
+   * What the history retains over all channels (shared by the cluster): events, and bytes of their
+   * stored JSON (what `--max-total-bytes` caps). Kept as running sums by the store, so as cheap at
+   * 10 million events as at ten.
+   */
+  stored: { events: number; bytes: number };
   /** This hub: events it stored and live events it wrote to its subscribers. */
   events: { in: number; out: number; inPerSecond: number; outPerSecond: number };
   slowConsumerCloses: number;

@@ -11,7 +11,7 @@ import { SubscriptionIndex } from './fanout/subscription-index.js';
 import type { Subscription } from './fanout/subscription.js';
 import { EMPTY_REPLAY, type ReplaySource } from './fanout/replay-source.js';
 import { newestOfPattern, patternPrefix, recoverChannel, recoverPattern, type Since } from './recovery.js';
-import type { AppendInput, AppendResult, ChannelListQuery, ChannelPosition, EventStore, HistoryPage, ScannedEvent, StoreHealth, StoredEvent } from './store/types.js';
+import type { AppendInput, AppendResult, ChannelListQuery, ChannelPosition, EventStore, HistoryPage, ScannedEvent, StoreHealth, StoredEvent, StoreTotals } from './store/types.js';
 
 /**
  * Lets a feature (runs) take part in the hub without the hub knowing it: `beforeAppend` may refuse
@@ -345,6 +345,12 @@ export class Hub {
   async channelCount(who: Principal): Promise<number> {
     this.access.authorize(who, { kind: 'admin', what: 'the channel count' });
     return this.store.channelCount();
+  }
+
+  /** Events and bytes the history retains over all channels, in O(1) (hub-wide: admin only, like the count). */
+  async storedTotals(who: Principal): Promise<StoreTotals> {
+    this.access.authorize(who, { kind: 'admin', what: 'the stored totals' });
+    return this.store.totals();
   }
 
   /**

@@ -102,6 +102,7 @@ describe('HTTP API', () => {
     const stats = (await getJson(`${hub.url}/api/stats`)).json;
     assert.ok(stats.events.in >= 1 && stats.events.out >= 1);
     assert.ok(stats.channels >= 1);
+    assert.ok(stats.stored.events >= 1 && stats.stored.bytes > 0, 'the store\'s totals');
     assert.equal(stats.connections.websocket, health.json.connections);
     for (const key of ['inPerSecond', 'outPerSecond']) assert.equal(typeof stats.events[key], 'number');
     const metrics = await (await fetch(`${hub.url}/metrics`)).text();

@@ -63,6 +63,24 @@ if (!available) {
       assert.equal((await a.read('idem', 0, 10)).events.length, 2);
     });
 
+    it('counts a history stored before it kept an event count once, then keeps the count running', async () => {
+      const prefix = prefixes();
+      const store = open(prefix);
+      await store.append('old.a', events('1', '2'));
+      await store.append('old.b', events('1'));
+      const client = new Redis(SHARED_REDIS_URL);
+      try {
+        await client.del(`${prefix}:events`); // as a hub of an older version left it
+      } finally {
+        client.disconnect();
+      }
+      await store.append('old.b', events('2')); // not counted: there is no count yet
+      assert.equal((await store.totals()).events, 4);
+      await store.append('old.c', events('1'));
+      await store.reset('old.a');
+      assert.equal((await store.totals()).events, 3);
+    });
+
     it('gives a channel whose keys vanished a new epoch, never the old one again', async () => {
       const prefix = prefixes();
       const store = open(prefix);

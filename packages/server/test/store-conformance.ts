@@ -251,6 +251,33 @@ export function describeStoreConformance(engine: string, open: (retention: Reten
       assert.deepEqual((await store.append('aging.next', sized(1))).offsets, [1]);
     });
 
+    it('counts the events and bytes it retains over all channels, through appends, duplicates, retention, refusals and resets', async () => {
+      const store = make({ maxCount: 3, maxAgeMs: 1000, maxTotalBytes: 8 * SIZE });
+      const channels = ['totals.a', 'totals.b', 'totals.c'];
+      const expect = async (events: number) => {
+        const kept = (await Promise.all(channels.map((c) => store.read(c, 0, 100)))).flatMap((p) => p.events);
+        assert.equal(kept.length, events);
+        assert.deepEqual(await store.totals(), { events, bytes: kept.reduce((sum, e) => sum + Buffer.byteLength(e.json), 0) });
+      };
+      await expect(0);
+      const once = () => prepareEvents([{ type: 'b', id: 'one' }], 65536);
+      await store.append('totals.a', sized(2));
+      await store.append('totals.b', once());
+      await store.append('totals.b', once()); // a duplicate stores nothing
+      await expect(3);
+      await store.append('totals.a', sized(3)); // maxCount 3: a's two oldest go
+      await expect(4);
+      await store.append('totals.c', sized(3));
+      await assert.rejects(store.append('totals.b', sized(2)), { code: 'quota_exceeded' }); // over maxTotalBytes: refused whole
+      await expect(7);
+      await store.reset('totals.c');
+      await expect(4);
+      await store.sweep(Date.now() + 5000);
+      await expect(0);
+      await store.append('totals.c', sized(1));
+      await expect(1);
+    });
+
     it('lists channels a page at a time in name order, by prefix, leaving reset-to-empty ones out', async () => {
       const store = make();
       for (const name of ['list.c', 'list.a', 'list.b.x', 'list.b', 'listing', 'list.d']) await store.append(name, events('1'));

@@ -31,6 +31,21 @@ describe('SqliteStore', () => {
     await second.close();
   });
 
+  it('keeps its totals across a reopen, counting each channel from its offsets rather than its rows', async () => {
+    const dataDir = sqliteDir();
+    const first = new SqliteStore({ dataDir, retention: { maxCount: 3, maxAgeMs: 86_400_000 } });
+    await first.append('totals.a', prepareEvents(Array.from({ length: 5 }, () => ({ type: 'a' })), 65536));
+    await first.append('totals.b', prepareEvents([{ type: 'b' }], 65536));
+    await first.append('totals.c', prepareEvents([{ type: 'c' }], 65536));
+    await first.reset('totals.c');
+    const before = await first.totals();
+    assert.equal(before.events, 4);
+    await first.close();
+    const second = new SqliteStore({ dataDir, retention });
+    assert.deepEqual(await second.totals(), before, 'read before any append of the new process');
+    await second.close();
+  });
+
   it('answers appends made in the same tick, and refuses appends after close', async () => {
     const store = new SqliteStore({ dataDir: sqliteDir(), retention });
     const results = await Promise.all([store.append('g', prepareEvents([{ type: 'a' }], 65536)), store.append('h', prepareEvents([{ type: 'b' }], 65536))]);

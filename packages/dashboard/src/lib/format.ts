@@ -33,6 +33,15 @@ export function count(n: number | undefined): string {
   return n >= 10_000 ? `${(n / 1000).toFixed(n >= 100_000 ? 0 : 1)}k` : n.toLocaleString();
 }
 
+/** A byte size in binary units: 512 B, 3.4 KiB, 12.0 MiB, 1.2 GiB. */
+export function byteSize(n: number | undefined): string {
+  if (n === undefined) return '—';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let unit = 0;
+  for (; n >= 1024 && unit < units.length - 1; unit++) n /= 1024;
+  return unit === 0 ? `${n} B` : `${n.toFixed(1)} ${units[unit]}`;
+}
+
 /**
  * Characters that change how the text around them looks without being seen themselves: bidirectional
  * overrides and isolates (which can make a name ending in `.exe` read as one ending in `.txt`), zero-width spaces and joiners,

@@ -1,13 +1,15 @@
 import type { ChannelListResponse, RunSummary, StatsResponse } from '@herald/protocol';
 import { Chart } from '../components/Chart.js';
 import { MetricCard } from '../components/bits.js';
-import { count, duration } from '../lib/format.js';
+import { byteSize, count, duration } from '../lib/format.js';
 import { useSession } from '../lib/session.js';
 import { usePoll } from '../lib/use-poll.js';
 
 /**
  * The hub at a glance: cards and the events-per-second chart (samples come from the stats poll). With
- * several hubs on one Redis the figures are the cluster's, and a table shows each hub.
+ * several hubs on one Redis the figures are the cluster's, and a table shows each hub. "Stored" figures
+ * are the history's (what the store retains, whoever stored it, however long ago); counters of the hub
+ * processes are labelled "since start", since a restart sets them back to 0.
  */
 export function Overview({ stats, samples }: { stats: StatsResponse | undefined; samples: number[][] }) {
   const { admin } = useSession();
@@ -16,7 +18,10 @@ export function Overview({ stats, samples }: { stats: StatsResponse | undefined;
   return (
     <>
       <div className="cards" data-testid="overview-cards">
-        <MetricCard label="Events since start" value={count(stats?.cluster.nodes.reduce((sum, node) => sum + node.events.in, 0))} testId="card-total" />
+        <MetricCard label="Stored events" value={count(stats?.stored.events)} testId="card-stored-events" />
+        <MetricCard label="Stored" value={byteSize(stats?.stored.bytes)} testId="card-stored-bytes" />
+        <MetricCard label="Channels" value={count(stats?.channels)} testId="card-channels" />
+        <MetricCard label="Events in since start" value={count(stats?.cluster.nodes.reduce((sum, node) => sum + node.events.in, 0))} testId="card-total" />
         <MetricCard label="Events / s" value={totals ? String(totals.inPerSecond) : '—'} testId="card-rate" />
         <MetricCard label="Active runs" value={stats ? String((stats.runs.running ?? 0) + (stats.runs.stalled ?? 0)) : '—'} testId="card-active" />
         <MetricCard label="Failed runs" value={stats ? String(stats.runs.failed ?? 0) : '—'} testId="card-failed" />

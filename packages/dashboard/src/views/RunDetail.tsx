@@ -7,6 +7,7 @@ import { EventAttachments, RunGallery } from '../components/Attachments.js';
 import { Chart } from '../components/Chart.js';
 import { ErrorBoundary } from '../components/ErrorBoundary.js';
 import { JsonView } from '../components/JsonView.js';
+import { RunNotifications } from '../components/RunNotifications.js';
 import { StepTimeline } from '../components/StepTimeline.js';
 import { clockTime, duration, eventTimes, preview, SEVERITY_ICONS, showText } from '../lib/format.js';
 import { jsonText } from '../lib/json-text.js';
@@ -119,6 +120,7 @@ export function RunDetail({ id }: { id: string }) {
         <h1 className="run-title"><bdi>{showText(snapshot.title)}</bdi></h1>
         <StatusBadge status={snapshot.status} />
         <span className="muted mono">{snapshot.id}</span>
+        <RunNotifications runs={[snapshot]} />
         {Object.entries(snapshot.labels).map(([k, v]) => <span key={k} className="badge muted"><bdi>{showText(k, 200)}</bdi>=<bdi>{showText(v, 200)}</bdi></span>)}
       </div>
       <div className="cards">

@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState } from 'react';
 import { useHerald } from '@herald/react';
 import { RUN_STATUSES, RUN_SUMMARY_CHANNEL, type RunSummary } from '@herald/protocol';
 import { HealthBadge, ProgressBar, StatusBadge } from '../components/bits.js';
+import { RunNotifications } from '../components/RunNotifications.js';
 import { duration, showText } from '../lib/format.js';
 import { href } from '../lib/route.js';
 import { useSession } from '../lib/session.js';
@@ -79,6 +80,7 @@ export function Runs() {
         </select>
         <input aria-label="search runs" className="grow" placeholder="search title, id, labels" value={text} onChange={(e) => setText(e.target.value)} />
         <span className="muted">{list.length === 1 ? '1 run' : `${list.length} runs`}</span>
+        <RunNotifications runs={runs.values()} />
       </div>
       {list.length === 0 ? (
         <div className="empty">No runs yet. Publish <code>run.started</code> on a <code>runs.&lt;id&gt;</code> channel, or try <code>npx herald run -- npm test</code>.</div>

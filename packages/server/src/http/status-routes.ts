@@ -35,7 +35,7 @@ export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connect
 
   app.get('/api/stats', async (request): Promise<StatsResponse> => {
     hub.authorize(request.principal, { kind: 'admin', what: '/api/stats' });
-    const [channels, cluster] = await Promise.all([hub.channelCount(request.principal), nodes()]);
+    const [channels, stored, cluster] = await Promise.all([hub.channelCount(request.principal), hub.storedTotals(request.principal), nodes()]);
     // This hub's figures are the first node's, taken now.
     const self = cluster[0]!;
     const sum = (figure: (node: NodeFigures) => number) => Math.round(cluster.reduce((total, node) => total + figure(node), 0) * 10) / 10;
@@ -43,6 +43,7 @@ export function registerStatusRoutes(app: FastifyInstance, { hub, stats, connect
       uptimeSeconds: stats.uptimeSeconds(),
       connections: self.connections,
       channels,
+      stored,
       events: self.events,
       slowConsumerCloses: stats.slowConsumerCloses,
       runs: runCounts(),

@@ -11,6 +11,7 @@ import {
   type RetentionPolicy,
   type ScannedEvent,
   type StoredEvent,
+  type StoreTotals,
   type TimeScanPage,
   type NewestScanQuery,
   type TimeScanQuery,
@@ -58,6 +59,8 @@ export class MemoryStore implements EventStore {
   private droppedInLog = 0;
   /** Bytes retained over all channels. */
   private totalBytes = 0;
+  /** Events retained over all channels. */
+  private totalEvents = 0;
 
   constructor(private readonly retention: RetentionPolicy) {}
 
@@ -106,6 +109,7 @@ export class MemoryStore implements EventStore {
     }
     state.bytes += added;
     this.totalBytes += added;
+    this.totalEvents += stored.length;
     this.trim(state, drop.count);
     return { epoch: state.epoch, offsets, duplicates, stored };
   }
@@ -191,11 +195,16 @@ export class MemoryStore implements EventStore {
     return count;
   }
 
+  async totals(): Promise<StoreTotals> {
+    return { events: this.totalEvents, bytes: this.totalBytes };
+  }
+
   async reset(channel: string): Promise<ChannelPosition> {
     const old = this.channelsByName.get(channel);
     if (old) {
       this.forget(old.events.length);
       this.totalBytes -= old.bytes;
+      this.totalEvents -= old.events.length;
     } else insertSorted(this.sortedNames, channel);
     const state: MemoryChannel = { epoch: newEpoch(), latest: 0, events: [], sizes: [], bytes: 0, ids: new Map(), idOfOffset: new Map() };
     this.channelsByName.set(channel, state);
@@ -249,6 +258,7 @@ export class MemoryStore implements EventStore {
     for (const size of state.sizes.splice(0, count)) bytes += size;
     state.bytes -= bytes;
     this.totalBytes -= bytes;
+    this.totalEvents -= count;
     for (const dropped of state.events.splice(0, count)) {
       const id = state.idOfOffset.get(dropped.offset);
       if (id !== undefined) {

@@ -13,6 +13,8 @@
  *   {P:C}:ids     hash    idempotency id → offset, for retained events only (trimmed with them)
  *   P:epoch       string  the epoch of channels that never stored anything (created once)
  *   P:bytes       string  bytes of the retained events' JSON over all channels (the total byte cap)
+ *   P:events      string  retained events over all channels (for stats; counted once by TOTALS_SCRIPT
+ *                         when absent — a history from before it was kept — then kept by every script)
  *   P:channels    zset    names of the channels that hold events, all score 0: name order (ZRANGE BYLEX)
  *   P:time        zset    every retained event as `<time, 15 digits>\0<channel>\0<offset, 16 digits>`,
  *                         all score 0: receive-time order with keyset paging (ZRANGE BYLEX), and the
@@ -49,6 +51,10 @@ local function field(fields, name)
   for k = 1, #fields, 2 do if fields[k] == name then return fields[k + 1] end end
   return nil
 end
+-- The event count is kept only once it exists: until TOTALS_SCRIPT has counted a history, a delta would be wrong.
+local function countEvents(countKey, delta)
+  if delta ~= 0 and redis.call('EXISTS', countKey) == 1 then redis.call('INCRBY', countKey, delta) end
+end
 local function nowMs()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -56,7 +62,7 @@ end
 `;
 
 /**
- * Append to one channel. KEYS: meta, events, ids, P:epoch, P:channels, P:time, P:bytes.
+ * Append to one channel. KEYS: meta, events, ids, P:epoch, P:channels, P:time, P:bytes, P:events.
  * ARGV: prefix, channel, maxCount, deadline (Redis ms, 0 = none), fresh store epoch, fresh channel
  * epoch, maxChannelBytes (0: none), maxTotalBytes (0: none), then per event: idempotency (`-` or
  * `+id`), json.
@@ -140,7 +146,9 @@ while dropCount < length - 1 and over() do
 end
 local total = tonumber(redis.call('GET', KEYS[7]) or '0')
 if maxTotal > 0 and total + added - dropBytes > maxTotal then return {'quota', total} end
+local gone = 0
 if fresh then
+  gone = redis.call('XLEN', KEYS[2])
   redis.call('UNLINK', KEYS[2], KEYS[3])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'latest', 0, 'bytes', 0)
 end
@@ -164,6 +172,7 @@ if dropCount > 0 then
 end
 redis.call('HSET', KEYS[1], 'latest', last, 'time', now, 'bytes', kept)
 redis.call('INCRBY', KEYS[7], added - dropBytes)
+countEvents(KEYS[8], #new - dropCount - gone)
 redis.call('ZADD', KEYS[5], 0, channel)
 return reply
 `;
@@ -188,6 +197,7 @@ if not epoch then
   end
   -- Listed but its meta is gone: a new epoch now, so that this answer and the next append agree.
   epoch, latest = ARGV[5], 0
+  countEvents(ARGV[1] .. ':events', -redis.call('XLEN', KEYS[2]))
   redis.call('UNLINK', KEYS[2], KEYS[3])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'latest', 0)
 end
@@ -207,7 +217,7 @@ return reply
 `;
 
 /**
- * Drops a channel's history and starts a new epoch. KEYS: meta, events, ids, P:channels, P:bytes.
+ * Drops a channel's history and starts a new epoch. KEYS: meta, events, ids, P:channels, P:bytes, P:events.
  * ARGV: prefix, channel, fresh epoch, deadline. Returns the epoch, or {'late', now}.
  * Index members of the dropped events stay behind; scans skip them and the sweep removes them.
  */
@@ -216,6 +226,7 @@ local deadline = tonumber(ARGV[4])
 if deadline > 0 and nowMs() > deadline then return {'late'} end
 local bytes = tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0')
 if bytes > 0 then redis.call('DECRBY', KEYS[5], bytes) end
+countEvents(KEYS[6], -redis.call('XLEN', KEYS[2]))
 redis.call('UNLINK', KEYS[2], KEYS[3])
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'epoch', ARGV[3], 'latest', 0)
@@ -285,12 +296,28 @@ for _, m in ipairs(members) do
       local size = #field(entry[2], 'j')
       redis.call('HINCRBY', key(channel, 'meta'), 'bytes', -size)
       redis.call('DECRBY', ARGV[1] .. ':bytes', size)
+      countEvents(ARGV[1] .. ':events', -1)
       dropped = dropped + 1
     end
   end
   redis.call('ZREM', KEYS[1], m)
 end
 return {dropped, #members}
+`;
+
+/**
+ * The store-wide totals. KEYS: P:events, P:bytes, P:channels. ARGV: prefix. Returns {events, bytes}.
+ * O(1), except once per history from before the count was kept: then every listed channel's stream
+ * length is added up here (one XLEN each, atomically, so no append is counted twice or missed).
+ */
+export const TOTALS_SCRIPT = `${COMMON}
+local events = redis.call('GET', KEYS[1])
+if not events then
+  events = 0
+  for _, name in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do events = events + redis.call('XLEN', key(name, 'events')) end
+  redis.call('SET', KEYS[1], events)
+end
+return {tonumber(events), tonumber(redis.call('GET', KEYS[2]) or '0')}
 `;
 
 /**

@@ -2,7 +2,7 @@ import { Redis, type Result } from 'ioredis';
 import { HeraldError } from '../errors.js';
 import { takeBatch } from './batch.js';
 import { RedisHealth, describeRedisError, isRedisFault } from './redis-health.js';
-import { APPEND_SCRIPT, LIST_SCRIPT, NO_IDEM, READ_SCRIPT, RESET_SCRIPT, SCAN_SCRIPT, SWEEP_SCRIPT, TIME_DIGITS } from './redis-scripts.js';
+import { APPEND_SCRIPT, LIST_SCRIPT, NO_IDEM, READ_SCRIPT, RESET_SCRIPT, SCAN_SCRIPT, SWEEP_SCRIPT, TIME_DIGITS, TOTALS_SCRIPT } from './redis-scripts.js';
 import {
   newEpoch,
   type AppendInput,
@@ -16,6 +16,7 @@ import {
   type ScannedEvent,
   type StoreHealth,
   type StoredEvent,
+  type StoreTotals,
   type TimeScanPage,
   type NewestScanQuery,
   type TimeScanQuery,
@@ -30,6 +31,7 @@ declare module 'ioredis' {
     heraldScan(...args: Args): Result<Array<string | number>, Context>;
     heraldSweep(...args: Args): Result<[number, number], Context>;
     heraldList(...args: Args): Result<Array<string | number>, Context>;
+    heraldTotals(...args: Args): Result<[number, number], Context>;
   }
 }
 
@@ -120,12 +122,13 @@ export class RedisStore implements EventStore {
     });
     this.redis.on('close', () => this.closing || this.health_.faulted('the connection to Redis closed', Date.now()));
     this.redis.on('ready', () => this.sampleClock());
-    this.redis.defineCommand('heraldAppend', { numberOfKeys: 7, lua: APPEND_SCRIPT });
+    this.redis.defineCommand('heraldAppend', { numberOfKeys: 8, lua: APPEND_SCRIPT });
     this.redis.defineCommand('heraldRead', { numberOfKeys: 5, lua: READ_SCRIPT });
-    this.redis.defineCommand('heraldReset', { numberOfKeys: 5, lua: RESET_SCRIPT });
+    this.redis.defineCommand('heraldReset', { numberOfKeys: 6, lua: RESET_SCRIPT });
     this.redis.defineCommand('heraldScan', { numberOfKeys: 1, lua: SCAN_SCRIPT });
     this.redis.defineCommand('heraldSweep', { numberOfKeys: 1, lua: SWEEP_SCRIPT });
     this.redis.defineCommand('heraldList', { numberOfKeys: 1, lua: LIST_SCRIPT });
+    this.redis.defineCommand('heraldTotals', { numberOfKeys: 3, lua: TOTALS_SCRIPT });
   }
 
   append(channel: string, inputs: AppendInput[]): Promise<AppendResult> {
@@ -193,12 +196,19 @@ export class RedisStore implements EventStore {
     return this.command(() => this.redis.zcard(this.channelsKey()));
   }
 
+  async totals(): Promise<StoreTotals> {
+    const earlier = this.allUnsettledNow();
+    const [events, bytes] = await this.command(() => this.redis.heraldTotals(this.eventsKey(), this.bytesKey(), this.channelsKey(), this.prefix));
+    await earlier;
+    return { events: Number(events), bytes: Number(bytes) };
+  }
+
   async reset(channel: string): Promise<ChannelPosition> {
     // Appends called before the reset belong to the old epoch: they go out first, on the same connection.
     this.flush();
     const sentAt = Date.now();
     const [meta, events, ids] = this.channelKeys(channel);
-    const reply = await this.command(() => this.redis.heraldReset(meta, events, ids, this.channelsKey(), this.bytesKey(), this.prefix, channel, newEpoch(), this.deadline(sentAt)), sentAt);
+    const reply = await this.command(() => this.redis.heraldReset(meta, events, ids, this.channelsKey(), this.bytesKey(), this.eventsKey(), this.prefix, channel, newEpoch(), this.deadline(sentAt)), sentAt);
     if (reply[0] !== 'ok') throw this.late(sentAt);
     return { epoch: reply[1]!, latest: 0, earliest: 1 };
   }
@@ -268,7 +278,7 @@ export class RedisStore implements EventStore {
     for (const { channel, inputs } of batch) {
       const args: Args = [];
       for (const input of inputs) args.push(input.event.id === undefined ? NO_IDEM : `+${input.event.id}`, input.json);
-      const keys = [...this.channelKeys(channel), this.storeEpochKey(), this.channelsKey(), this.timeKey(), this.bytesKey()];
+      const keys = [...this.channelKeys(channel), this.storeEpochKey(), this.channelsKey(), this.timeKey(), this.bytesKey(), this.eventsKey()];
       const { maxCount, maxChannelBytes = 0, maxTotalBytes = 0 } = this.options.retention;
       pipeline.heraldAppend(...keys, this.prefix, channel, maxCount, deadline, storeEpoch, channelEpoch, maxChannelBytes, maxTotalBytes, ...args);
     }
@@ -401,6 +411,10 @@ export class RedisStore implements EventStore {
 
   private bytesKey(): string {
     return `${this.prefix}:bytes`;
+  }
+
+  private eventsKey(): string {
+    return `${this.prefix}:events`;
   }
 }
 

@@ -26,8 +26,15 @@ export type WriterRequest =
   | { id: number; type: 'sweep'; cutoff: number }
   /** A tiny write, to find out whether a disk that was full or failing takes writes again. */
   | { id: number; type: 'probe' }
+  /** Nothing but the totals every reply carries: for a store that has had no reply yet. */
+  | { id: number; type: 'totals' }
   | { id: number; type: 'close' };
-export type WriterReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; message: string; code?: string };
+/** Every reply carries the running totals after the request (the main thread keeps the latest, for O(1) stats). */
+export type WriterReply = { totals: WriterTotals } & ({ id: number; ok: true; result: unknown } | { id: number; ok: false; message: string; code?: string });
+export interface WriterTotals {
+  events: number;
+  bytes: number;
+}
 
 interface ChannelRow {
   id: number;
@@ -61,6 +68,11 @@ const statements = {
   oldestSizes: db.prepare<[number], { offset: number; bytes: number }>('SELECT offset, bytes FROM events WHERE channel_id = ? ORDER BY offset'),
   subtractBytes: db.prepare('UPDATE channels SET bytes = bytes - ? WHERE id = ?'),
   totalBytes: db.prepare<[], { bytes: number }>('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM channels'),
+  // Offsets of a channel are gap-free and retention drops the oldest first, so a channel retains
+  // latest - earliest + 1 events: one index look-up per channel, where COUNT(*) would read every event.
+  totalEvents: db.prepare<[], { events: number }>(
+    'SELECT COALESCE(SUM(c.latest - (SELECT MIN(e.offset) FROM events e WHERE e.channel_id = c.id) + 1), 0) AS events FROM channels c WHERE c.latest > 0',
+  ),
   newestOlderThan: db.prepare<[number, number], { offset: number | null }>('SELECT MAX(offset) AS offset FROM events WHERE channel_id = ? AND time < ?'),
   allChannelIds: db.prepare<[], { id: number }>('SELECT id FROM channels'),
   deleteChannelEvents: db.prepare('DELETE FROM events WHERE channel_id = ?'),
@@ -69,6 +81,8 @@ const statements = {
 const cache = new Map<string, ChannelRow>();
 /** Bytes retained over all channels, kept here so that the total cap costs no query per append. */
 let totalBytes = statements.totalBytes.get()!.bytes;
+/** Events retained over all channels, kept the same way (read once at start, then running). */
+let totalEvents = statements.totalEvents.get()!.events;
 
 /** Thrown inside an append's savepoint to roll back just that append when it would pass the total cap. */
 class OverTotal extends Error {}
@@ -98,6 +112,7 @@ function appendOne({ channel, events }: WriterAppend, time: number): WriterAppen
     row.latest = offset;
     row.bytes += bytes;
     totalBytes += bytes;
+    totalEvents++;
     offsets.push(offset);
     duplicates.push(false);
     stored++;
@@ -115,9 +130,11 @@ function appendOne({ channel, events }: WriterAppend, time: number): WriterAppen
 /** Deletes the channel's events up to `offset` and takes their bytes off the channel and the total. */
 function trimTo(row: ChannelRow, offset: number): void {
   const { bytes } = statements.bytesUpTo.get(row.id, offset)!;
-  if (statements.trimCount.run(row.id, offset).changes === 0) return;
+  const { changes } = statements.trimCount.run(row.id, offset);
+  if (changes === 0) return;
   row.bytes -= bytes;
   totalBytes -= bytes;
+  totalEvents -= changes;
 }
 
 /** The newest offset whose dropping (with all older) brings the channel under its byte cap; the newest event stays. */
@@ -139,11 +156,13 @@ const appendInSavepoint = db.transaction(appendOne);
 
 function appendOrRefuse(append: WriterAppend, time: number): WriterAppendResult {
   const before = totalBytes;
+  const eventsBefore = totalEvents;
   try {
     return appendInSavepoint(append, time);
   } catch (error) {
     if (!(error instanceof OverTotal)) throw error;
     totalBytes = before;
+    totalEvents = eventsBefore;
     cache.delete(append.channel); // its row (perhaps new) was rolled back: read it again next time
     return { epoch: '', offsets: [], duplicates: [], time, refusedBytes: { stored: before, max: maxTotalBytes } };
   }
@@ -157,17 +176,20 @@ const handlers = {
     } catch (error) {
       cache.clear(); // positions may have advanced inside the rolled-back transaction
       totalBytes = statements.totalBytes.get()!.bytes;
+      totalEvents = statements.totalEvents.get()!.events;
       throw error;
     }
   },
   reset: (request: Extract<WriterRequest, { type: 'reset' }>) => {
     const epoch = newEpoch();
     const row = channelRow(request.channel, epoch);
-    db.transaction(() => {
-      statements.deleteChannelEvents.run(row.id);
+    const dropped = db.transaction(() => {
+      const { changes } = statements.deleteChannelEvents.run(row.id);
       statements.resetChannel.run(epoch, row.id);
+      return changes;
     })();
     totalBytes -= row.bytes;
+    totalEvents -= dropped;
     row.epoch = epoch;
     row.latest = 0;
     row.bytes = 0;
@@ -187,8 +209,10 @@ const handlers = {
     // Cached rows hold the bytes before the sweep; they are read again when next used.
     cache.clear();
     totalBytes = statements.totalBytes.get()!.bytes;
+    totalEvents -= dropped;
     return dropped;
   },
+  totals: () => null,
   probe: () => {
     statements.probe.run(String(Date.now()));
     return null;
@@ -202,10 +226,10 @@ const handlers = {
 parentPort!.on('message', (request: WriterRequest) => {
   let reply: WriterReply;
   try {
-    reply = { id: request.id, ok: true, result: handlers[request.type](request as never) };
+    reply = { id: request.id, ok: true, result: handlers[request.type](request as never), totals: { events: totalEvents, bytes: totalBytes } };
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    reply = { id: request.id, ok: false, message: error instanceof Error ? error.message : String(error), ...(typeof code === 'string' ? { code } : {}) };
+    reply = { id: request.id, ok: false, message: error instanceof Error ? error.message : String(error), ...(typeof code === 'string' ? { code } : {}), totals: { events: totalEvents, bytes: totalBytes } };
   }
   parentPort!.postMessage(reply);
   if (request.type === 'close') parentPort!.close();

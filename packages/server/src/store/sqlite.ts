@@ -5,7 +5,7 @@ import { HeraldError } from '../errors.js';
 import { takeBatch } from './batch.js';
 import { DataCorruptError, DataFolderLock } from './data-folder-lock.js';
 import { openEventDatabase, type SyncMode } from './sqlite-schema.js';
-import type { WriterAppend, WriterAppendResult, WriterData, WriterReply, WriterRequest } from './sqlite-writer.js';
+import type { WriterAppend, WriterAppendResult, WriterData, WriterReply, WriterRequest, WriterTotals } from './sqlite-writer.js';
 import {
   newEpoch,
   type AppendInput,
@@ -22,6 +22,7 @@ import {
   type TimeScanQuery,
   type StoreHealth,
   type StoredEvent,
+  type StoreTotals,
 } from './types.js';
 
 /** While the disk refuses writes, how often a tiny write checks whether it takes them again. */
@@ -99,6 +100,8 @@ export class SqliteStore implements EventStore {
   private fault: string | undefined;
   private probe: NodeJS.Timeout | undefined;
   private healthListener: ((health: StoreHealth) => void) | undefined;
+  /** The writer's running totals as of its latest reply (it keeps them; every reply carries them). */
+  private latestTotals: WriterTotals | undefined;
 
   constructor(private readonly options: SqliteStoreOptions) {
     this.lock = DataFolderLock.acquire(options.dataDir);
@@ -215,6 +218,13 @@ export class SqliteStore implements EventStore {
     return this.statements.countChannels.get()!.count;
   }
 
+  async totals(): Promise<StoreTotals> {
+    // Before the writer's first reply, one round trip (it read them when it opened the database).
+    if (!this.latestTotals) await this.request({ type: 'totals' });
+    const { events, bytes } = this.latestTotals!;
+    return { events, bytes };
+  }
+
   async reset(channel: string): Promise<ChannelPosition> {
     // Appends made before the reset belong to the old epoch: they are written (and so dropped) first.
     await this.drain();
@@ -314,6 +324,8 @@ export class SqliteStore implements EventStore {
   }
 
   private onReply(reply: WriterReply): void {
+    // Replies arrive in request order, so the last one's totals are the writer's newest.
+    this.latestTotals = reply.totals;
     const waiter = this.waiting.get(reply.id);
     if (!waiter) return;
     this.waiting.delete(reply.id);

@@ -148,6 +148,12 @@ export interface EventStore {
   listChannels(query: ChannelListQuery): Promise<ChannelSummary[]>;
   /** How many channels `listChannels` would list in all, without listing them (stats are polled every second). */
   channelCount(): Promise<number>;
+  /**
+   * How many events (and bytes of their JSON) the history retains over all channels, read in O(1)
+   * whatever its size: stats are polled every second, and COUNT(*) over 10 million rows is not a poll.
+   * Engines keep running sums as they append, trim and reset.
+   */
+  totals(): Promise<StoreTotals>;
   /** Drops a channel's history and starts a new epoch. */
   reset(channel: string): Promise<ChannelPosition>;
   /** Applies the age part of the retention policy now (count is applied on append). */
@@ -168,6 +174,14 @@ export interface EventStore {
    * were stored after one of its subscriptions began. Engines that stamp with `Date.now()` omit it.
    */
   clock?(): number;
+}
+
+/** Store-wide figures (see `EventStore.totals`). */
+export interface StoreTotals {
+  /** Events retained over all channels (the newest of a channel counts until retention or a reset drops it). */
+  events: number;
+  /** Bytes of their stored JSON: what `maxTotalBytes` caps. */
+  bytes: number;
 }
 
 export interface StoreHealth {
