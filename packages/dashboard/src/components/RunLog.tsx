@@ -30,7 +30,9 @@ export function RunLog({ runId, events, runFailed, now }: { runId: string; event
   const reached = useRef<number | null>(null);
   const box = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
-  const [viewHeight, setViewHeight] = useState(600);
+  const [measured, setMeasured] = useState(0);
+  /** Set when this component moved the scroll position: the scroll event that follows is not the reader's. */
+  const ownScroll = useRef(false);
 
   const model: LogModel = useMemo(() => buildLog(events, runFailed), [events, runFailed]);
   const rows = useMemo(() => visibleRows(model, toggled, (line) => !severity || line.event.event.severity === severity), [model, toggled, severity]);
@@ -68,31 +70,34 @@ export function RunLog({ runId, events, runFailed, now }: { runId: string; event
 
   useEffect(() => {
     const element = box.current!;
-    const observer = new ResizeObserver(() => setViewHeight(element.clientHeight));
+    const observer = new ResizeObserver(() => setMeasured(element.clientHeight));
     observer.observe(element);
     return () => observer.disconnect();
   }, []);
 
   useLayoutEffect(() => {
     const element = box.current!;
+    const scrollTo = (top: number) => {
+      const before = element.scrollTop;
+      element.scrollTop = top;
+      if (element.scrollTop !== before) ownScroll.current = true;
+      setScrollTop(element.scrollTop);
+    };
     if (jump !== null) {
       const line = model.lines.find((l) => l.offset === jump);
       const shownAs = line?.kind === 'end' ? line.group!.id : jump;
       const index = rows.findIndex((r) => r.line.offset === shownAs);
       if (index < 0) return;
-      element.scrollTop = Math.max(0, tops[index]! - element.clientHeight / 2);
-      setScrollTop(element.scrollTop);
+      scrollTo(Math.max(0, tops[index]! - element.clientHeight / 2));
       element.scrollIntoView({ block: 'nearest' });
       setJump(null);
-    } else if (follow) {
-      element.scrollTop = element.scrollHeight;
-      setScrollTop(element.scrollTop);
-    }
+    } else if (follow) scrollTo(element.scrollHeight);
   }, [rows, tops, jump, follow, model]);
 
   const onScroll = () => {
     const element = box.current!;
     setScrollTop(element.scrollTop);
+    if (ownScroll.current) return void (ownScroll.current = false);
     const atBottom = element.scrollTop + element.clientHeight >= element.scrollHeight - 2;
     if (atBottom && !follow && jump === null) setFollow(true);
     else if (!atBottom && follow) pause();
@@ -131,6 +136,8 @@ export function RunLog({ runId, events, runFailed, now }: { runId: string; event
   };
   const fileName = runId.replace(/[^A-Za-z0-9._-]/g, '_');
 
+  // The box is as tall as its rows up to 60vh: while it grows, draw enough for the tallest it can be.
+  const viewHeight = Math.max(measured, window.innerHeight * 0.6);
   let first = 0;
   let hi = rows.length;
   while (first < hi) {
@@ -161,7 +168,9 @@ export function RunLog({ runId, events, runFailed, now }: { runId: string; event
       </div>
       {events.length && events[0]!.offset > 1 ? <div className="muted" data-testid="log-partial">From event #{events[0]!.offset}: the page holds the newest {events.length.toLocaleString()} events (downloads too).</div> : null}
       <div className="log-frame">
-        <div data-testid="run-log" className="run-log" ref={box} onScroll={onScroll} onWheel={(e) => e.deltaY < 0 && follow && pause()} style={{ paddingTop: tops[first], paddingBottom: total - tops[last]! }}>
+        <div data-testid="run-log" className="run-log" ref={box} onScroll={onScroll} onWheel={(e) => e.deltaY < 0 && follow && pause()}>
+          {/* Spacers, not padding: padding taller than the box's max-height would stretch the box. */}
+          <div aria-hidden style={{ height: tops[first] }} />
           {rows.slice(first, last).map((row) => (
             <LogRow
               key={row.line.offset}
@@ -175,6 +184,7 @@ export function RunLog({ runId, events, runFailed, now }: { runId: string; event
               onToggle={toggle}
             />
           ))}
+          <div aria-hidden style={{ height: total - tops[last]! }} />
         </div>
         {!follow ? (
           <button type="button" className="log-follow" data-testid="log-follow" onClick={() => setFollow(true)}>

@@ -1,6 +1,6 @@
 import type { DeliveredEvent } from '@herald/client';
+import { eventTime } from '@herald/protocol';
 import { plainText } from './ansi.js';
-import { eventTimes } from './format.js';
 import { jsonText } from './json-text.js';
 
 /**
@@ -45,6 +45,26 @@ const GH_ERROR = /^::error(?:\s[^:]*)?::/;
 
 const plainCache = new WeakMap<DeliveredEvent, string>();
 
+/** What a line is, worked out once per event: the log is rebuilt on every change, 20 000 lines at a time. */
+interface LineFacts {
+  plain: string;
+  mark: { kind: 'start' | 'end'; title: string } | null;
+  error: boolean;
+  /** When it happened: the publisher's ts when the run rules believe it (`eventTimes(e).at`, without its hover text). */
+  at: number;
+}
+const factsCache = new WeakMap<DeliveredEvent, LineFacts>();
+
+function factsOf(e: DeliveredEvent): LineFacts {
+  let facts = factsCache.get(e);
+  if (!facts) {
+    const plain = plainOf(e);
+    facts = { plain, mark: marker(e, plain), error: e.event.severity === 'error' || (e.event.type === 'log' && GH_ERROR.test(plain)), at: eventTime(e.time, e.event.ts) };
+    factsCache.set(e, facts);
+  }
+  return facts;
+}
+
 /** The text of an event's line: a log's message, any other event as its type and data. */
 export function plainOf(e: DeliveredEvent): string {
   let text = plainCache.get(e);
@@ -73,10 +93,7 @@ export function buildLog(events: readonly DeliveredEvent[], runFailed: boolean):
   const groups: LogGroup[] = [];
   let open: LogGroup | null = null;
   for (const e of events) {
-    const plain = plainOf(e);
-    const mark = marker(e, plain);
-    const error = e.event.severity === 'error' || (e.event.type === 'log' && GH_ERROR.test(plain));
-    const at = eventTimes(e).at;
+    const { plain, mark, error, at } = factsOf(e);
     if (mark?.kind === 'start' && (open?.depth ?? -1) + 1 < MAX_DEPTH) {
       const group: LogGroup = { id: e.offset, title: mark.title, parent: open, depth: open ? open.depth + 1 : 0, startAt: at, endAt: null, failed: error, lines: 0 };
       groups.push(group);
