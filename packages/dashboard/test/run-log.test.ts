@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { BIG_RUN_HUB } from '../../server/test/support/big-run.js';
@@ -12,6 +12,7 @@ const DASHBOARD = new URL('../dist', import.meta.url).pathname;
 /** Opening a 10 000-line log may not block the page longer than this. */
 const LONGEST_TASK_MS = 200;
 const BIG_LINES = 10_000;
+const SCREENSHOTS = new URL('../../../test-output/screenshots/', import.meta.url).pathname;
 
 function heraldRun(url: string, args: string[]): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
@@ -73,6 +74,8 @@ describe('run log as a CI screen, in real Chromium', () => {
     assert.ok(r > 150 && g < 130 && b < 130, `red: rgb(${r}, ${g}, ${b})`);
     const bold = page.locator('[data-testid="run-log"] .log-text span', { hasText: 'bold green' });
     assert.equal(await bold.evaluate((el) => getComputedStyle(el).fontWeight), '700');
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.locator('[data-testid="run-log"]').screenshot({ path: `${SCREENSHOTS}run-log-ansi.png` });
     const text = (await page.textContent('[data-testid="run-log"]'))!;
     assert.ok(text.includes('red plain') && text.includes('cleared link') && !text.includes('window title'), text);
     assert.doesNotMatch(text, /[\x00-\x08\x0b-\x1f\x7f-\x9f]|\[31m|\]8;;/, 'no escape sequence or control character');
@@ -108,6 +111,8 @@ describe('run log as a CI screen, in real Chromium', () => {
     await install.locator('.log-toggle').click();
     await page.waitForSelector('[data-testid="run-log"] >> text=added 312 packages');
     assert.equal(await install.getAttribute('data-open'), 'true');
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.locator('[data-testid="run-log"]').screenshot({ path: `${SCREENSHOTS}run-log-groups.png` });
     await tests.locator('.log-toggle').click();
     await page.locator('[data-testid="run-log"] >> text=test b failed').waitFor({ state: 'detached' });
     assert.deepEqual(consoleErrors, []);
