@@ -1,22 +1,23 @@
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { DeliveredEvent } from '@herald/client';
 import { useHerald } from '@herald/react';
-import { applyRunEvent, DEFAULT_HEALTH_WEIGHTS, emptySnapshot, SEVERITIES, type RunSnapshot, type Severity } from '@herald/protocol';
+import { applyRunEvent, DEFAULT_HEALTH_WEIGHTS, emptySnapshot, SEVERITIES, type RunSnapshot } from '@herald/protocol';
 import { HealthGauge, ProgressBar, StatusBadge } from '../components/bits.js';
-import { EventAttachments, RunGallery } from '../components/Attachments.js';
+import { RunGallery } from '../components/Attachments.js';
 import { Chart } from '../components/Chart.js';
 import { ErrorBoundary } from '../components/ErrorBoundary.js';
 import { JsonView } from '../components/JsonView.js';
+import { RunLog } from '../components/RunLog.js';
 import { RunNotifications } from '../components/RunNotifications.js';
 import { StepTimeline } from '../components/StepTimeline.js';
-import { clockTime, duration, eventTimes, preview, SEVERITY_ICONS, showText } from '../lib/format.js';
-import { jsonText } from '../lib/json-text.js';
+import { clockTime, duration, eventTimes, SEVERITY_ICONS, showText } from '../lib/format.js';
+import { mergeLog } from '../lib/log-model.js';
 import { useNotices } from '../lib/notices.js';
 import { href } from '../lib/route.js';
+import { loadRunHistory, RUN_LOG_CAP } from '../lib/run-history.js';
 import { useSession } from '../lib/session.js';
 import { useNow } from '../lib/use-now.js';
 
-const LOG_CAP = 2000;
 /** Characters of a run's message or last error shown; publishers may send 10 000. */
 const MESSAGE_CUT = 300;
 const COLORS = ['#6366f1', '#22c55e', '#eab308', '#ef4444', '#38bdf8', '#a855f7'];
@@ -42,8 +43,6 @@ export function RunDetail({ id }: { id: string }) {
   const [, setVersion] = useState(0);
   const [log, setLog] = useState<DeliveredEvent[]>([]);
   const [series, setSeries] = useState<Series[]>([]);
-  const [severity, setSeverity] = useState<Severity | ''>('');
-  const [search, setSearch] = useState('');
   const [missing, setMissing] = useState(false);
   const now = useNow(1000);
 
@@ -58,7 +57,7 @@ export function RunDetail({ id }: { id: string }) {
       frame = 0;
       const batch = pending.splice(0);
       setVersion((v) => v + 1);
-      if (batch.length) setLog((current) => mergeLog(current, batch));
+      if (batch.length) setLog((current) => mergeLog(current, batch, RUN_LOG_CAP));
       const metrics = batch.filter((e) => e.event.type === 'metric');
       if (metrics.length) setSeries((current) => addPoints(current, metrics));
     };
@@ -79,7 +78,7 @@ export function RunDetail({ id }: { id: string }) {
     sub.on('reset', () => reportMissing(channel));
     sub.on('error', (error) => setRefused(error.message));
     // A refusal here is the subscription's to report (above); these only fill in the past.
-    client.history(channel, { last: 500 }).then((page) => active && setLog((current) => mergeLog(current, page.events)), () => {});
+    loadRunHistory(client, channel, RUN_LOG_CAP, (events) => setLog((current) => mergeLog(current, events, RUN_LOG_CAP)), () => active).catch(() => {});
     hubFetch(`api/runs/${encodeURIComponent(id)}/metrics?points=500`)
       .then((r) => (r.ok ? (r.json() as Promise<{ series: Series[] }>) : { series: [] }))
       .then((body) => active && setSeries((current) => (current.length ? current : body.series)), () => {});
@@ -89,11 +88,6 @@ export function RunDetail({ id }: { id: string }) {
       sub.unsubscribe();
     };
   }, [client, channel, id, reportMissing, readable, hubFetch]);
-
-  const shownLog = useMemo(() => {
-    const needle = search.trim().toLowerCase();
-    return log.filter((e) => (!severity || e.event.severity === severity) && (!needle || `${e.event.type} ${jsonText(e.event.data ?? '')}`.toLowerCase().includes(needle))).slice(-300).reverse();
-  }, [log, severity, search]);
 
   const snapshot = run.current;
   if (!readable || refused) {
@@ -149,24 +143,8 @@ export function RunDetail({ id }: { id: string }) {
       <div className="split">
         <div className="panel">
           <h2>Log</h2>
-          <div className="toolbar">
-            <select aria-label="log severity" value={severity} onChange={(e) => setSeverity(e.target.value as Severity | '')}>
-              <option value="">all severities</option>
-              {SEVERITIES.map((s) => <option key={s} value={s}>{s}</option>)}
-            </select>
-            <input aria-label="search log" className="grow" placeholder="search" value={search} onChange={(e) => setSearch(e.target.value)} />
-          </div>
           <ErrorBoundary what="the log" compact>
-            <div data-testid="run-log" style={{ maxHeight: '50vh', overflow: 'auto' }}>
-              {shownLog.map((e) => (
-                <div key={e.offset} className="mono" style={{ display: 'flex', gap: 8, padding: '2px 0' }} data-offset={e.offset}>
-                  <span className="muted" title={eventTimes(e).title} data-testid="log-time">{clockTime(eventTimes(e).at)}</span>
-                  <span className={`sev-${e.event.severity}`}>{SEVERITY_ICONS[e.event.severity]} {e.event.type === 'log' ? '' : showText(e.event.type)}</span>
-                  <span className="user-text" style={{ overflow: 'hidden', textOverflow: 'ellipsis' }}>{preview(e.event.data, 500)}</span>
-                  <EventAttachments event={e} compact />
-                </div>
-              ))}
-            </div>
+            <RunLog runId={id} events={log} runFailed={snapshot.status === 'failed'} now={snapshot.finishedAt ?? now} />
           </ErrorBoundary>
         </div>
         <div>
@@ -184,12 +162,6 @@ export function RunDetail({ id }: { id: string }) {
       </div>
     </div>
   );
-}
-
-function mergeLog(current: DeliveredEvent[], incoming: DeliveredEvent[]): DeliveredEvent[] {
-  const seen = new Set(current.map((e) => e.offset));
-  const merged = [...current, ...incoming.filter((e) => !seen.has(e.offset))].sort((a, b) => a.offset - b.offset);
-  return merged.slice(-LOG_CAP);
 }
 
 function addPoints(current: Series[], events: DeliveredEvent[]): Series[] {
