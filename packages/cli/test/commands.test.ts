@@ -122,4 +122,28 @@ describe('herald tail', () => {
       await hub.kill();
     }
   });
+  it('--last N prints the newest N across a pattern, oldest first, then follows with no gap or duplicate', async () => {
+    const hub = await spawnHub(dataDir());
+    const env = { HERALD_URL: hub.url };
+    for (const [channel, type] of [['l.a', 'a1'], ['l.b', 'b1'], ['l.a', 'a2'], ['l.c', 'c1'], ['other', 'o1']]) await herald(['publish', channel!, JSON.stringify({ type })], env);
+    const child = spawn(process.execPath, [CLI, 'tail', 'l.*', '--json', '--last', '3', '--url', hub.url], { env: { ...process.env, NO_COLOR: '1' } });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const printed = () => stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+    try {
+      await until(() => printed().length === 3, 'the newest three');
+      assert.deepEqual(printed().map((e) => `${e.channel}#${e.offset} ${e.event.type}`), ['l.b#1 b1', 'l.a#2 a2', 'l.c#1 c1']);
+      await herald(['publish', 'l.b', '{"type":"b2"}'], env);
+      await herald(['publish', 'l.new', '{"type":"n1"}'], env);
+      await until(() => printed().length >= 5, 'live events');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(printed().slice(3).map((e) => `${e.channel}#${e.offset} ${e.event.type}`), ['l.b#2 b2', 'l.new#1 n1']);
+      const refused = await herald(['tail', 'l.*', '--last', '0'], env);
+      assert.equal(refused.code, 2);
+    } finally {
+      child.kill('SIGINT');
+      await new Promise((r) => child.on('close', r));
+      await hub.kill();
+    }
+  });
 });
