@@ -235,12 +235,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
    */
   async history<T = unknown>(channel: string, query: { since?: number; limit?: number; last?: number } = {}): Promise<HistoryPage<T>> {
     const get = async (since: number, limit: number) => {
-      const response = await (this.options.fetch ?? fetch)(`${this.baseUrl}/api/channels/${encodeURIComponent(channel)}/events?since=${since}&limit=${limit}`, {
-        headers: await this.authHeaders(),
-      });
-      const body = (await response.json()) as any;
-      if (!response.ok) throw new HeraldError(body?.error?.code ?? 'internal', body?.error?.message ?? `HTTP ${response.status}`);
-      return body as HistoryPage<T>;
+      return this.call<HistoryPage<T>>(`/api/channels/${encodeURIComponent(channel)}/events?since=${since}&limit=${limit}`);
     };
     if (query.last === undefined) return get(query.since ?? 0, query.limit ?? 100);
     const head = await get(0, 1);
@@ -261,10 +256,8 @@ export class HeraldClient extends Emitter<ClientEvents> {
       return { events: page.events.reverse(), next: undefined, resumeFrom: { offset: page.latest, epoch: page.epoch } };
     }
     const params = new URLSearchParams({ limit: String(query.limit ?? 100), ...(query.before ? { before: query.before } : {}) });
-    const response = await (this.options.fetch ?? fetch)(`${this.baseUrl}/api/channels/${encodeURIComponent(pattern)}/events?${params}`, { headers: await this.authHeaders() });
-    const body = (await response.json()) as any;
-    if (!response.ok) throw new HeraldError(body?.error?.code ?? 'internal', body?.error?.message ?? `HTTP ${response.status}`);
-    const events = body.events as DeliveredEvent<T>[];
+    const body = await this.call<{ events: DeliveredEvent<T>[]; next: string | null; time: number }>(`/api/channels/${encodeURIComponent(pattern)}/events?${params}`);
+    const events = body.events;
     const positions: Record<string, { offset: number; epoch: string }> = {};
     // Newest first: the first event seen of a channel is its latest.
     for (const e of events) positions[e.channel] ??= { offset: e.offset, epoch: e.epoch };
@@ -275,10 +268,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
   async runs(query: RunListQuery = {}): Promise<RunListResponse> {
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
-    const response = await (this.options.fetch ?? fetch)(`${this.baseUrl}/api/runs${params.toString() ? `?${params}` : ''}`, { headers: await this.authHeaders() });
-    const body = (await response.json()) as any;
-    if (!response.ok) throw new HeraldError(body?.error?.code ?? 'internal', body?.error?.message ?? `HTTP ${response.status}`);
-    return body as RunListResponse;
+    return this.call<RunListResponse>(`/api/runs${params.toString() ? `?${params}` : ''}`);
   }
 
   /**
@@ -313,15 +303,12 @@ export class HeraldClient extends Emitter<ClientEvents> {
       const reply = await this.request({ op: 'publish', channel, event });
       return { offset: reply.offset, epoch: reply.epoch, ...(reply.duplicate ? { duplicate: true } : {}) };
     }
-    const doFetch = this.options.fetch ?? fetch;
-    const response = await doFetch(`${this.baseUrl}/api/channels/${encodeURIComponent(channel)}/events`, {
+    const body = await this.call<{ offsets: number[]; epoch: string }>(`/api/channels/${encodeURIComponent(channel)}/events`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(await this.authHeaders()) },
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify(event),
     });
-    const body = (await response.json()) as any;
-    if (!response.ok) throw new HeraldError(body?.error?.code ?? 'internal', body?.error?.message ?? `HTTP ${response.status}`);
-    return { offset: body.offsets[0], epoch: body.epoch };
+    return { offset: body.offsets[0]!, epoch: body.epoch };
   }
 
   private async open(): Promise<void> {
@@ -616,10 +603,15 @@ export class HeraldClient extends Emitter<ClientEvents> {
   }
 
   private async ticket(): Promise<string> {
-    const response = await (this.options.fetch ?? fetch)(`${this.baseUrl}/api/auth/ticket`, { method: 'POST', headers: await this.authHeaders() });
+    return (await this.call<{ ticket: string }>('/api/auth/ticket', { method: 'POST' })).ticket;
+  }
+
+  /** One HTTP call to the hub with the credentials; a refusal rejects with the hub's code. */
+  private async call<T>(path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<T> {
+    const response = await (this.options.fetch ?? fetch)(`${this.baseUrl}${path}`, { ...init, headers: { ...init.headers, ...(await this.authHeaders()) } });
     const body = (await response.json()) as any;
     if (!response.ok) throw new HeraldError(body?.error?.code ?? 'internal', body?.error?.message ?? `HTTP ${response.status}`);
-    return body.ticket as string;
+    return body as T;
   }
 
   private checkAlive(): void {

@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { DeliveredEvent } from '@herald/client';
 import { attachmentPath, attachmentRefs, type AttachmentRef } from '@herald/protocol';
-import { showText } from '../lib/format.js';
+import { byteSize, showText } from '../lib/format.js';
 
 /**
  * The files events reference in `data.attachments` (docs/dashboard.md#attachments): images as
@@ -36,12 +36,6 @@ export function attachmentUrl(a: Attached): string {
   return `${attachmentPath(a.channel, a.id).slice(1)}?name=${encodeURIComponent(a.name)}`;
 }
 
-function size(bytes: number | undefined): string {
-  if (bytes === undefined) return '';
-  if (bytes < 1024) return `${bytes} B`;
-  return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
-
 /** A thumbnail that opens the image large. */
 function Thumb({ a, height, onOpen }: { a: Attached; height: number; onOpen: (a: Attached) => void }) {
   const [failed, setFailed] = useState(false);
@@ -56,7 +50,7 @@ function Thumb({ a, height, onOpen }: { a: Attached; height: number; onOpen: (a:
 function FileLink({ a, note }: { a: Attached; note?: string }) {
   return (
     <a className="attachment-link" data-testid="attachment-link" data-id={a.id} href={attachmentUrl(a)} download={a.name} onClick={(event) => event.stopPropagation()}>
-      📎 <bdi>{showText(a.name, 120)}</bdi>{a.size !== undefined ? <span className="muted"> ({size(a.size)})</span> : null}{note ? <span className="muted"> — {note}</span> : null}
+      📎 <bdi>{showText(a.name, 120)}</bdi>{a.size !== undefined ? <span className="muted"> ({byteSize(a.size)})</span> : null}{note ? <span className="muted"> — {note}</span> : null}
     </a>
   );
 }

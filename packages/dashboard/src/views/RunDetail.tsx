@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import type { DeliveredEvent } from '@herald/client';
 import { useHerald } from '@herald/react';
-import { applyRunEvent, DEFAULT_HEALTH_WEIGHTS, emptySnapshot, SEVERITIES, type RunSnapshot } from '@herald/protocol';
+import { applyRunEvent, DEFAULT_HEALTH_WEIGHTS, emptySnapshot, eventTime, SEVERITIES, type RunSnapshot } from '@herald/protocol';
 import { HealthGauge, ProgressBar, StatusBadge } from '../components/bits.js';
 import { RunGallery } from '../components/Attachments.js';
 import { Chart } from '../components/Chart.js';
@@ -10,7 +10,7 @@ import { JsonView } from '../components/JsonView.js';
 import { RunLog } from '../components/RunLog.js';
 import { RunNotifications } from '../components/RunNotifications.js';
 import { StepTimeline } from '../components/StepTimeline.js';
-import { clockTime, duration, eventTimes, SEVERITY_ICONS, showText } from '../lib/format.js';
+import { clockTime, duration, SEVERITY_ICONS, showText } from '../lib/format.js';
 import { mergeLog } from '../lib/log-model.js';
 import { useNotices } from '../lib/notices.js';
 import { href } from '../lib/route.js';
@@ -170,7 +170,7 @@ function addPoints(current: Series[], events: DeliveredEvent[]): Series[] {
     const data = e.event.data as { name: string; value: number; unit?: string };
     let s = next.find((x) => x.name === data.name);
     if (!s) next.push((s = { name: data.name, unit: data.unit ?? null, points: [] }));
-    s.points.push([eventTimes(e).at, data.value]);
+    s.points.push([eventTime(e.time, e.event.ts), data.value]);
     if (s.points.length > 2000) s.points.shift();
   }
   return next;

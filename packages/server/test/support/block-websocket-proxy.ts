@@ -1,4 +1,5 @@
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { connect, type AddressInfo } from 'node:net';
 
 /**
@@ -24,14 +25,7 @@ export async function startBlockingProxy(target: string, refuse = Infinity): Pro
       socket.end('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
       return;
     }
-    const up = connect(Number(upstream.port), upstream.hostname, () => {
-      const headers = Object.entries(req.headers).map(([k, v]) => `${k}: ${v}`).join('\r\n');
-      up.write(`${req.method} ${req.url} HTTP/1.1\r\n${headers}\r\n\r\n`);
-      up.write(head);
-      socket.pipe(up).pipe(socket);
-    });
-    up.on('error', () => socket.destroy());
-    socket.on('error', () => up.destroy());
+    forwardUpgrade(upstream, req, socket, head);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -44,4 +38,16 @@ export async function startBlockingProxy(target: string, refuse = Infinity): Pro
         server.close(() => resolve());
       }),
   };
+}
+
+/** Passes a WebSocket upgrade through to `upstream` byte for byte (the test proxies' shared half). */
+export function forwardUpgrade(upstream: URL, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const up = connect(Number(upstream.port), upstream.hostname, () => {
+    const headers = Object.entries(req.headers).map(([k, v]) => `${k}: ${v}`).join('\r\n');
+    up.write(`${req.method} ${req.url} HTTP/1.1\r\n${headers}\r\n\r\n`);
+    up.write(head);
+    socket.pipe(up).pipe(socket);
+  });
+  up.on('error', () => socket.destroy());
+  socket.on('error', () => up.destroy());
 }

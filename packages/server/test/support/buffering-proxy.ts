@@ -1,5 +1,6 @@
 import { createServer, request, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { forwardUpgrade } from './block-websocket-proxy.js';
 
 export interface BufferingProxy {
   url: string;
@@ -50,14 +51,7 @@ export async function startBufferingProxy(target: string, bufferBytes = 64 * 102
       socket.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
       return;
     }
-    const up = connect(Number(upstream.port), upstream.hostname, () => {
-      const headers = Object.entries(req.headers).map(([k, v]) => `${k}: ${v}`).join('\r\n');
-      up.write(`${req.method} ${req.url} HTTP/1.1\r\n${headers}\r\n\r\n`);
-      up.write(head);
-      socket.pipe(up).pipe(socket);
-    });
-    up.on('error', () => socket.destroy());
-    socket.on('error', () => up.destroy());
+    forwardUpgrade(upstream, req, socket, head);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
