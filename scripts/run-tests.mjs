@@ -31,10 +31,10 @@ if (files.length === 0 && !wantsPython) {
   process.exit(1);
 }
 const run = (list, env = {}, timeoutMs = 60_000) => spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-timeout=${timeoutMs}`, ...list], { stdio: 'inherit', env: { ...process.env, ...env } }).status ?? 1;
-// Files whose tests are minutes long by nature (the fresh clone installs the repository twice): the
-// 60-s limit would cut them, so they run on their own with a limit of 15 minutes (each test inside
+// Files whose tests are minutes long by nature (the fresh clone installs the repository twice; the
+// dashboard's e2e file drives Chromium through 20 hub restarts under load): the 60-s limit would cut them, so they run on their own with a limit of 15 minutes (each test inside
 // still has its own, shorter one).
-const LONG = ['packages/cli/test/fresh-clone.test.ts'];
+const LONG = ['packages/cli/test/fresh-clone.test.ts', 'packages/dashboard/test/dashboard.test.ts'];
 const short = files.filter((file) => !LONG.includes(file));
 const long = files.filter((file) => LONG.includes(file));
 let status = short.length > 0 ? run(short) : 0;

@@ -115,19 +115,25 @@ describe('dashboard in real Chromium', () => {
   });
 
   it('opens the feed with the newest 200 events across channels, then the next live one within 1 s, each once; older ones load for a pattern', async () => {
+    // A hub of its own: the newest 200 must not depend on what other tests (their run summaries) publish.
+    const own = await startServer({ port: 0, dataDir: tempDir('herald-dashboard-history-'), logLevel: 'silent', dashboardDir: DASHBOARD });
+    try {
     // 300 events on 20 channels, in 15 rounds: hist.c<k> holds offsets 1–15.
     for (let round = 1; round <= 15; round++) {
-      await Promise.all(Array.from({ length: 20 }, (_, c) => postEvents(hub.url, `hist.c${c}`, { type: 'hist', data: { round, c } })));
+      await Promise.all(Array.from({ length: 20 }, (_, c) => postEvents(own.url, `hist.c${c}`, { type: 'hist', data: { round, c } })));
     }
-    const expected = (await getJson(`${hub.url}/api/channels/${encodeURIComponent('hist.>')}/events?limit=300`)).json.events.map((e: { channel: string; offset: number }) => `${e.channel}#${e.offset}`);
+    const expected = (await getJson(`${own.url}/api/channels/${encodeURIComponent('hist.>')}/events?limit=300`)).json.events.map((e: { channel: string; offset: number }) => `${e.channel}#${e.offset}`);
     assert.equal(expected.length, 300);
-    await open('#/feed');
+    await page.goto('about:blank');
+    await page.goto(`${own.url}/#/feed`);
+    await page.waitForSelector('.connection[data-state="connected"]');
+    await feedLive();
     await page.fill('input[aria-label="channel pattern"]', 'hist.>');
     await page.waitForSelector('[data-testid="feed-count"]:text-matches("^200 shown")');
     // The newest 20 are the last round, one event per channel (in one round, several share a millisecond).
     assert.deepEqual((await rows()).slice(0, 20).sort(), expected.slice(0, 20).sort(), 'newest first, at once');
     assert.ok((await rows()).slice(0, 20).every((key) => key.endsWith('#15')));
-    const { json } = await postEvents(hub.url, 'hist.c3', { type: 'hist', data: { live: true } });
+    const { json } = await postEvents(own.url, 'hist.c3', { type: 'hist', data: { live: true } });
     await page.waitForSelector(`[data-testid="feed-row"][data-channel="hist.c3"][data-offset="${json.offsets[0]}"]`, { timeout: 1000 });
     await page.waitForSelector('[data-testid="feed-count"]:text-matches("^201 shown")');
     assert.equal((await rows())[0], `hist.c3#${json.offsets[0]}`);
@@ -140,6 +146,9 @@ describe('dashboard in real Chromium', () => {
     }
     assert.match((await page.textContent('[data-testid="feed-count"]'))!, /^301 shown/, 'each event once');
     await page.fill('input[aria-label="channel pattern"]', '');
+    } finally {
+      await own.close();
+    }
   });
 
   it('turns red when the hub stops and green when it is back; events published meanwhile appear exactly once', async () => {
