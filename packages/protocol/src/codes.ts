@@ -39,6 +39,10 @@ export const ErrorCodes = {
   too_many_connections: { status: 429, description: 'The address already holds as many WebSocket, SSE and held long-poll connections as allowed (`--max-connections-per-ip`); the upgrade, stream or poll is refused. Close connections you no longer need, or reconnect later with backoff.' },
   quota_exceeded: { status: 507, description: 'The hub holds as many channels (`--max-channels`), runs (`--max-runs`) or stored bytes (`--max-total-bytes`) as it is allowed; nothing was stored and no history was dropped to make room. Retry later (retention frees space) or ask the operator to delete channels or raise the quota.' },
   storage_unavailable: { status: 503, description: 'The hub cannot write or read its history (disk full, I/O error, corrupt database); nothing was stored. Retry later: `/health` says `degraded` with the reason until the disk recovers.' },
+  unknown_client: { status: 404, description: 'No connection has that client id, and none had it recently enough for a direct message to be kept for it (`--direct-queue-ms`).' },
+  no_responder: { status: 503, description: 'Nothing serves requests on this channel right now (no connection sent `serve` for it, and no HTTP responder is waiting). Retry later.' },
+  timeout: { status: 504, description: 'The responder did not reply within the request\'s `timeoutMs`, or the reply came after it.' },
+  responder_error: { status: 502, description: 'The responder refused the request: its reply carried an `error`, which is the message.' },
   shutting_down: { status: 503, description: 'The hub is shutting down and takes no new work; retry against the restarted hub.' },
   internal: { status: 500, description: 'The hub failed unexpectedly; the request may be retried.' },
 } as const satisfies Record<string, ErrorCodeInfo>;

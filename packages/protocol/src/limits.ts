@@ -82,6 +82,20 @@ export const Defaults = {
   maxAttachmentTotalBytes: 1024 ** 3,
   /** Publishes of one WebSocket connection being stored at once; past it the hub stops reading that socket. */
   maxInFlightPublishes: 64,
+  /** Most entries one presence answer lists (`count` still says how many there are). */
+  maxPresencePage: 100,
+  /**
+   * Direct messages to a client id that is away (it had a connection): kept this long, at most this many
+   * per client id, and at most this many bytes over all client ids; then the oldest are dropped.
+   */
+  directQueueMs: 60_000,
+  directQueueCount: 100,
+  directQueueTotalBytes: 16 * 1024 * 1024,
+  /** How long a request waits for its reply by default, and at most. */
+  requestTimeoutMs: 10_000,
+  maxRequestTimeoutMs: 60_000,
+  /** Requests one connection may have waiting for replies at once. */
+  maxPendingRequests: 64,
   /** Time a graceful shutdown may take before the process exits anyway. */
   shutdownTimeoutMs: 10_000,
 } as const;

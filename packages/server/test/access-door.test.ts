@@ -65,6 +65,12 @@ describe('every door consults the access policy', () => {
       ping: { command: {}, reply: 'pong', consults: false },
       auth: { command: { token: nobody }, reply: 'bad_request', consults: false },
       refresh: { command: { token: nobody }, reply: 'refreshed', consults: false },
+      presence: { command: { channel: 'runs.door' }, reply: 'unknown_op', consults: false },
+      send: { command: { to: 'someone', event: { type: 'x' } }, reply: 'unknown_op', consults: false },
+      serve: { command: { channel: 'runs.door' }, reply: 'unknown_op', consults: false },
+      unserve: { command: { channel: 'runs.door' }, reply: 'unknown_op', consults: false },
+      request: { command: { channel: 'runs.door', type: 'x' }, reply: 'unknown_op', consults: false },
+      reply: { command: { requestId: 'r1', data: 1 }, reply: 'unknown_op', consults: false },
     };
     assert.deepEqual(Object.keys(expected).sort(), [...CLIENT_OPS].sort());
     const client = await TestClient.connect(hub.url);

@@ -148,6 +148,12 @@ const validCommandOf: Record<(typeof CLIENT_OPS)[number], fc.Arbitrary<Record<st
   ping: fc.record({ op: fc.constant('ping'), id: commandId }, { requiredKeys: ['op'] }),
   auth: fc.record({ op: fc.constant('auth'), id: commandId, token: label }, { requiredKeys: ['op', 'token'] }),
   refresh: fc.record({ op: fc.constant('refresh'), id: commandId, token: label }, { requiredKeys: ['op', 'token'] }),
+  presence: fc.record({ op: fc.constant('presence'), id: commandId, channel: validChannel, limit: fc.integer({ min: -1, max: 200 }), after: label }, { requiredKeys: ['op', 'channel'] }),
+  send: fc.record({ op: fc.constant('send'), id: commandId, to: label, event: validEvent }, { requiredKeys: ['op', 'to', 'event'] }),
+  serve: fc.record({ op: fc.constant('serve'), id: commandId, channel: fc.oneof(validChannel, pattern) }, { requiredKeys: ['op', 'channel'] }),
+  unserve: fc.record({ op: fc.constant('unserve'), id: commandId, channel: fc.oneof(validChannel, pattern) }, { requiredKeys: ['op', 'channel'] }),
+  request: fc.record({ op: fc.constant('request'), id: commandId, channel: validChannel, type: label, data: fc.jsonValue({ maxDepth: 3 }), timeoutMs: fc.integer({ min: -1, max: 2000 }) }, { requiredKeys: ['op', 'channel', 'type'] }),
+  reply: fc.record({ op: fc.constant('reply'), id: commandId, requestId: label, data: fc.jsonValue({ maxDepth: 3 }) }, { requiredKeys: ['op', 'requestId'] }),
 };
 const fieldsOf = (name: (typeof CLIENT_OPS)[number]) => [...FIELDS.command, ...(name === 'subscribe' ? FIELDS.subscribe : name === 'publish' ? FIELDS.publish : name === 'auth' || name === 'refresh' ? FIELDS.token : [])];
 const command = fc.oneof(

@@ -80,6 +80,13 @@ export class Connection implements Subscriber {
     ping: (id) => this.send(id === undefined ? { op: 'pong' } : { op: 'pong', id }),
     auth: (id, cmd) => this.authenticate(id, cmd),
     refresh: (id, cmd) => this.refresh(id, cmd),
+    // Issue 13, being built: each is replaced by its handler as it lands.
+    presence: () => this.notYet('presence'),
+    send: () => this.notYet('send'),
+    serve: () => this.notYet('serve'),
+    unserve: () => this.notYet('unserve'),
+    request: () => this.notYet('request'),
+    reply: () => this.notYet('reply'),
   };
 
   constructor(
@@ -345,6 +352,10 @@ export class Connection implements Subscriber {
         this.close(CloseCodes.unauthorized.code, reason);
       },
     );
+  }
+
+  private notYet(op: string): never {
+    throw new HeraldError('unknown_op', `op "${op}" is not available on this hub yet`);
   }
 
   /** A new token for the same subject; it must still allow every subscription the connection holds. */
