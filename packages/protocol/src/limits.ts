@@ -92,8 +92,8 @@ export const Defaults = {
   directQueueCount: 100,
   directQueueTotalBytes: 16 * 1024 * 1024,
   /** How long a request waits for its reply by default, and at most. */
-  requestTimeoutMs: 10_000,
-  maxRequestTimeoutMs: 60_000,
+  replyTimeoutMs: 10_000,
+  maxReplyTimeoutMs: 60_000,
   /** Requests one connection may have waiting for replies at once. */
   maxPendingRequests: 64,
   /** Time a graceful shutdown may take before the process exits anyway. */

@@ -110,7 +110,7 @@ export interface UnserveCommand {
 
 /**
  * Asks a responder of `channel` (see `serve`) and waits for its `reply`, at most `timeoutMs`
- * (default `Defaults.requestTimeoutMs`, most `Defaults.maxRequestTimeoutMs`). Errors: `no_responder`,
+ * (default `Defaults.replyTimeoutMs`, most `Defaults.maxReplyTimeoutMs`). Errors: `no_responder`,
  * `timeout`, `responder_error`.
  */
 export interface RequestCommand {
