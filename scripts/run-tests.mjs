@@ -51,7 +51,9 @@ const again = files.filter((file) => END_TO_END.includes(file));
 if (again.length > 0 && !process.env.HERALD_TEST_ENGINE) {
   for (const engine of ['memory', 'redis']) {
     console.log(`\n# end-to-end suites on the ${engine} engine: ${again.join(' ')}`);
-    status ||= run(again, { HERALD_TEST_ENGINE: engine });
+    // Run every stage even after a failure (`status ||= run(…)` would skip it): a red run shows all that is red.
+    const engineStatus = run(again, { HERALD_TEST_ENGINE: engine });
+    status ||= engineStatus;
   }
 }
 // The Python SDK's suite (sdk/python/tests: unittest against the real hub, standard library only).
@@ -63,7 +65,8 @@ if (wantsPython && !process.env.HERALD_TEST_ENGINE) {
     if (process.env.CI) status ||= 1;
   } else {
     console.log('\n# Python SDK: python3 -m unittest discover -s sdk/python/tests');
-    status ||= spawnSync(python, ['-m', 'unittest', 'discover', '-s', 'sdk/python/tests', '-t', 'sdk/python/tests'], { stdio: 'inherit', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } }).status ?? 1;
+    const pythonStatus = spawnSync(python, ['-m', 'unittest', 'discover', '-s', 'sdk/python/tests', '-t', 'sdk/python/tests'], { stdio: 'inherit', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } }).status ?? 1;
+    status ||= pythonStatus;
   }
 }
 process.exit(status);
