@@ -6,7 +6,7 @@ import { ErrorBoundary } from '../components/ErrorBoundary.js';
 import { EventDetail } from '../components/EventDetail.js';
 import { VirtualList } from '../components/VirtualList.js';
 import { clockTime, eventTimes, preview, SEVERITY_ICONS, showText } from '../lib/format.js';
-import { feedSources } from '../lib/feed-sources.js';
+import { feedSources, narrowSources } from '../lib/feed-sources.js';
 import { jsonText } from '../lib/json-text.js';
 import { useNotices } from '../lib/notices.js';
 import { useSession } from '../lib/session.js';
@@ -16,6 +16,8 @@ const LIVE_CAP = 1000;
 const FIRST_PAGE = 200;
 const OLDER_PAGE = 100;
 const ROW_HEIGHT = 30;
+/** How long the filter box must stay unchanged before the feed subscribes to what it holds. */
+const SETTLE_MS = 300;
 const keyOf = (e: DeliveredEvent) => `${e.channel}#${e.offset}`;
 
 /**
@@ -27,7 +29,7 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
   const client = useHerald();
   const { reportMissing } = useNotices();
   const { grant } = useSession();
-  const sources = useMemo(() => feedSources(grant), [grant]);
+  const grantSources = useMemo(() => feedSources(grant), [grant]);
   const [refused, setRefused] = useState<string[]>([]);
   /** How many of the sources the hub has confirmed ("live"). */
   const [confirmed, setConfirmed] = useState(0);
@@ -37,6 +39,15 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
   const [paused, setPaused] = useState(false);
   const [held, setHeld] = useState(0);
   const [pattern, setPattern] = useState(initialPattern);
+  // The hub subscription follows the filter box once it has settled (not one subscription per keystroke).
+  const [settled, setSettled] = useState(initialPattern);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(pattern), SETTLE_MS);
+    return () => clearTimeout(timer);
+  }, [pattern]);
+  const sources = useMemo(() => narrowSources(grantSources, settled, grant), [grantSources, settled, grant]);
+  // A new list of sources is a new array only when its contents change: the subscriptions stay otherwise.
+  const sourcesKey = sources.join(' ');
   const [type, setType] = useState('');
   const [text, setText] = useState('');
   const [severities, setSeverities] = useState<Set<Severity>>(new Set(SEVERITIES));
@@ -111,7 +122,8 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
       subs.forEach((sub) => sub.unsubscribe());
       cancelAnimationFrame(frame.current);
     };
-  }, [client, flush, reportMissing, sources]);
+    // `sourcesKey` stands for `sources`: the effect runs again when what to subscribe to changes.
+  }, [client, flush, reportMissing, sourcesKey]);
 
   const togglePause = () => {
     pausedRef.current = !pausedRef.current;
