@@ -108,4 +108,6 @@ export interface AttachmentInfo {
   size: number;
   contentType: string;
   sha256: string;
+  /** A multipart upload's file name (at most 255 characters), for the event that references the file. */
+  name?: string;
 }

@@ -8,6 +8,7 @@ import { requireChannel } from '../events-in.js';
 import type { Hub } from '../hub.js';
 import type { PublishLimiter } from '../quota/publish-limiter.js';
 import { addressKey } from '../quota/rate-limited.js';
+import { firstFilePart, type MultipartFile } from './multipart-file.js';
 
 export interface AttachmentRoutesContext {
   hub: Hub;
@@ -18,6 +19,9 @@ export interface AttachmentRoutesContext {
   isShuttingDown(): boolean;
 }
 
+/** Room for a multipart body's boundaries, part headers and small fields on top of the file's cap. */
+const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
+
 /** How long, and how much more, a refused upload is read (and thrown away) before its socket is closed. */
 const LINGER_MS = 2000;
 const LINGER_BYTES = 4 * 1024 * 1024;
@@ -25,8 +29,9 @@ const LINGER_BYTES = 4 * 1024 * 1024;
 const channelParams = { type: 'object', properties: { channel: { type: 'string' } }, required: ['channel'] } as const;
 
 /**
- * `POST /api/channels/{channel}/attachments` takes a file as the raw body with its own Content-Type
- * (the one exception to JSON-only bodies, in a scope of its own); `GET …/attachments/{id}` serves it
+ * `POST /api/channels/{channel}/attachments` takes a file as the raw body with its own Content-Type, or
+ * as the file part of a `multipart/form-data` body (a browser form, `curl -F`) with the part's type (the
+ * one exception to JSON-only bodies, in a scope of its own); `GET …/attachments/{id}` serves it
  * so that nothing in it can run in the hub's origin. Both go through the hub: upload is publishing,
  * reading is subscribing.
  */
@@ -51,27 +56,44 @@ export function registerAttachmentRoutes(app: FastifyInstance, context: Attachme
       } catch (error) {
         throw refuseUnread(error as HeraldError);
       }
-      const type = normaliseContentType(request.headers['content-type']);
-      if (!type || !allowedTypes.has(type.essence)) {
-        throw refuseUnread(new HeraldError('attachment_type_not_allowed', `${type ? `"${type.essence}"` : 'an upload without a Content-Type'} is not an attachment type this hub takes (allowed: ${[...allowedTypes].join(', ')}; --attachment-types)`));
-      }
+      const outer = normaliseContentType(request.headers['content-type']);
+      const multipart = outer?.essence === 'multipart/form-data';
       const declared = Number(request.headers['content-length']);
-      if (Number.isFinite(declared) && declared > config.maxAttachmentBytes) {
-        throw refuseUnread(new HeraldError('attachment_too_large', `the attachment is ${declared} bytes; the cap is ${config.maxAttachmentBytes} (--max-attachment-bytes)`));
+      const room = config.maxAttachmentBytes + (multipart ? MULTIPART_OVERHEAD_BYTES : 0);
+      if (Number.isFinite(declared) && declared > room) {
+        throw refuseUnread(new HeraldError('attachment_too_large', `the ${multipart ? 'upload' : 'attachment'} is ${declared} bytes; the cap is ${config.maxAttachmentBytes} (--max-attachment-bytes)`));
       }
       // An upload costs what one published event does against the rate limits.
       limiter.admit(limiter.socketBucket(request.raw.socket), addressKey(request.ip), 1);
-      const body = request.raw;
+      let part: MultipartFile | undefined;
+      if (multipart) {
+        try {
+          part = await firstFilePart(request.raw, config.maxAttachmentBytes, room);
+        } catch (error) {
+          throw refuseUnread(error as HeraldError);
+        }
+      }
+      const type = part ? normaliseContentType(part.contentType) : outer;
+      if (!type || !allowedTypes.has(type.essence)) {
+        part?.abandon();
+        const what = type ? `"${type.essence}"` : 'an upload without a Content-Type';
+        throw refuseUnread(new HeraldError('attachment_type_not_allowed', `${what} is not an attachment type this hub takes (allowed: ${[...allowedTypes].join(', ')}; --attachment-types)${multipart ? ' — in a multipart upload the file part\'s own Content-Type counts' : ''}`));
+      }
+      const body = part ? part.stream : request.raw;
       let record;
       try {
         record = await hub.upload(request.principal, channel, { contentType: type.stored, body: body.iterator({ destroyOnReturn: false }) });
       } catch (error) {
         // Stopped mid-body (over the cap, or refused): the rest is not read.
-        if (!body.readableEnded) throw refuseUnread(error as HeraldError);
+        if (!body.readableEnded || part) {
+          part?.abandon();
+          throw refuseUnread(error as HeraldError);
+        }
         throw error;
       }
       reply.code(201);
       const info: AttachmentInfo = { id: record.id, url: attachmentPath(channel, record.id), size: record.size, contentType: record.contentType, sha256: record.id };
+      if (part?.filename) info.name = part.filename.slice(0, 255);
       return info;
     });
   });
