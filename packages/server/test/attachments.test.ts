@@ -172,6 +172,30 @@ describe('attachments: retention follows the channel\'s events', () => {
   });
 });
 
+describe('attachments: retention by age', () => {
+  let hub: TestHub;
+  before(async () => {
+    hub = await startHub({ store: 'sqlite', dataDir: dirs(), retentionAgeMs: 1000 });
+  });
+  after(() => hub.dispose());
+
+  it('deletes the files of a channel whose events all expired, from disk, at the next sweep', async () => {
+    const shot = (await upload(hub.url, 'runs.expire', randomBytes(100), 'image/png')).json();
+    const log = (await upload(hub.url, 'runs.expire', randomBytes(100), 'text/plain')).json();
+    const published = await postEvents(hub.url, 'runs.expire', [{ type: 'log', data: { message: 'shot', attachments: [{ id: shot.id, name: 'a.png' }] } }, { type: 'log', data: { message: 'log', attachments: [{ id: log.id, name: 'out.txt' }] } }]);
+    assert.deepEqual(published.json.offsets, [1, 2]);
+    await hub.sweep();
+    assert.equal(filesOf(hub, 'runs.expire').length, 2, 'young events keep their files');
+    // Past --retention-age the events go at the sweep, and their files with them.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await hub.sweep();
+    const events = await fetch(`${hub.url}/api/channels/runs.expire/events`).then((r) => r.json());
+    assert.deepEqual(events.events, [], 'the events expired');
+    assert.deepEqual(filesOf(hub, 'runs.expire'), [], 'and no file is left on disk');
+    assert.equal((await rawRequest('GET', hub.url + shot.url)).status, 404);
+  });
+});
+
 describe('attachments: who may upload and read', () => {
   let hub: TestHub;
   let reader: string;
