@@ -226,6 +226,35 @@ describe('ephemeral events', () => {
     }
   });
 
+  it('are dropped for a client that stops reading, rather than closing it, and a bystander keeps getting its events', async () => {
+    const own = await startHub({ maxIpEventsPerSecond: 0 });
+    const bystander = await Bystander.start(own.url);
+    const slow = await TestClient.connect(own.url);
+    try {
+      await slow.request({ op: 'subscribe', channel: 'frozen' });
+      // The client stops reading from its socket, as a frozen browser tab would.
+      (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      const batch = Array.from({ length: 10 }, (_, n) => ({ type: 'preview', data: { n, frame: 'y'.repeat(60_000) } }));
+      let sent = 0;
+      // 20 MB: far past the 1 MiB outbound cap and what the kernel's socket buffers hold.
+      for (let i = 0; i < 34; i++, sent += batch.length) {
+        assert.equal((await postEphemeral(own.url, 'frozen', batch)).status, 200);
+        if (i % 10 === 0) await bystander.mark();
+      }
+      assert.equal((await getJson(`${own.url}/api/stats`)).json.slowConsumerCloses, 0, 'not closed for ephemeral events');
+      assert.equal((await postEvents(own.url, 'frozen', { type: 'after' })).status, 201);
+      (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      const [stored] = await slow.waitForEvents(1, 'frozen');
+      assert.equal(stored!.offset, 1, 'still open: the stored event after the flood arrives');
+      const got = ephemerals(slow, 'frozen').length;
+      assert.ok(got < sent, `${got} of ${sent} ephemeral events were written: the rest were dropped at the cap`);
+      await bystander.verify();
+    } finally {
+      slow.close();
+      await own.dispose();
+    }
+  });
+
   it('never grow the store: 10 per second for 3 s leave its totals and the channel list as they were', async () => {
     const watcher = await TestClient.connect(hub.url);
     const publisher = await TestClient.connect(hub.url);
