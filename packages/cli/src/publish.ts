@@ -4,13 +4,14 @@ import { createPublisher } from '@herald/client/publisher';
 import { SEVERITIES, type EventInput, type Severity } from '@herald/protocol';
 import { apiKey, hubUrl, URL_OPTION } from './hub-url.js';
 
-export const publishUsage = `Usage: herald publish <channel> [json|-] [--type t] [--severity s] [--url u] [--api-key k]
+export const publishUsage = `Usage: herald publish <channel> [json|-] [--type t] [--severity s] [--ephemeral] [--url u] [--api-key k]
 
-  json       the event ({"type":…}), or with --type its data
-  -          read events from standard input, one JSON per line
-  --type     event type (then json is the data)
-  --severity debug|info|success|warning|error
-  --api-key  credential for hubs that require one (default $HERALD_API_KEY)`;
+  json        the event ({"type":…}), or with --type its data
+  -           read events from standard input, one JSON per line
+  --type      event type (then json is the data)
+  --severity  debug|info|success|warning|error
+  --ephemeral fan the event out to live subscribers without storing it (no offset, not in history)
+  --api-key   credential for hubs that require one (default $HERALD_API_KEY)`;
 
 class UsageError extends Error {}
 
@@ -26,7 +27,7 @@ function toEvent(value: unknown, type: string | undefined, severity: Severity | 
 export async function publish(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { ...URL_OPTION, type: { type: 'string' }, severity: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { ...URL_OPTION, type: { type: 'string' }, severity: { type: 'string' }, ephemeral: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     allowPositionals: true,
   });
   if (values.help) return console.log(publishUsage), 0;
@@ -37,6 +38,7 @@ export async function publish(argv: string[]): Promise<number> {
     if (severity !== undefined && !SEVERITIES.includes(severity)) throw new UsageError(`--severity must be one of ${SEVERITIES.join(', ')}`);
     const url = hubUrl(values.url);
     const key = apiKey(values['api-key']);
+    if (json === '-' && values.ephemeral) throw new UsageError('--ephemeral publishes the event given as an argument, not standard input (the stdin publisher queues and retries, which an ephemeral event must not get)');
     if (json === '-') return await publishStdin(url, key, channel, values.type, severity);
     let value: unknown;
     if (json !== undefined) {
@@ -47,16 +49,17 @@ export async function publish(argv: string[]): Promise<number> {
       }
     } else if (values.type === undefined) throw new UsageError('give the event as JSON, or at least --type');
     const events = Array.isArray(value) && values.type === undefined ? value.map((v) => toEvent(v, undefined, severity)) : [toEvent(value, values.type, severity)];
-    const response = await fetch(`${url}/api/channels/${encodeURIComponent(channel)}/events`, {
+    const response = await fetch(`${url}/api/channels/${encodeURIComponent(channel)}/events${values.ephemeral ? '?ephemeral=true' : ''}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
       body: JSON.stringify(events),
     });
-    const body = (await response.json()) as { offsets?: number[]; error?: { code: string; message: string } };
+    const body = (await response.json()) as { offsets?: number[]; count?: number; error?: { code: string; message: string } };
     if (!response.ok) {
       console.error(`herald: ${body.error?.code ?? response.status}: ${body.error?.message ?? 'refused'}`);
       return 1;
     }
+    if (values.ephemeral) return console.log(`${channel} ephemeral ×${body.count}`), 0;
     console.log(`${channel} ${body.offsets!.map((o) => `#${o}`).join(' ')}`);
     return 0;
   } catch (error) {

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { getJson, scratchDirs } from '../../server/test/support/hub.js';
 import { CLI, spawnHub, until } from '../../server/test/support/process.js';
+import { TestClient } from '../../server/test/support/ws-client.js';
 
 const dataDir = scratchDirs('herald-cli-');
 
@@ -46,6 +47,25 @@ describe('herald publish', () => {
       assert.equal(usage.code, 2);
       assert.match(usage.stderr, /needs|must be an event with a "type"/);
     } finally {
+      await hub.kill();
+    }
+  });
+
+  it('publishes an ephemeral event with --ephemeral: live subscribers get it, history does not', async () => {
+    const hub = await spawnHub(dataDir());
+    const watcher = await TestClient.connect(hub.url);
+    try {
+      const env = { HERALD_URL: hub.url };
+      assert.equal((await watcher.request({ op: 'subscribe', channel: 'c.eph' })).op, 'subscribed');
+      assert.deepEqual(await herald(['publish', 'c.eph', '--ephemeral', '--type', 'cursor', '{"x":4}'], env), { code: 0, stdout: 'c.eph ephemeral ×1\n', stderr: '' });
+      const message = await watcher.waitFor((m) => m.op === 'ephemeral', 'the ephemeral event');
+      assert.deepEqual(message.event, { type: 'cursor', severity: 'info', data: { x: 4 } });
+      assert.deepEqual(await events(hub.url, 'c.eph'), []);
+      const piped = await herald(['publish', 'c.eph', '-', '--ephemeral'], env, '{"type":"a"}\n');
+      assert.equal(piped.code, 2);
+      assert.match(piped.stderr, /--ephemeral publishes the event given as an argument/);
+    } finally {
+      watcher.close();
       await hub.kill();
     }
   });

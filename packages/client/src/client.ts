@@ -276,8 +276,14 @@ export class HeraldClient extends Emitter<ClientEvents> {
    * idempotency id (unless it has its own), so when the connection drops before the hub answers, or
    * the hub is briefly unavailable, the client sends it again (up to `attempts` times in all) and the
    * hub stores it once: the answer then says `duplicate`.
+   *
+   * With `ephemeral: true` the event is fanned out to the channel's live subscribers and not stored (no
+   * offset; subscribers get it as their `ephemeral` event): it is sent once, never retried — it is
+   * worthless late — and given no id.
    */
-  async publish(channel: string, event: EventInput, options: { attempts?: number } = {}): Promise<{ offset: number; epoch: string; duplicate?: boolean }> {
+  publish(channel: string, event: EventInput, options: { ephemeral: true }): Promise<{ ephemeral: true }>;
+  publish(channel: string, event: EventInput, options?: { attempts?: number; ephemeral?: false }): Promise<{ offset: number; epoch: string; duplicate?: boolean }>;
+  async publish(channel: string, event: EventInput, options: { attempts?: number; ephemeral?: boolean } = {}): Promise<any> {
     // Checked here, against the limit the hub announced, so an oversized event fails alone and at once.
     const max = this.maxMessageBytes;
     if (max !== undefined) {
@@ -286,11 +292,13 @@ export class HeraldClient extends Emitter<ClientEvents> {
       const size = text.length * 3 <= max ? 0 : new TextEncoder().encode(text).length;
       if (size > max) throw new HeraldError('too_large', `the event is ${size} bytes; the hub takes at most ${max}`);
     }
+    const ephemeral = options.ephemeral === true;
+    if (ephemeral) return this.publishOnce(channel, event, ephemeral);
     const sent: EventInput = event.id === undefined ? { ...event, id: eventId() } : event;
     const attempts = Math.max(1, options.attempts ?? 3);
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.publishOnce(channel, sent);
+        return await this.publishOnce(channel, sent, ephemeral);
       } catch (error) {
         if (attempt >= attempts || !worthRetrying(error)) throw error;
         await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt - 1, this.options.backoff, this.options.random)));
@@ -298,17 +306,18 @@ export class HeraldClient extends Emitter<ClientEvents> {
     }
   }
 
-  private async publishOnce(channel: string, event: EventInput): Promise<{ offset: number; epoch: string; duplicate?: boolean }> {
+  private async publishOnce(channel: string, event: EventInput, ephemeral: boolean): Promise<{ offset: number; epoch: string; duplicate?: boolean } | { ephemeral: true }> {
     if (this.transport === 'websocket' && this.state === 'connected') {
-      const reply = await this.request({ op: 'publish', channel, event });
-      return { offset: reply.offset, epoch: reply.epoch, ...(reply.duplicate ? { duplicate: true } : {}) };
+      // `ephemeral: undefined` is left out of the frame: stored publishes look as they always did.
+      const reply = await this.request({ op: 'publish', channel, event, ephemeral: ephemeral || undefined });
+      return ephemeral ? { ephemeral } : { offset: reply.offset, epoch: reply.epoch, ...(reply.duplicate ? { duplicate: true } : {}) };
     }
-    const body = await this.call<{ offsets: number[]; epoch: string }>(`/api/channels/${encodeURIComponent(channel)}/events`, {
+    const body = await this.call<{ offsets: number[]; epoch: string }>(`/api/channels/${encodeURIComponent(channel)}/events${ephemeral ? '?ephemeral=true' : ''}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(event),
     });
-    return { offset: body.offsets[0]!, epoch: body.epoch };
+    return ephemeral ? { ephemeral } : { offset: body.offsets[0]!, epoch: body.epoch };
   }
 
   private async open(): Promise<void> {
@@ -642,6 +651,10 @@ export class HeraldClient extends Emitter<ClientEvents> {
         }
         return;
       }
+      case 'ephemeral':
+        // Once per connection too: each matching hub subscription hands it to its own subscriptions.
+        for (const sub of this.subs.values()) if (sub.channel === message.channel || (sub.isPattern && matchesPattern(sub.channel, message.channel))) sub.deliverEphemeral(message);
+        return;
       case 'subscribed':
         this.subs.get(message.channel)?.onSubscribed(message);
         break;

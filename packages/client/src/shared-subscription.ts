@@ -1,4 +1,4 @@
-import type { EventMessage, PatternPosition, RunStep, StepsMessage, StreamPosition, SubscribedMessage } from '@herald/protocol';
+import type { EphemeralMessage, EventMessage, PatternPosition, RunStep, StepsMessage, StreamPosition, SubscribedMessage } from '@herald/protocol';
 import type { Subscription } from './subscription.js';
 
 /** What a shared subscription asks of its client. */
@@ -236,6 +236,11 @@ export class SharedSubscription<T = unknown> {
     if (!here || here.epoch !== message.epoch || here.offset < message.offset) this.seen.set(message.channel, { offset: message.offset, epoch: message.epoch });
     if (this.lastTime === undefined || message.time > this.lastTime) this.lastTime = message.time;
     for (const handle of [...this.handles]) handle.deliver(message, overlap);
+  }
+
+  /** An ephemeral event of a channel this subscription matches: to each subscription, positions untouched. */
+  deliverEphemeral(message: EphemeralMessage): void {
+    for (const handle of [...this.handles]) handle.deliverEphemeral(message);
   }
 
   fail(code: string, message: string): void {

@@ -136,6 +136,11 @@ export class SseTransport {
       this.seen(sub);
       sub.deliver({ op: 'event', ...JSON.parse(message.data) } as EventMessage);
     };
+    // A named event with no id: EventSource's Last-Event-ID stays on the last stored event.
+    source.addEventListener('ephemeral', (message) => {
+      this.seen(sub);
+      sub.deliverEphemeral(JSON.parse(message.data));
+    });
   }
 
   /** Opens the stream again with a new ticket, after a full-jitter backoff that grows with each refusal. */

@@ -1,4 +1,4 @@
-import type { DeliveredEvent, EventMessage, PatternPosition, StreamPosition, SubscribedMessage } from '@herald/protocol';
+import type { DeliveredEvent, EphemeralMessage, EventMessage, PatternPosition, StreamPosition, SubscribedMessage } from '@herald/protocol';
 import { Emitter } from './emitter.js';
 
 export type SubscriptionState = 'pending' | 'subscribed' | 'unsubscribed';
@@ -12,8 +12,13 @@ export interface ResetInfo {
   reason: 'history-lost' | 'epoch-changed';
 }
 
+/** An event published with `ephemeral: true`: live only, no offset, never in history or a replay. */
+export type EphemeralEvent<T = unknown> = Omit<EphemeralMessage<T>, 'op'>;
+
 export interface SubscriptionEvents<T> extends Record<string, unknown> {
   event: DeliveredEvent<T>;
+  /** An ephemeral event of a matching channel: apart from `event`, so that it never moves a position. */
+  ephemeral: EphemeralEvent<T>;
   /** With `snapshot: true`: the channel's state (a run snapshot), before the events that follow it. */
   snapshot: { snapshot: unknown; offset: number; epoch: string };
   reset: ResetInfo;
@@ -187,6 +192,11 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     const delivered = { channel: message.channel, offset: message.offset, epoch: message.epoch, time: message.time, event: message.event } as DeliveredEvent<T>;
     this.handler?.(delivered);
     this.emit('event', delivered);
+  }
+
+  /** An ephemeral event, to a started subscription only; positions stay where they are. @internal */
+  deliverEphemeral({ channel, time, event }: EphemeralMessage): void {
+    if (this.started && this.state !== 'unsubscribed') this.emit('ephemeral', { channel, time, event } as EphemeralEvent<T>);
   }
 
   /** @internal */

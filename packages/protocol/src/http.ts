@@ -111,3 +111,14 @@ export interface AttachmentInfo {
   /** A multipart upload's file name (at most 255 characters), for the event that references the file. */
   name?: string;
 }
+
+/**
+ * `POST /api/channels/{channel}/events?ephemeral=true` (200): the events were fanned out to the
+ * channel's live subscribers, not stored, so there is no epoch and there are no offsets.
+ */
+export interface EphemeralPublishResponse {
+  channel: string;
+  ephemeral: true;
+  /** How many events of the body were fanned out (all of them). */
+  count: number;
+}

@@ -6,6 +6,7 @@ import type { AttachmentRecord, AttachmentStore, AttachmentUpload } from './atta
 import type { Principal } from './access/principal.js';
 import type { Broker } from './broker/types.js';
 import { Delivery } from './fanout/delivery.js';
+import { fanOutEphemeral } from './fanout/ephemeral.js';
 import { LiveOrder } from './fanout/live-order.js';
 import { SubscriptionIndex } from './fanout/subscription-index.js';
 import type { Subscription } from './fanout/subscription.js';
@@ -137,6 +138,8 @@ export class Hub {
     /** Hears a broker that failed to carry stored events (they are in history: resumes find them). */
     private readonly onBrokerError: (error: unknown) => void = () => {},
   ) {
+    // Ephemeral events skip the live order on every broker: they have no offset to order by.
+    broker.onEphemeral((event) => (this.eventsOut += fanOutEphemeral(this.index, event, ++this.mark)));
     if (broker.lossless) {
       broker.onEvents((epoch, events) => this.fanOut(epoch, events));
       return;
@@ -222,6 +225,21 @@ export class Hub {
     const forget = () => this.inFlight.delete(pending);
     pending.then(forget, forget);
     return pending;
+  }
+
+  /**
+   * Fans events out to the channel's live subscribers (on every hub of the broker) without storing them
+   * (`ephemeral: true`): no offset, never in history or a replay. Allowed where publishing is, and
+   * checked like stored events of the channel (features' `beforeAppend`: a run channel's event shapes),
+   * but no feature's state follows them (a run's snapshot never changes). Resolves once the broker took
+   * them; a broker that cannot take them rejects (nothing was sent).
+   */
+  async publishEphemeral(who: Principal, channel: string, inputs: readonly AppendInput[]): Promise<void> {
+    this.access.authorize(who, { kind: 'publish', channel });
+    for (const feature of this.features) feature.beforeAppend?.(channel, inputs);
+    // Whole milliseconds, as stored events' times (Redis's clock, as this hub knows it, is fractional).
+    const time = Math.floor(this.clock());
+    await Promise.all(inputs.map(({ json }) => this.broker.publishEphemeral({ channel, time, json })));
   }
 
   /**

@@ -7,7 +7,7 @@ export { RedisStore, type RedisStoreOptions } from './store/redis.js';
 export { DataFolderInUseError, DataCorruptError } from './store/data-folder-lock.js';
 export { MemoryBroker, MemoryBus } from './broker/memory.js';
 export { RedisBroker, type RedisBrokerOptions } from './broker/redis.js';
-export type { Broker, BrokerListener, BrokerGapListener } from './broker/types.js';
+export type { Broker, BrokerListener, BrokerGapListener, BrokerEphemeralListener, EphemeralEvent } from './broker/types.js';
 export type { EventStore, AppendInput, AppendResult, StoredEvent, ChannelPosition, HistoryPage, ChannelSummary, RetentionPolicy } from './store/types.js';
 export { SubscriptionIndex } from './fanout/subscription-index.js';
 export { Subscription, type Subscriber } from './fanout/subscription.js';

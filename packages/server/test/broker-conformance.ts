@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { Broker, StoredEvent } from '../src/index.js';
+import type { Broker, EphemeralEvent, StoredEvent } from '../src/index.js';
 
 /** A broker engine as the suite needs it: two nodes that share one backend, like two hubs on one Redis. */
 export type OpenBrokers = () => Promise<[Broker, Broker]>;
@@ -15,6 +15,12 @@ function collect(broker: Broker): { received: Received[]; stop: () => void } {
   const stop = broker.onEvents((epoch, events) => {
     for (const event of events) received.push({ epoch, event });
   });
+  return { received, stop };
+}
+
+function collectEphemeral(broker: Broker): { received: EphemeralEvent[]; stop: () => void } {
+  const received: EphemeralEvent[] = [];
+  const stop = broker.onEphemeral((event) => received.push(event));
   return { received, stop };
 }
 
@@ -120,12 +126,51 @@ export function describeBrokerConformance(engine: string, open: OpenBrokers): vo
       first.stop();
     });
 
+    it('carries an ephemeral event to every node with interest, this one included, once, and never as a stored event', async () => {
+      const [a, b] = await pair();
+      await a.subscribe('eph');
+      await b.subscribe('eph');
+      await b.subscribe('eph.>');
+      await b.subscribe('*');
+      const onA = collectEphemeral(a);
+      const onB = collectEphemeral(b);
+      const storedOnB = collect(b);
+      await a.publish('e1', [stored('eph', 1)]);
+      // Two equal ones in a row (a cursor that did not move) are two events, not a copy of one.
+      await a.publishEphemeral({ channel: 'eph', time: 7, json: '{"type":"cursor"}' });
+      await a.publishEphemeral({ channel: 'eph', time: 7, json: '{"type":"cursor"}' });
+      await b.publishEphemeral({ channel: 'eph', time: 8, json: '{"type":"typing","data":{"who":"b"}}' });
+      await a.publish('e1', [stored('eph', 2)]);
+      for (const side of [onA, onB]) await eventually(() => side.received.length >= 3, 'three ephemeral events');
+      await eventually(() => storedOnB.received.length >= 2, 'the stored events');
+      await new Promise((r) => setTimeout(r, 50));
+      for (const side of [onA, onB]) {
+        const texts = side.received.map((e) => `${e.channel} ${e.time} ${e.json}`).sort();
+        assert.deepEqual(texts, ['eph 7 {"type":"cursor"}', 'eph 7 {"type":"cursor"}', 'eph 8 {"type":"typing","data":{"who":"b"}}'], 'each once, the text unchanged');
+      }
+      assert.deepEqual(storedOnB.received.map((r) => r.event.offset), [1, 2], 'stored listeners see only the stored events');
+      onA.stop();
+      onB.stop();
+      storedOnB.stop();
+    });
+
+    it('delivers ephemeral events for pattern interest', async () => {
+      const [a, b] = await pair();
+      await b.subscribe('cur.*.x');
+      const onB = collectEphemeral(b);
+      await a.publishEphemeral({ channel: 'cur.1.x', time: 1, json: '{"type":"p"}' });
+      await eventually(() => onB.received.length === 1, 'the pattern delivery');
+      assert.equal(onB.received[0]!.channel, 'cur.1.x');
+      onB.stop();
+    });
+
     it('refuses to publish or subscribe once closed, and closes twice safely', async () => {
       const [a, b] = await pair();
       await a.close();
       await a.close();
       await assert.rejects(a.publish('e1', [stored('closed', 1)]), (error: Error & { code?: string }) => typeof error.code === 'string');
       await assert.rejects(a.subscribe('closed'), (error: Error & { code?: string }) => typeof error.code === 'string');
+      await assert.rejects(a.publishEphemeral({ channel: 'closed', time: 1, json: '{}' }), (error: Error & { code?: string }) => typeof error.code === 'string');
       // The other node is unharmed.
       await b.subscribe('closed');
       const onB = collect(b);

@@ -27,7 +27,7 @@ const LIMITS = { maxMessageBytes: 4096, maxFrameBytes: 16 * 1024, maxBodyBytes: 
 const MARK_EVERY = 250;
 const BARRIER_TIMEOUT_MS = 5000;
 
-const SERVER_OPS: ReadonlySet<string> = new Set(['hello', 'subscribed', 'unsubscribed', 'published', 'pong', 'expiring', 'refreshed', 'error', 'event'] satisfies Array<ServerMessage['op']>);
+const SERVER_OPS: ReadonlySet<string> = new Set(['hello', 'subscribed', 'unsubscribed', 'published', 'pong', 'expiring', 'refreshed', 'error', 'event', 'ephemeral'] satisfies Array<ServerMessage['op']>);
 /** RFC 6455's close for a text frame that is not UTF-8 (ws sends it; Herald's table has no name for it). */
 const INVALID_UTF8_CLOSE = 1007;
 
@@ -118,7 +118,7 @@ const breaking: fc.Arbitrary<unknown> = fc.oneof(
 const FIELDS = {
   command: ['op', 'id', 'channel', 'extra'],
   subscribe: ['since', 'snapshot', 'since.offset', 'since.epoch', 'since.time', 'since.positions', 'since.positions.fuzz', 'since.positions.fuzz.offset', 'since.positions.__proto__'],
-  publish: ['event', 'event.type', 'event.severity', 'event.data', 'event.ts', 'event.id', 'event.source', 'event.extra', 'event.__proto__', 'event.data.title', 'event.data.labels', 'event.data.labels.k', 'event.data.percent', 'event.data.message', 'event.data.step', 'event.data.name', 'event.data.parent', 'event.data.status', 'event.data.durationMs', 'event.data.value', 'event.data.unit', 'event.data.summary', 'event.data.__proto__'],
+  publish: ['event', 'ephemeral', 'event.type', 'event.severity', 'event.data', 'event.ts', 'event.id', 'event.source', 'event.extra', 'event.__proto__', 'event.data.title', 'event.data.labels', 'event.data.labels.k', 'event.data.percent', 'event.data.message', 'event.data.step', 'event.data.name', 'event.data.parent', 'event.data.status', 'event.data.durationMs', 'event.data.value', 'event.data.unit', 'event.data.summary', 'event.data.__proto__'],
   token: ['token'],
 };
 /** Sets `path` (dotted) in a copy of `value`, making objects on the way; `undefined` removes the field. */
@@ -144,7 +144,7 @@ const validCommandOf: Record<(typeof CLIENT_OPS)[number], fc.Arbitrary<Record<st
     fc.record({ op: fc.constant('subscribe'), id: commandId, channel: fc.constantFrom('runs.r1', 'runs.r2', 'runs.team.r3'), snapshot: fc.constant(true) }),
   ),
   unsubscribe: fc.record({ op: fc.constant('unsubscribe'), id: commandId, channel: fc.oneof(validChannel, pattern) }, { requiredKeys: ['op', 'channel'] }),
-  publish: fc.record({ op: fc.constant('publish'), id: commandId, channel: validChannel, event: validEvent }, { requiredKeys: ['op', 'channel', 'event'] }),
+  publish: fc.record({ op: fc.constant('publish'), id: commandId, channel: validChannel, event: validEvent, ephemeral: fc.boolean() }, { requiredKeys: ['op', 'channel', 'event'] }),
   ping: fc.record({ op: fc.constant('ping'), id: commandId }, { requiredKeys: ['op'] }),
   auth: fc.record({ op: fc.constant('auth'), id: commandId, token: label }, { requiredKeys: ['op', 'token'] }),
   refresh: fc.record({ op: fc.constant('refresh'), id: commandId, token: label }, { requiredKeys: ['op', 'token'] }),
@@ -275,10 +275,10 @@ const runId = segment(fc.oneof(fc.constantFrom('r1', 'r2', 'team.r3', '__proto__
 const httpCase: fc.Arbitrary<HttpCase> = fc.oneof(
   {
     weight: 10,
-    arbitrary: fc.tuple(segment(httpChannel), body, contentType).map(([ch, b, type]): HttpCase => ({
+    arbitrary: fc.tuple(segment(httpChannel), body, contentType, fc.constantFrom('', '', '?ephemeral=true', '?ephemeral=false', '?ephemeral=yes', '?ephemeral=')).map(([ch, b, type, q]): HttpCase => ({
       kind: 'POST events',
       method: 'POST',
-      path: `/api/channels/${ch}/events`,
+      path: `/api/channels/${ch}/events${q}`,
       headers: type === '<none>' ? {} : { 'content-type': type as string },
       body: b,
     })),

@@ -46,6 +46,11 @@ class FlakyBroker implements Broker {
 
   async subscribe(): Promise<void> {}
   unsubscribe(): void {}
+  // Ephemeral events are not what this broker tests: they go nowhere.
+  async publishEphemeral(): Promise<void> {}
+  onEphemeral(): () => void {
+    return () => {};
+  }
 
   onEvents(listener: BrokerListener): () => void {
     this.listeners.add(listener);

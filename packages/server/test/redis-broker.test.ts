@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { HeraldError, RedisBroker, startServer, type StoredEvent } from '../src/index.js';
-import { decodeBatch, encodeBatch } from '../src/broker/redis-codec.js';
-import { postEvents } from './support/hub.js';
+import { decodeBatch, decodeEphemeral, encodeBatch, encodeEphemeral, isEphemeralPayload } from '../src/broker/redis-codec.js';
+import { getJson, postEvents } from './support/hub.js';
 import { TestClient } from './support/ws-client.js';
 import { redisAnswers, scratchPrefixes, SHARED_REDIS_URL, startOwnRedis } from './support/redis.js';
 
@@ -36,6 +36,17 @@ describe('redis-codec', () => {
     const payload = encodeBatch('5eca612270e3', events);
     assert.deepEqual(decodeBatch('c.d', payload), { epoch: '5eca612270e3', events });
     assert.ok(payload.endsWith(`\n${texts.join('')}`), 'no escaping: a header line, then the texts as they are');
+  });
+
+  it('carries an ephemeral event in a frame of its own, which is never read as stored events', () => {
+    const payload = encodeEphemeral('ab12', 3, 1_700_000_000_123, '{"type":"cursor","data":{"q":"\\n\\""}}');
+    assert.ok(isEphemeralPayload(payload));
+    assert.deepEqual(decodeEphemeral(payload), { time: 1_700_000_000_123, json: '{"type":"cursor","data":{"q":"\\n\\""}}' });
+    assert.equal(decodeBatch('c', payload), undefined, 'not a batch of stored events');
+    assert.equal(decodeEphemeral(encodeBatch('e1', [stored('c', 1)])), undefined, 'and a batch is not an ephemeral event');
+    assert.notEqual(encodeEphemeral('ab12', 4, 1, '{}'), encodeEphemeral('ab12', 5, 1, '{}'), 'equal events, distinct payloads');
+    for (const garbage of ['x1 ab:1 5\n', 'x1 ab 5\n{}', 'x1 ab:1 -5\n{}', 'x1 ab:1 5{}']) assert.equal(decodeEphemeral(garbage), undefined, garbage);
+    assert.throws(() => encodeEphemeral('ab12', 1, 1.5, '{}'), /whole milliseconds/);
   });
 
   it('reads nothing it did not write', () => {
@@ -202,6 +213,41 @@ if (!(await redisAnswers(SHARED_REDIS_URL))) {
         assert.deepEqual(events.map((e) => e.event.data.i), [1, 2, 3]);
       } finally {
         watcher.close();
+        await Promise.all([a.close(), b.close()]);
+      }
+    });
+  });
+
+  describe('--store redis: ephemeral events across hubs', () => {
+    it('sends a subscriber of another hub an ephemeral event, and the stored events around it stay gap-free on both hubs', async () => {
+      const config = { port: 0, logLevel: 'silent' as const, store: 'redis' as const, redisUrl: SHARED_REDIS_URL, redisPrefix: prefixes() };
+      const [a, b] = [await startServer(config), await startServer(config)];
+      const onA = await TestClient.connect(a.url);
+      const onB = await TestClient.connect(b.url);
+      const publisher = await TestClient.connect(a.url);
+      try {
+        for (const watcher of [onA, onB]) assert.equal((await watcher.request({ op: 'subscribe', channel: 'doc.1' })).op, 'subscribed');
+        assert.equal((await onB.request({ op: 'subscribe', channel: 'doc.*' })).op, 'subscribed');
+        const offsets: number[] = [];
+        for (let i = 1; i <= 20; i++) {
+          const reply = await publisher.request({ op: 'publish', channel: 'doc.1', event: { type: i % 2 ? 'note' : 'cursor', data: { i } }, ephemeral: i % 2 === 0 });
+          if (reply.offset !== undefined) offsets.push(reply.offset);
+          else assert.equal(reply.ephemeral, true);
+        }
+        assert.deepEqual(offsets, Array.from({ length: 10 }, (_, i) => i + 1), 'ten stored events, offsets 1–10');
+        for (const watcher of [onA, onB]) {
+          await watcher.waitForEvents(10, 'doc.1');
+          await watcher.waitFor(() => watcher.messages.filter((m) => m.op === 'ephemeral').length >= 10, 'ten ephemeral events');
+          await settle();
+          assert.deepEqual(watcher.events('doc.1').map((e) => e.offset), offsets, 'every stored event once, in order');
+          const ephemeral = watcher.messages.filter((m) => m.op === 'ephemeral');
+          assert.deepEqual(ephemeral.map((m) => m.event.data.i), [2, 4, 6, 8, 10, 12, 14, 16, 18, 20], 'every ephemeral event once (hub B has two matching subscriptions)');
+          assert.ok(ephemeral.every((m) => m.offset === undefined && m.channel === 'doc.1'));
+        }
+        const history = await getJson(`${b.url}/api/channels/doc.1/events`);
+        assert.deepEqual(history.json.events.map((e: { offset: number }) => e.offset), offsets, 'history holds the stored events only');
+      } finally {
+        for (const client of [onA, onB, publisher]) client.close();
         await Promise.all([a.close(), b.close()]);
       }
     });

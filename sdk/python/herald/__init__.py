@@ -18,10 +18,10 @@ See sdk/python/README.md and docs/python.md.
 
 from ._backoff import Backoff
 from ._batching import Dropped
-from ._stream import Event, Reset
+from ._stream import Ephemeral, Event, Reset
 from .attachments import Attachment
 from .aio import AsyncPublisher, AsyncSubscription, subscribe_async
-from .client import Client, Published
+from .client import Client, EphemeralPublished, Published
 from .errors import ERROR_STATUS, HeraldError, HubUnreachable, PublisherClosed, QueueFull
 from .publisher import Publisher
 from .runs import Run, Step
@@ -36,6 +36,8 @@ __all__ = [
     "Backoff",
     "Client",
     "Dropped",
+    "Ephemeral",
+    "EphemeralPublished",
     "ERROR_STATUS",
     "Event",
     "HeraldError",

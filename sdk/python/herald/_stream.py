@@ -56,7 +56,26 @@ class Reset:
     reason: str
 
 
-Item = Union[Event, Reset]
+@dataclass(frozen=True)
+class Ephemeral:
+    """An event published with ``ephemeral: true``: fanned out live and never stored, so it has no
+    offset and never moves the subscription's position. Yielded only by subscriptions made with
+    ``ephemeral=True``; never in history or a resume."""
+
+    channel: str
+    time: int
+    event: Dict[str, Any]
+
+    @property
+    def type(self) -> str:
+        return str(self.event.get("type"))
+
+    @property
+    def data(self) -> Any:
+        return self.event.get("data")
+
+
+Item = Union[Event, Reset, Ephemeral]
 
 
 @dataclass
@@ -112,6 +131,8 @@ class StreamState:
     #: ``recovered`` of the last ``subscribed`` reply (kept across a disconnect).
     recovered: Optional[bool] = None
     connections: int = 0
+    #: Whether ``event: ephemeral`` messages are yielded (as :class:`Ephemeral`) or skipped.
+    ephemeral: bool = False
     _parser: SseParser = field(default_factory=SseParser)
 
     def __post_init__(self) -> None:
@@ -160,6 +181,10 @@ class StreamState:
             return self._on_subscribed(json.loads(message.data))
         if message.event == "message":
             return self._on_event(json.loads(message.data))
+        if message.event == "ephemeral" and self.ephemeral:
+            # No id: line came with it, so the position (Last-Event-ID of a reconnect) stays where it is.
+            body = json.loads(message.data)
+            return [Ephemeral(str(body["channel"]), int(body["time"]), body["event"])]
         return []  # "heartbeat" (bytes that keep the idle timeout off) and "reset" (follows a subscribed with recovered:false, already reported)
 
     def _on_subscribed(self, reply: Dict[str, Any]) -> List[Item]:

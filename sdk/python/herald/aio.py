@@ -189,7 +189,8 @@ class AsyncPublisher:
 
 class AsyncSubscription:
     """:class:`herald.Subscription` for asyncio: ``async for item in subscription`` yields
-    :class:`herald.Event` and :class:`herald.Reset` items; it reconnects and resumes by itself.
+    :class:`herald.Event` and :class:`herald.Reset` items (and :class:`herald.Ephemeral` ones with
+    ``ephemeral=True``); it reconnects and resumes by itself.
     Cancel the task or call ``await aclose()`` to stop."""
 
     def __init__(
@@ -204,8 +205,9 @@ class AsyncSubscription:
         retry: Backoff = DEFAULT_STREAM_RETRY,
         timeout: float = 10.0,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        ephemeral: bool = False,
     ) -> None:
-        self._state = StreamState(channel, since, epoch)
+        self._state = StreamState(channel, since, epoch, ephemeral=ephemeral)
         self._address = HubAddress.parse(url or default_url())
         self._api_key = api_key
         self._reconnect = reconnect

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Literal, Mapping, Optional, Sequence, Union, overload
 from urllib.parse import quote, urlencode
 
 from ._http import Credential, HttpSession, HubAddress, channel_path, default_url
@@ -25,6 +25,15 @@ class Published:
     channel: str
     epoch: str
     offsets: List[int]
+
+
+@dataclass(frozen=True)
+class EphemeralPublished:
+    """The hub's answer to ``publish(…, ephemeral=True)``: ``count`` events were fanned out to the
+    channel's live subscribers and not stored (no epoch, no offsets)."""
+
+    channel: str
+    count: int
 
 
 class Client:
@@ -66,14 +75,26 @@ class Client:
             raise answer.error()
         return answer.json() if answer.body else None
 
-    def publish(self, channel: str, events: Union[Mapping[str, Any], Sequence[Mapping[str, Any]]]) -> Published:
+    @overload
+    def publish(self, channel: str, events: Union[Mapping[str, Any], Sequence[Mapping[str, Any]]], *, ephemeral: Literal[False] = ...) -> Published: ...
+    @overload
+    def publish(self, channel: str, events: Union[Mapping[str, Any], Sequence[Mapping[str, Any]]], *, ephemeral: Literal[True]) -> EphemeralPublished: ...
+
+    def publish(self, channel: str, events: Union[Mapping[str, Any], Sequence[Mapping[str, Any]]], *, ephemeral: bool = False) -> Union[Published, EphemeralPublished]:
         """Publishes one event or a list of at most 1 000, all or nothing, and returns their offsets.
-        An event whose ``id`` is already stored gets its original offset and is not stored again."""
+        An event whose ``id`` is already stored gets its original offset and is not stored again.
+
+        ``ephemeral=True``: the events are fanned out to the channel's live subscribers and not stored
+        (cursors, typing, live previews) — no offsets, never in history; returns
+        :class:`EphemeralPublished`. Checked, permitted and rate-limited like stored events."""
         check_channel(channel)
         batch = [events] if isinstance(events, Mapping) else list(events)
         if not 1 <= len(batch) <= MAX_BATCH:
             raise ValueError(f"publish takes 1 to {MAX_BATCH} events, not {len(batch)}")
         body = ("[" + ",".join(encode_event(check_event(e)) for e in batch) + "]").encode("utf-8")
+        if ephemeral:
+            answer = self.request("POST", channel_path(channel, "events") + "?ephemeral=true", raw_body=body)
+            return EphemeralPublished(answer["channel"], int(answer["count"]))
         answer = self.request("POST", channel_path(channel, "events"), raw_body=body)
         return Published(answer["channel"], answer["epoch"], list(answer["offsets"]))
 

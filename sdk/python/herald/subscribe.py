@@ -22,7 +22,9 @@ DEFAULT_IDLE_TIMEOUT = 60.0
 
 class Subscription(Iterator[Item]):
     """Iterate to receive :class:`herald.Event` items in offset order, and a :class:`herald.Reset`
-    whenever the hub answered ``recovered:false``.
+    whenever the hub answered ``recovered:false``. With ``ephemeral=True`` also :class:`herald.Ephemeral`
+    items (events published with ``ephemeral: true``: live only, no offset), where they came among the
+    events; without it they are skipped, so code that expects only events and resets is unaffected.
 
     Blocks while waiting. Reconnects by itself (``Last-Event-ID``) after a dropped stream, a restarted
     hub, 5xx or 429; raises :class:`HeraldError` for refusals no retry changes (``unauthorized``,
@@ -42,8 +44,9 @@ class Subscription(Iterator[Item]):
         retry: Backoff = DEFAULT_STREAM_RETRY,
         timeout: float = 10.0,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+        ephemeral: bool = False,
     ) -> None:
-        self._state = StreamState(channel, since, epoch)
+        self._state = StreamState(channel, since, epoch, ephemeral=ephemeral)
         self._address = HubAddress.parse(url or default_url())
         self._api_key = api_key
         self._reconnect = reconnect

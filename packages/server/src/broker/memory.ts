@@ -1,6 +1,6 @@
 import { HeraldError } from '../errors.js';
 import type { StoredEvent } from '../store/types.js';
-import type { Broker, BrokerListener } from './types.js';
+import type { Broker, BrokerEphemeralListener, BrokerListener, EphemeralEvent } from './types.js';
 
 /**
  * Connects the memory brokers of one process, as a Redis server connects the hubs of a cluster: each
@@ -20,6 +20,7 @@ export class MemoryBroker implements Broker {
   /** Delivered synchronously inside `publish`, to every broker on the bus: nothing is lost or reordered. */
   readonly lossless = true;
   private readonly listeners = new Set<BrokerListener>();
+  private readonly ephemeralListeners = new Set<BrokerEphemeralListener>();
   private closed = false;
 
   constructor(private readonly bus: MemoryBus = new MemoryBus()) {
@@ -29,6 +30,11 @@ export class MemoryBroker implements Broker {
   async publish(epoch: string, events: readonly StoredEvent[]): Promise<void> {
     if (this.closed) throw new HeraldError('shutting_down', 'the broker is closed');
     for (const broker of this.bus.brokers) broker.deliver(epoch, events);
+  }
+
+  async publishEphemeral(event: EphemeralEvent): Promise<void> {
+    if (this.closed) throw new HeraldError('shutting_down', 'the broker is closed');
+    for (const broker of this.bus.brokers) for (const listener of broker.ephemeralListeners) listener(event);
   }
 
   async subscribe(_channel: string): Promise<void> {
@@ -42,10 +48,16 @@ export class MemoryBroker implements Broker {
     return () => this.listeners.delete(listener);
   }
 
+  onEphemeral(listener: BrokerEphemeralListener): () => void {
+    this.ephemeralListeners.add(listener);
+    return () => this.ephemeralListeners.delete(listener);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.bus.brokers.delete(this);
     this.listeners.clear();
+    this.ephemeralListeners.clear();
   }
 
   private deliver(epoch: string, events: readonly StoredEvent[]): void {

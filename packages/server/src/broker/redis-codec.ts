@@ -50,3 +50,41 @@ export function decodeBatch(channel: string, payload: string): DecodedBatch | un
   if (at !== payload.length) return undefined;
   return { epoch: header[1]!, events };
 }
+
+/**
+ * The payload of one ephemeral event, on the same Redis channel as the channel's stored events (so it
+ * reaches the same interest), in a format of its own that `decodeBatch` refuses, so that it is never
+ * taken for a stored event with an offset:
+ *
+ *   x1 <sender>:<sequence> <time>\n<json>
+ *
+ * `<sender>:<sequence>` (a random id of the publishing broker and its count of ephemeral publishes)
+ * makes every publish's payload unique: the broker drops a message equal to the one just before it as
+ * a copy sent for overlapping interests, and two equal ephemerals (a cursor that did not move) in the
+ * same millisecond must not look like one.
+ */
+const EPHEMERAL_VERSION = 'x1';
+const EPHEMERAL_HEADER = /^x1 ([A-Za-z0-9]+:\d+) (\d+)$/;
+
+export interface DecodedEphemeral {
+  time: number;
+  json: string;
+}
+
+export function isEphemeralPayload(payload: string): boolean {
+  return payload.startsWith(`${EPHEMERAL_VERSION} `);
+}
+
+export function encodeEphemeral(sender: string, sequence: number, time: number, json: string): string {
+  if (!Number.isSafeInteger(time) || time < 0) throw new Error(`time ${time} cannot be published: it must be whole milliseconds`);
+  return `${EPHEMERAL_VERSION} ${sender}:${sequence} ${time}\n${json}`;
+}
+
+/** The event of a payload from `encodeEphemeral`; undefined for anything else. */
+export function decodeEphemeral(payload: string): DecodedEphemeral | undefined {
+  const newline = payload.indexOf('\n');
+  if (newline < 0) return undefined;
+  const header = EPHEMERAL_HEADER.exec(payload.slice(0, newline));
+  if (!header || newline + 1 === payload.length) return undefined;
+  return { time: Number(header[2]), json: payload.slice(newline + 1) };
+}

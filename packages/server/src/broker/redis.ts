@@ -1,10 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { isPattern, matchesPattern } from '@herald/protocol';
 import { Redis } from 'ioredis';
 import { HeraldError } from '../errors.js';
 import { describeRedisError, isRedisFault } from '../store/redis-health.js';
 import type { StoredEvent } from '../store/types.js';
-import { decodeBatch, encodeBatch } from './redis-codec.js';
-import type { Broker, BrokerGapListener, BrokerListener } from './types.js';
+import { decodeBatch, decodeEphemeral, encodeBatch, encodeEphemeral, isEphemeralPayload } from './redis-codec.js';
+import type { Broker, BrokerEphemeralListener, BrokerGapListener, BrokerListener, EphemeralEvent } from './types.js';
 
 export interface RedisBrokerOptions {
   /** `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS); the Redis of the history. */
@@ -37,6 +38,10 @@ interface GlobInterest {
  * back to back, so a message equal to the one delivered just before on the same channel is a copy and
  * is dropped (an equal payload means equal epoch and offsets: a duplicate anyway).
  *
+ * Ephemeral events: the same `PUBLISH P:ev:<channel>` on the same connection, in a payload of their
+ * own (redis-codec.ts `encodeEphemeral`), so they reach exactly the hubs with interest in the channel
+ * and follow this hub's earlier publishes through Redis. One lost with a connection stays lost.
+ *
  * Gaps: what is published while the subscriber connection is down is lost to this hub. ioredis's own
  * `autoResubscribe` is off because it sends the subscriptions without telling when Redis confirmed
  * them; this broker resubscribes itself and calls the `onGap` listeners once Redis confirmed every
@@ -54,6 +59,10 @@ export class RedisBroker implements Broker {
   private readonly exact = new Map<string, number>();
   private readonly globs = new Map<string, GlobInterest>();
   private readonly listeners = new Set<BrokerListener>();
+  private readonly ephemeralListeners = new Set<BrokerEphemeralListener>();
+  /** Makes each ephemeral payload unique (see redis-codec.ts): this broker's id and its count of them. */
+  private readonly sender = randomBytes(6).toString('hex');
+  private ephemeralSequence = 0;
   private readonly gapListeners = new Set<BrokerGapListener>();
   private closing: Promise<void> | undefined;
   /** The subscriber connection was lost since it was last ready: its subscriptions must be made again. */
@@ -130,6 +139,17 @@ export class RedisBroker implements Broker {
     }
   }
 
+  async publishEphemeral(event: EphemeralEvent): Promise<void> {
+    if (this.closing) throw closed();
+    const payload = encodeEphemeral(this.sender, ++this.ephemeralSequence, event.time, event.json);
+    try {
+      await this.publisher.publish(this.channelPrefix + event.channel, payload);
+    } catch (error) {
+      // Not a gap: nothing of it is in history to fill one with. The publisher is told; it was not sent.
+      throw this.failure(error, 'the ephemeral event was not sent');
+    }
+  }
+
   async subscribe(channel: string): Promise<void> {
     if (this.closing) throw closed();
     // Counted at once, even if Redis refuses below: the hub answers a refusal with `unsubscribe`.
@@ -186,6 +206,11 @@ export class RedisBroker implements Broker {
     return () => this.listeners.delete(listener);
   }
 
+  onEphemeral(listener: BrokerEphemeralListener): () => void {
+    this.ephemeralListeners.add(listener);
+    return () => this.ephemeralListeners.delete(listener);
+  }
+
   onGap(listener: BrokerGapListener): () => void {
     this.gapListeners.add(listener);
     return () => this.gapListeners.delete(listener);
@@ -195,6 +220,7 @@ export class RedisBroker implements Broker {
   close(): Promise<void> {
     return (this.closing ??= (async () => {
       this.listeners.clear();
+      this.ephemeralListeners.clear();
       this.gapListeners.clear();
       this.exact.clear();
       this.globs.clear();
@@ -213,18 +239,19 @@ export class RedisBroker implements Broker {
     if (!this.wanted(channel, interest)) return; // a glob over-matched, or the interest just ended
     this.lastChannel = redisChannel;
     this.lastPayload = payload;
+    if (isEphemeralPayload(payload)) return this.receiveEphemeral(channel, payload);
     const batch = decodeBatch(channel, payload);
     if (!batch) return this.gap(`a message on ${redisChannel} is not in a format this hub reads (a hub of another version?)`);
-    for (const listener of this.listeners) {
-      try {
-        listener(batch.epoch, batch.events);
-      } catch (error) {
-        // Not thrown into ioredis's reply parser (it would break the connection): thrown on its own.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    for (const listener of this.listeners) notify(() => listener(batch.epoch, batch.events));
+  }
+
+  private receiveEphemeral(channel: string, payload: string): void {
+    const decoded = decodeEphemeral(payload);
+    // Dropped, and not a gap: no stored event was missed, and history has nothing to refill. Ephemeral
+    // events are at most once anyway.
+    if (!decoded) return;
+    const event: EphemeralEvent = { channel, time: decoded.time, json: decoded.json };
+    for (const listener of this.ephemeralListeners) notify(() => listener(event));
   }
 
   private wanted(channel: string, interest: GlobInterest | undefined): boolean {
@@ -269,6 +296,17 @@ export class RedisBroker implements Broker {
     const reason =
       (error as Error).name === 'MaxRetriesPerRequestError' ? `Redis cannot be reached${this.lastConnectionError ? `: ${this.lastConnectionError}` : ''}` : describeRedisError(error);
     return new HeraldError('storage_unavailable', `the hub cannot use its Redis for live delivery right now (${reason}); ${consequence}`);
+  }
+}
+
+/** Calls a listener; what it throws is not thrown into ioredis's reply parser (it would break the connection). */
+function notify(call: () => void): void {
+  try {
+    call();
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
   }
 }
 

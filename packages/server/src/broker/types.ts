@@ -3,6 +3,19 @@ import type { StoredEvent } from '../store/types.js';
 /** Receives the events a broker delivers to this hub: one channel's stored events, in offset order. */
 export type BrokerListener = (epoch: string, events: readonly StoredEvent[]) => void;
 
+/**
+ * An event published with `ephemeral: true`: fanned out live, never stored, so it has no offset. `json`
+ * is the event's text as validated by the publishing hub (`{"type",…}`), `time` its receive time there.
+ */
+export interface EphemeralEvent {
+  channel: string;
+  time: number;
+  json: string;
+}
+
+/** Receives the ephemeral events a broker delivers to this hub. */
+export type BrokerEphemeralListener = (event: EphemeralEvent) => void;
+
 /** Told that deliveries may have been missed since the last call; `reason` is for logs. */
 export type BrokerGapListener = (reason: string) => void;
 
@@ -25,6 +38,10 @@ export type BrokerGapListener = (reason: string) => void;
  *   while its connection is down, so once deliveries flow again it calls its `onGap` listeners, and the
  *   hub refills its subscriptions from history (offsets say what is missing). A broker that cannot lose
  *   deliveries (the memory broker) need not implement `onGap`.
+ * - Ephemeral events travel beside stored ones, to the same interest, but can never be taken for them
+ *   (they have no offset and never reach `onEvents` listeners). They are at most once: one lost while a
+ *   connection is down is gone (there is no history to fill it from, and `onGap` is not told), and
+ *   across hubs they keep no order relative to stored events. Each publish reaches each hub once.
  */
 export interface Broker {
   /**
@@ -35,12 +52,19 @@ export interface Broker {
   readonly lossless?: boolean;
   /** Hands stored events of one channel to every hub on this broker, this one included. */
   publish(epoch: string, events: readonly StoredEvent[]): Promise<void>;
+  /**
+   * Hands one ephemeral event to every hub on this broker with interest in its channel, this one
+   * included. Resolves once the broker took it (not once it was delivered everywhere).
+   */
+  publishEphemeral(event: EphemeralEvent): Promise<void>;
   /** This hub now has subscribers to `channel` (a name or a pattern): deliver its events here. */
   subscribe(channel: string): Promise<void>;
   /** One `subscribe` of `channel` is over; deliveries stop when the last one is. */
   unsubscribe(channel: string): void;
   /** Adds a listener for delivered events; returns the function that removes it. */
   onEvents(listener: BrokerListener): () => void;
+  /** Adds a listener for delivered ephemeral events; returns the function that removes it. */
+  onEphemeral(listener: BrokerEphemeralListener): () => void;
   /**
    * Adds a listener told that deliveries may have been missed (for Redis: the subscriber connection was
    * lost, or a publish of this hub failed). It is called after deliveries for every interest flow again,

@@ -6,6 +6,11 @@ const TEXT_FRAME = { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: f
 // ws exports its Sender (with the static frame builder) at run time; its type declarations do not.
 const frame = (ws as unknown as { Sender: { frame(data: Buffer, options: typeof TEXT_FRAME): Buffer[] } }).Sender.frame;
 
+/** A complete WebSocket text frame (header and payload) of `text`, to write to every subscriber's socket as it is. */
+export function textFrame(text: string): Buffer {
+  return Buffer.concat(frame(Buffer.from(text), TEXT_FRAME));
+}
+
 /**
  * One stored event on its way to subscribers. Each wire form is built at most once per event and the
  * same bytes go to every subscriber: fan-out never serialises per subscriber.
@@ -47,7 +52,7 @@ export class Delivery {
    * the same bytes, one write each — no per-subscriber header, no writev of two buffers.
    */
   wsFrame(): Buffer {
-    return (this.wsBytes ??= Buffer.concat(frame(Buffer.from(this.wsText()), TEXT_FRAME)));
+    return (this.wsBytes ??= textFrame(this.wsText()));
   }
 
   /** One SSE message; `id:` is the offset so that EventSource's Last-Event-ID resumes the channel. */

@@ -1,4 +1,5 @@
 import type { Delivery } from './delivery.js';
+import type { EphemeralDelivery } from './ephemeral.js';
 
 /** Anything that receives live events: a WebSocket connection or an SSE stream. */
 export interface Subscriber {
@@ -8,6 +9,8 @@ export interface Subscriber {
    */
   deliveryMark: number;
   deliver(delivery: Delivery): void;
+  /** Live-only events (`ephemeral: true`); a subscriber without it (a long-poll, which reads history) gets none. */
+  deliverEphemeral?(delivery: EphemeralDelivery): void;
 }
 
 /**

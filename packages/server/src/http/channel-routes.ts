@@ -1,4 +1,4 @@
-import { checkChannel, Defaults, isPattern, MAX_CHANNEL_LENGTH, type ChannelListResponse } from '@herald/protocol';
+import { checkChannel, Defaults, isPattern, MAX_CHANNEL_LENGTH, type ChannelListResponse, type EphemeralPublishResponse } from '@herald/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { HeraldConfig } from '../config.js';
 import { HeraldError } from '../errors.js';
@@ -23,7 +23,8 @@ const channelParams = {
 
 /** Publishing, history, the channel list and channel reset. */
 export function registerChannelRoutes(app: FastifyInstance, { hub, config, limiter, isShuttingDown }: ChannelRoutesContext): void {
-  app.post('/api/channels/:channel/events', { schema: { params: channelParams } }, async (request, reply) => {
+  const publishQuery = { type: 'object', properties: { ephemeral: { type: 'boolean' } } } as const;
+  app.post('/api/channels/:channel/events', { schema: { params: channelParams, querystring: publishQuery } }, async (request, reply) => {
     if (isShuttingDown()) throw new HeraldError('shutting_down', 'the hub is shutting down; publish again after it restarts');
     const channel = requireChannel((request.params as { channel: string }).channel);
     const body = request.body;
@@ -37,7 +38,12 @@ export function registerChannelRoutes(app: FastifyInstance, { hub, config, limit
     }
     // A keep-alive socket is a connection like a WebSocket; every event of a batch counts.
     limiter.admit(limiter.socketBucket(request.raw.socket), addressKey(request.ip), raw.length);
-    const result = await hub.publish(request.principal, channel, prepareEvents(raw, config.maxMessageBytes, { maxDepth: config.maxEventDepth, maxKeys: config.maxEventKeys }));
+    const inputs = prepareEvents(raw, config.maxMessageBytes, { maxDepth: config.maxEventDepth, maxKeys: config.maxEventKeys });
+    if ((request.query as { ephemeral?: boolean }).ephemeral === true) {
+      await hub.publishEphemeral(request.principal, channel, inputs);
+      return { channel, ephemeral: true, count: inputs.length } satisfies EphemeralPublishResponse;
+    }
+    const result = await hub.publish(request.principal, channel, inputs);
     reply.code(201);
     return { channel, epoch: result.epoch, offsets: result.offsets };
   });

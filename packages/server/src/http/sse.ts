@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HeraldConfig } from '../config.js';
 import { HeraldError } from '../errors.js';
 import type { Delivery } from '../fanout/delivery.js';
+import type { EphemeralDelivery } from '../fanout/ephemeral.js';
 import { Subscription, type Subscriber } from '../fanout/subscription.js';
 import type { Principal } from '../access/principal.js';
 import { MAX_TIMER_MS } from '../ws/connection.js';
@@ -52,6 +53,15 @@ class SseStream implements Subscriber {
 
   deliver(delivery: Delivery): void {
     this.write(delivery.sseFrame(this.withIds));
+  }
+
+  /**
+   * `event: ephemeral` with no `id:`: Last-Event-ID stays on the last stored event. Dropped when it does
+   * not fit under the outbound cap (as on a WebSocket: worthless late, and not a reason to end the stream).
+   */
+  deliverEphemeral(delivery: EphemeralDelivery): void {
+    const frame = delivery.sseFrame();
+    if (this.res.writableLength + frame.length <= this.endpoint.config.maxOutboundBytes) this.write(frame);
   }
 
   writeNamed(event: string, data: object): void {

@@ -7,6 +7,7 @@ import type { HeraldConfig } from '../config.js';
 import { HeraldError } from '../errors.js';
 import { prepareEvents, requireChannel } from '../events-in.js';
 import type { Delivery } from '../fanout/delivery.js';
+import type { EphemeralDelivery } from '../fanout/ephemeral.js';
 import { Subscription, type Subscriber } from '../fanout/subscription.js';
 import type { Hub } from '../hub.js';
 import { parseSince, type Since } from '../recovery.js';
@@ -128,6 +129,17 @@ export class Connection implements Subscriber {
     if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
     const frame = delivery.wsFrame();
     if (this.hasRoomFor(frame.length)) (this.ws as unknown as { _socket: { write(chunk: Buffer): boolean } })._socket.write(frame);
+  }
+
+  /**
+   * An ephemeral event, written like a stored one (see `deliver`). One that does not fit under the
+   * outbound cap is dropped rather than a reason to close: it is worthless late, and nothing is lost
+   * that a resume could give back.
+   */
+  deliverEphemeral(delivery: EphemeralDelivery): void {
+    if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
+    const frame = delivery.wsFrame();
+    if (this.ws.bufferedAmount + frame.length <= this.ctx.config.maxOutboundBytes) (this.ws as unknown as { _socket: { write(chunk: Buffer): boolean } })._socket.write(frame);
   }
 
   send(message: object): void {
@@ -461,16 +473,31 @@ export class Connection implements Subscriber {
     if (this.ctx.isShuttingDown()) throw new HeraldError('shutting_down', 'the hub is shutting down; publish again after it restarts');
     const channel = requireChannel(cmd.channel);
     if (cmd.event === undefined) throw new HeraldError('bad_request', 'event is required');
+    if (cmd.ephemeral !== undefined && typeof cmd.ephemeral !== 'boolean') throw new HeraldError('bad_request', 'ephemeral must be true or false');
     if (!this.admitRate(id)) return;
     const inputs = prepareEvents([cmd.event], this.ctx.config.maxMessageBytes, { maxDepth: this.ctx.config.maxEventDepth, maxKeys: this.ctx.config.maxEventKeys });
     // Counted for the in-flight cap (see onMessage).
     this.inFlight++;
+    if (cmd.ephemeral === true) return this.publishEphemeral(id, channel, inputs);
     this.ctx.hub.publish(this.principal, channel, inputs).then(
       (result) => {
         const reply: Record<string, unknown> = { op: 'published', channel, offset: result.offsets[0], epoch: result.epoch };
         if (id !== undefined) reply.id = id;
         if (result.duplicates[0]) reply.duplicate = true;
         this.send(reply);
+        this.publishSettled();
+      },
+      (error: unknown) => {
+        this.failWith(id, error);
+        this.publishSettled();
+      },
+    );
+  }
+
+  private publishEphemeral(id: CommandId | undefined, channel: string, inputs: ReturnType<typeof prepareEvents>): void {
+    this.ctx.hub.publishEphemeral(this.principal, channel, inputs).then(
+      () => {
+        this.send(id === undefined ? { op: 'published', channel, ephemeral: true } : { op: 'published', id, channel, ephemeral: true });
         this.publishSettled();
       },
       (error: unknown) => {
