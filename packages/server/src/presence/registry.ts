@@ -57,7 +57,8 @@ export class PresenceRegistry {
   add(sub: Subscription): void {
     const member = sub.subscriber;
     if (sub.isPattern || !isMember(member) || this.entries.has(sub)) return;
-    const entry: PresenceEntry = { clientId: member.clientId, since: sub.startedAt, transport: member.transport };
+    // The hub's own clock (not the store's, which on Redis is estimated from the server's and may step).
+    const entry: PresenceEntry = { clientId: member.clientId, since: Date.now(), transport: member.transport };
     if (this.showUsers()) entry.user = member.principal.name;
     let channel = this.channels.get(sub.channel);
     if (!channel) this.channels.set(sub.channel, (channel = { roster: new Roster(), watchers: new Set() }));
