@@ -7,6 +7,8 @@ import {
   shouldReconnect,
   type DeliveredEvent,
   type EventInput,
+  type PresenceMessage,
+  type PresenceResponse,
   type PatternPosition,
   type StreamPosition,
   type RunListResponse,
@@ -99,6 +101,9 @@ export interface HistoryPage<T = unknown> {
   events: DeliveredEvent<T>[];
   next: number;
 }
+
+/** A page of `client.presence()`: every subscriber counted, at most `limit` listed; `next` is the next page's `after`. */
+export type PresencePage = Pick<PresenceMessage, 'count' | 'clients' | 'next'>;
 
 /** A page of `client.newest()`. */
 export interface NewestPage<T = unknown> {
@@ -213,7 +218,8 @@ export class HeraldClient extends Emitter<ClientEvents> {
   subscribe<T = unknown>(channel: string, handler?: EventHandler<T>, options: SubscribeOptions = {}): Subscription<T> {
     if (options.snapshot === true && options.since !== undefined) throw new Error('subscribe: give either since or snapshot: true, not both');
     if (options.snapshot === true && runIdOfChannel(channel) === undefined) throw new Error(`subscribe: snapshot: true works on run channels (runs.<runId>) only, not "${channel}"`);
-    const sub = new Subscription<T>(channel, isPattern(channel), handler, options.since, options.snapshot === true, (s) => this.detach(s));
+    if (options.presence && isPattern(channel)) throw new Error(`subscribe: presence: true works on exact channels only, not "${channel}"`);
+    const sub = new Subscription<T>(channel, isPattern(channel), handler, options.since, options.snapshot === true, (s) => this.detach(s), options.presence === true);
     let shared = this.subs.get(channel);
     if (!shared) {
       shared = new SharedSubscription(channel, sub.isPattern, { resubscribe: (s) => this.resubscribe(s) });
@@ -262,6 +268,21 @@ export class HeraldClient extends Emitter<ClientEvents> {
     // Newest first: the first event seen of a channel is its latest.
     for (const e of events) positions[e.channel] ??= { offset: e.offset, epoch: e.epoch };
     return { events, next: body.next ?? undefined, resumeFrom: { positions, time: events[0]?.time ?? body.time } };
+  }
+
+  /**
+   * Who is subscribed to a channel now on the hub this client talks to (exact-channel WebSocket and SSE
+   * subscribers, oldest first): a page of at most `limit` (default and most 100) and the `count` of all;
+   * pass `next` as `after` for the next page. Over the WebSocket when connected, else HTTP.
+   */
+  async presence(channel: string, query: { limit?: number; after?: string } = {}): Promise<PresencePage> {
+    if (this.transport === 'websocket' && this.state === 'connected') {
+      const { count, clients, next } = (await this.request({ op: 'presence', channel, ...query })) as PresenceMessage;
+      return { count, clients, next };
+    }
+    const params = new URLSearchParams(query as Record<string, string>);
+    const body = await this.call<PresenceResponse>(`/api/channels/${encodeURIComponent(channel)}/presence?${params}`);
+    return { count: body.count, clients: body.clients, next: body.next ?? undefined };
   }
 
   /** The run list over HTTP (`GET /api/runs`), newest first: only the runs the credentials may read. */
@@ -660,6 +681,10 @@ export class HeraldClient extends Emitter<ClientEvents> {
         break;
       case 'steps':
         this.subs.get(message.channel)?.onSteps(message);
+        return;
+      case 'join':
+      case 'leave':
+        this.subs.get(message.channel)?.onPresence(message);
         return;
       case 'expiring':
         void this.refreshToken();

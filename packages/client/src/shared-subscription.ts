@@ -1,4 +1,4 @@
-import type { EphemeralMessage, EventMessage, PatternPosition, RunStep, StepsMessage, StreamPosition, SubscribedMessage } from '@herald/protocol';
+import type { EphemeralMessage, EventMessage, JoinMessage, LeaveMessage, PatternPosition, RunStep, StepsMessage, StreamPosition, SubscribedMessage } from '@herald/protocol';
 import type { Subscription } from './subscription.js';
 
 /** What a shared subscription asks of its client. */
@@ -32,6 +32,8 @@ export class SharedSubscription<T = unknown> {
   /** The id of the subscribe whose answer counts; answers to older ones are ignored. */
   private requestId: number | undefined;
   private inFlight = false;
+  /** Whether the last subscribe asked for joins and leaves. */
+  private withPresence = false;
   /** What the subscribe in flight asked for, and the subscriptions its answer starts. */
   private asked: StreamPosition | PatternPosition | undefined;
   private starting = new Set<Subscription<T>>();
@@ -74,10 +76,11 @@ export class SharedSubscription<T = unknown> {
   }
 
   /** The start of the next subscribe: a snapshot while any subscription still waits for one, else a position. */
-  startCommand(): { since?: StreamPosition | PatternPosition; snapshot?: true } {
-    if ([...this.handles].some((h) => h.needsSnapshot)) return { snapshot: true };
+  startCommand(): { since?: StreamPosition | PatternPosition; snapshot?: true; presence?: true } {
+    const presence = [...this.handles].some((h) => h.wantsPresence) ? { presence: true as const } : {};
+    if ([...this.handles].some((h) => h.needsSnapshot)) return { snapshot: true, ...presence };
     const since = this.resumeFrom();
-    return since ? { since } : {};
+    return since ? { since, ...presence } : presence;
   }
 
   /** A subscribe was sent (over WebSocket with this id; over SSE without): its answer starts every subscription there is now. */
@@ -85,6 +88,7 @@ export class SharedSubscription<T = unknown> {
     this.requestId = requestId;
     this.inFlight = true;
     this.asked = asked;
+    this.withPresence = !!this.startCommand().presence;
     this.assembling = undefined;
     this.starting = new Set(this.handles);
   }
@@ -99,7 +103,7 @@ export class SharedSubscription<T = unknown> {
     if (this.state === 'subscribed' && !this.inFlight) this.join(handle);
     // While a subscribe is in flight a live joiner can start from its answer; one with a start of its
     // own is looked at again once the answer is in.
-    else if (this.inFlight && !handle.resumeFrom() && !handle.needsSnapshot) this.starting.add(handle);
+    else if (this.inFlight && !handle.resumeFrom() && !handle.needsSnapshot && (this.withPresence || !handle.wantsPresence)) this.starting.add(handle);
   }
 
   /** Returns true when no subscription is left (the client then ends the hub subscription). */
@@ -147,7 +151,7 @@ export class SharedSubscription<T = unknown> {
   private join(handle: Subscription<T>): void {
     const since = handle.resumeFrom();
     const here = this.seen.get(this.channel);
-    if (handle.needsSnapshot || (since && this.isPattern)) return this.host.resubscribe(this);
+    if (handle.needsSnapshot || (since && this.isPattern) || (handle.wantsPresence && !this.withPresence)) return this.host.resubscribe(this);
     if (!this.isPattern && since) {
       const position = since as StreamPosition;
       const sameEpoch = position.epoch === undefined || position.epoch === here?.epoch;
@@ -241,6 +245,11 @@ export class SharedSubscription<T = unknown> {
   /** An ephemeral event of a channel this subscription matches: to each subscription, positions untouched. */
   deliverEphemeral(message: EphemeralMessage): void {
     for (const handle of [...this.handles]) handle.deliverEphemeral(message);
+  }
+
+  /** A join or leave: to the subscriptions that asked for them. */
+  onPresence(message: JoinMessage | LeaveMessage): void {
+    for (const handle of [...this.handles]) handle.onPresence(message);
   }
 
   fail(code: string, message: string): void {

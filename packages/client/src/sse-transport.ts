@@ -93,6 +93,7 @@ export class SseTransport {
     const since = sub.isPattern ? undefined : (resumeFrom as { offset?: number } | undefined)?.offset;
     const params = new URLSearchParams();
     if (since !== undefined) params.set('since', String(since));
+    if (sub.startCommand().presence) params.set('presence', '1');
     try {
       if (this.ticket) params.set('ticket', await this.ticket());
     } catch {
@@ -132,6 +133,7 @@ export class SseTransport {
       const recovered = (known && reply.epoch !== known.epoch) || (sub.isPattern && resumeFrom !== undefined) ? false : reply.recovered;
       sub.onSubscribed({ op: 'subscribed', ...reply, ...(recovered === undefined ? {} : { recovered }) });
     });
+    for (const op of ['join', 'leave']) source.addEventListener(op, (message) => sub.onPresence(JSON.parse(message.data)));
     source.onmessage = (message) => {
       this.seen(sub);
       sub.deliver({ op: 'event', ...JSON.parse(message.data) } as EventMessage);

@@ -1,4 +1,4 @@
-import type { DeliveredEvent, EphemeralMessage, EventMessage, PatternPosition, StreamPosition, SubscribedMessage } from '@herald/protocol';
+import type { DeliveredEvent, EphemeralMessage, EventMessage, JoinMessage, LeaveMessage, PatternPosition, StreamPosition, SubscribedMessage } from '@herald/protocol';
 import { Emitter } from './emitter.js';
 
 export type SubscriptionState = 'pending' | 'subscribed' | 'unsubscribed';
@@ -24,6 +24,8 @@ export interface SubscriptionEvents<T> extends Record<string, unknown> {
   reset: ResetInfo;
   state: { from: SubscriptionState; to: SubscriptionState };
   error: { code: string; message: string };
+  /** With `presence: true`: another subscriber of the channel came (`op: 'join'`) or went (`'leave'`). */
+  presence: JoinMessage | LeaveMessage;
 }
 
 export interface SubscribeOptions {
@@ -31,6 +33,11 @@ export interface SubscribeOptions {
   since?: StreamPosition | PatternPosition;
   /** Run channels: start from the run's snapshot (emitted as `snapshot`), then the events after it. */
   snapshot?: boolean;
+  /**
+   * Exact channels: also emit `presence` as other subscribers of the channel come and go (WebSocket and
+   * SSE; not on the long-poll fallback). Ask `client.presence()` after each `subscribed` for who is there.
+   */
+  presence?: boolean;
 }
 
 export type EventHandler<T> = (event: DeliveredEvent<T>) => void;
@@ -62,6 +69,8 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     /** Whether to ask for a snapshot while no position is known yet. @internal */
     readonly wantsSnapshot: boolean,
     private readonly detach: (sub: Subscription<T>) => void,
+    /** Whether it hears joins and leaves. @internal */
+    readonly wantsPresence = false,
   ) {
     super();
   }
@@ -197,6 +206,11 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   /** An ephemeral event, to a started subscription only; positions stay where they are. @internal */
   deliverEphemeral({ channel, time, event }: EphemeralMessage): void {
     if (this.started && this.state !== 'unsubscribed') this.emit('ephemeral', { channel, time, event } as EphemeralEvent<T>);
+  }
+
+  /** @internal */
+  onPresence(message: JoinMessage | LeaveMessage): void {
+    if (this.wantsPresence && this.started && this.state !== 'unsubscribed') this.emit('presence', message);
   }
 
   /** @internal */

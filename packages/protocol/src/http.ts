@@ -6,6 +6,7 @@ import type { RunSummary } from './runs.js';
  */
 
 import type { DeliveredEvent } from './event.js';
+import type { PresenceEntry } from './messages.js';
 
 /**
  * `GET /api/channels/{channel}/poll`: one long-poll answer — what a `subscribed` reply says, then the
@@ -34,6 +35,8 @@ export interface ChannelInfo {
   lastEventTime: number | null;
   /** Subscriptions on this hub (exact and pattern, every user's) that match the channel. */
   subscribers: number;
+  /** Exact-channel subscriptions on this hub (WebSocket and SSE): the `count` its presence answers. */
+  watching: number;
 }
 
 /** `GET /api/channels?prefix=&limit=&cursor=`: a page in name order; `next` is the next page's `cursor`. */
@@ -121,4 +124,17 @@ export interface EphemeralPublishResponse {
   ephemeral: true;
   /** How many events of the body were fanned out (all of them). */
   count: number;
+}
+
+/**
+ * `GET /api/channels/{channel}/presence?limit=&after=`: who is subscribed to the channel on this hub
+ * (exact-channel WebSocket and SSE subscriptions, oldest first), a page at a time; `next` is the next
+ * page's `after`.
+ */
+export interface PresenceResponse {
+  channel: string;
+  /** Every subscriber, also those not on this page. */
+  count: number;
+  clients: PresenceEntry[];
+  next: string | null;
 }

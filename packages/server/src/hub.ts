@@ -11,6 +11,8 @@ import { LiveOrder } from './fanout/live-order.js';
 import { SubscriptionIndex } from './fanout/subscription-index.js';
 import type { Subscription } from './fanout/subscription.js';
 import { EMPTY_REPLAY, type ReplaySource } from './fanout/replay-source.js';
+import { PresenceRegistry, type PresencePage } from './presence/registry.js';
+import type { PresenceQuery } from './presence/query.js';
 import { newestOfPattern, patternPrefix, recoverChannel, recoverPattern, type Since } from './recovery.js';
 import type { AppendInput, AppendResult, ChannelListQuery, ChannelPosition, EventStore, HistoryPage, ScannedEvent, StoreHealth, StoredEvent, StoreTotals } from './store/types.js';
 
@@ -72,6 +74,8 @@ export interface ChannelListing {
   lastTime: number | undefined;
   /** Subscriptions (exact and pattern) on this hub that match the channel. */
   subscribers: number;
+  /** Exact-channel subscriptions on this hub: who presence lists. */
+  watching: number;
 }
 
 /** A page of the channel list; `next` is the `after` of the following page (undefined at the end). */
@@ -117,6 +121,8 @@ export class Hub {
   eventsIn = 0;
   eventsOut = 0;
   private readonly index = new SubscriptionIndex();
+  /** Who is subscribed to each channel here, for presence (fed with the index). */
+  private readonly present = new PresenceRegistry(() => this.access.required);
   private readonly features: HubFeature[] = [];
   /** Publishes between the store and their answer: graceful shutdown waits for them (`drain`). */
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -346,7 +352,7 @@ export class Hub {
         after = c.name;
         looked++;
         if (scope.allows(c.name)) {
-          channels.push({ name: c.name, epoch: c.epoch, latest: c.latest, lastTime: c.lastTime, subscribers: this.index.countMatches(c.name) });
+          channels.push({ name: c.name, epoch: c.epoch, latest: c.latest, lastTime: c.lastTime, subscribers: this.index.countMatches(c.name), watching: this.present.count(c.name) });
         }
       }
       if (page.length <= query.limit) return { channels, next: undefined };
@@ -381,6 +387,7 @@ export class Hub {
     this.access.authorize(who, { kind: 'subscribe', channel });
     subscription.startedAt = this.clock();
     this.index.add(subscription);
+    this.present.add(subscription);
     try {
       // Deliveries flow before history is read, so nothing falls between the history and the live stream.
       subscription.brokerInterest = true;
@@ -440,10 +447,27 @@ export class Hub {
   unsubscribe(subscription: Subscription): void {
     subscription.cancelled = true;
     this.index.remove(subscription);
+    this.present.remove(subscription);
     if (subscription.brokerInterest) {
       subscription.brokerInterest = false;
       this.broker.unsubscribe(subscription.channel);
     }
+  }
+
+  /** Who is subscribed to a channel on this hub, a page at a time: as reading the channel. */
+  presence(who: Principal, query: PresenceQuery): PresencePage {
+    this.access.authorize(who, { kind: 'subscribe', channel: query.channel });
+    return this.present.page(query.channel, query.after, query.limit);
+  }
+
+  /** A subscription that asked for `join`/`leave` hears them from now on (its reply is out); false if it ended. */
+  watchPresence(subscription: Subscription): boolean {
+    return this.present.watch(subscription);
+  }
+
+  /** Whether a subscription to `channel` would be announced to watchers (the doors charge it to the subscriber's rate). */
+  presenceWatched(channel: string): boolean {
+    return this.present.isWatched(channel);
   }
 
   private fanOut(epoch: string, events: readonly StoredEvent[]): void {

@@ -23,6 +23,7 @@ import { registerAccessHooks } from './http/access-hooks.js';
 import { registerAttachmentRoutes } from './http/attachment-routes.js';
 import { registerAuthRoutes } from './http/auth-routes.js';
 import { registerChannelRoutes } from './http/channel-routes.js';
+import { registerPresenceRoutes } from './http/presence-routes.js';
 import { registerDashboard } from './http/dashboard.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { PollEndpoint } from './http/poll.js';
@@ -255,7 +256,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   const onSlowConsumer = () => stats.slowConsumerCloses++;
   const onCommandError = (code: ErrorCode) => stats.countError(code);
   websockets = new WebSocketEndpoint({ hub, config, log, limiter, isShuttingDown, onSlowConsumer, onCommandError, gate, connectionsPerIp });
-  sse = new SseEndpoint({ hub, config, isShuttingDown, onSlowConsumer, connectionsPerIp });
+  sse = new SseEndpoint({ hub, config, isShuttingDown, onSlowConsumer, connectionsPerIp, limiter });
   polls = new PollEndpoint({ hub, config, isShuttingDown, connectionsPerIp });
   policy.onRevoked((matches) => {
     gate.sessions.revokeMatching(matches);
@@ -313,6 +314,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   registerAuthRoutes(app, { gate, secureCookies: config.publicUrl.startsWith('https:') });
   await registerDashboard(app, config.dashboardDir);
   registerChannelRoutes(app, { hub, config, limiter, isShuttingDown });
+  registerPresenceRoutes(app, hub);
   const attachmentTypes = listSetting(config.attachmentTypes);
   registerAttachmentRoutes(app, { hub, config, limiter, isShuttingDown, allowedTypes: new Set(attachmentTypes.length > 0 ? attachmentTypes : DEFAULT_ATTACHMENT_TYPES) });
   registerRunRoutes(app, hub, runs, runStore);

@@ -65,7 +65,7 @@ describe('every door consults the access policy', () => {
       ping: { command: {}, reply: 'pong', consults: false },
       auth: { command: { token: nobody }, reply: 'bad_request', consults: false },
       refresh: { command: { token: nobody }, reply: 'refreshed', consults: false },
-      presence: { command: { channel: 'runs.door' }, reply: 'unknown_op', consults: false },
+      presence: { command: { channel: 'runs.door' }, reply: 'forbidden', consults: true },
       send: { command: { to: 'someone', event: { type: 'x' } }, reply: 'unknown_op', consults: false },
       serve: { command: { channel: 'runs.door' }, reply: 'unknown_op', consults: false },
       unserve: { command: { channel: 'runs.door' }, reply: 'unknown_op', consults: false },

@@ -27,7 +27,7 @@ const LIMITS = { maxMessageBytes: 4096, maxFrameBytes: 16 * 1024, maxBodyBytes: 
 const MARK_EVERY = 250;
 const BARRIER_TIMEOUT_MS = 5000;
 
-const SERVER_OPS: ReadonlySet<string> = new Set(['hello', 'subscribed', 'unsubscribed', 'published', 'pong', 'expiring', 'refreshed', 'error', 'event', 'ephemeral'] satisfies Array<ServerMessage['op']>);
+const SERVER_OPS: ReadonlySet<string> = new Set(['hello', 'subscribed', 'unsubscribed', 'published', 'pong', 'expiring', 'refreshed', 'error', 'event', 'ephemeral', 'presence', 'join', 'leave'] satisfies Array<ServerMessage['op']>);
 /** RFC 6455's close for a text frame that is not UTF-8 (ws sends it; Herald's table has no name for it). */
 const INVALID_UTF8_CLOSE = 1007;
 
@@ -117,7 +117,7 @@ const breaking: fc.Arbitrary<unknown> = fc.oneof(
 );
 const FIELDS = {
   command: ['op', 'id', 'channel', 'extra'],
-  subscribe: ['since', 'snapshot', 'since.offset', 'since.epoch', 'since.time', 'since.positions', 'since.positions.fuzz', 'since.positions.fuzz.offset', 'since.positions.__proto__'],
+  subscribe: ['since', 'snapshot', 'presence', 'since.offset', 'since.epoch', 'since.time', 'since.positions', 'since.positions.fuzz', 'since.positions.fuzz.offset', 'since.positions.__proto__'],
   publish: ['event', 'ephemeral', 'event.type', 'event.severity', 'event.data', 'event.ts', 'event.id', 'event.source', 'event.extra', 'event.__proto__', 'event.data.title', 'event.data.labels', 'event.data.labels.k', 'event.data.percent', 'event.data.message', 'event.data.step', 'event.data.name', 'event.data.parent', 'event.data.status', 'event.data.durationMs', 'event.data.value', 'event.data.unit', 'event.data.summary', 'event.data.__proto__'],
   token: ['token'],
 };
@@ -140,7 +140,7 @@ const event = broken(validEvent, FIELDS.publish.filter((f) => f.startsWith('even
 const commandId = fc.oneof(fc.nat(1000), fc.string({ maxLength: 8 }));
 const validCommandOf: Record<(typeof CLIENT_OPS)[number], fc.Arbitrary<Record<string, unknown>>> = {
   subscribe: fc.oneof(
-    fc.record({ op: fc.constant('subscribe'), id: commandId, channel: fc.oneof(validChannel, pattern), since: validSince }, { requiredKeys: ['op', 'channel'] }),
+    fc.record({ op: fc.constant('subscribe'), id: commandId, channel: fc.oneof(validChannel, pattern), since: validSince, presence: fc.boolean() }, { requiredKeys: ['op', 'channel'] }),
     fc.record({ op: fc.constant('subscribe'), id: commandId, channel: fc.constantFrom('runs.r1', 'runs.r2', 'runs.team.r3'), snapshot: fc.constant(true) }),
   ),
   unsubscribe: fc.record({ op: fc.constant('unsubscribe'), id: commandId, channel: fc.oneof(validChannel, pattern) }, { requiredKeys: ['op', 'channel'] }),

@@ -54,7 +54,7 @@ export function Channels() {
           <div className="empty">{prefix || cursor ? 'No channels on this page.' : 'No channels with events yet.'}</div>
         ) : (
           <table data-testid="channels-table">
-            <thead><tr><th>Channel</th><th>Last offset</th><th>Rate</th><th>Subscribers</th><th>Last event</th>{admin ? <th /> : null}</tr></thead>
+            <thead><tr><th>Channel</th><th>Last offset</th><th>Rate</th><th title="subscriptions matching the channel, patterns included">Subscribers</th><th title="exact subscribers of the channel (presence)">Watching</th><th>Last event</th>{admin ? <th /> : null}</tr></thead>
             <tbody>
               {list.channels.map((c) => (
                 <tr key={c.name} data-channel={c.name}>
@@ -62,6 +62,7 @@ export function Channels() {
                   <td className="mono">{c.offset}</td>
                   <td className="mono">{(rates.get(c.name) ?? 0).toFixed(1)}/s</td>
                   <td>{c.subscribers}</td>
+                  <td data-testid="channel-watching">{c.watching ?? 0}</td>
                   <td className="muted">{c.lastEventTime ? clockTime(c.lastEventTime) : '—'}</td>
                   {admin ? <td><ResetButton channel={c.name} onReset={setResetDone} /></td> : null}
                 </tr>

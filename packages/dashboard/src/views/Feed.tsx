@@ -5,6 +5,7 @@ import { checkChannel, matchesPattern, SEVERITIES, type Severity } from '@herald
 import { ErrorBoundary } from '../components/ErrorBoundary.js';
 import { EventDetail } from '../components/EventDetail.js';
 import { VirtualList } from '../components/VirtualList.js';
+import { Watching } from '../components/Watching.js';
 import { clockTime, eventTimes, preview, SEVERITY_ICONS, showText } from '../lib/format.js';
 import { feedSources, narrowSources } from '../lib/feed-sources.js';
 import { jsonText } from '../lib/json-text.js';
@@ -206,6 +207,7 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
           <span className={live ? 'sev-success' : 'muted'} data-testid="feed-live" data-live={String(live)} title={live ? 'subscribed: new events appear as they are published' : 'waiting for the hub to confirm the subscription'}>
             {live ? '\u25CF live' : '\u25CB subscribing\u2026'}
           </span>
+          {exactChannel ? <Watching channel={exactChannel} /> : null}
           <button type="button" onClick={togglePause} data-testid="pause" className={paused ? 'primary' : ''}>
             {paused ? `Resume${held ? ` (${held} new)` : ''}` : 'Pause'}
           </button>

@@ -10,6 +10,7 @@ import { JsonView } from '../components/JsonView.js';
 import { RunLog } from '../components/RunLog.js';
 import { RunNotifications } from '../components/RunNotifications.js';
 import { StepTimeline } from '../components/StepTimeline.js';
+import { Watching } from '../components/Watching.js';
 import { clockTime, duration, SEVERITY_ICONS, showText } from '../lib/format.js';
 import { mergeLog } from '../lib/log-model.js';
 import { useNotices } from '../lib/notices.js';
@@ -115,6 +116,7 @@ export function RunDetail({ id }: { id: string }) {
         <StatusBadge status={snapshot.status} />
         <span className="muted mono">{snapshot.id}</span>
         <RunNotifications runs={[snapshot]} />
+        <Watching channel={channel} />
         {Object.entries(snapshot.labels).map(([k, v]) => <span key={k} className="badge muted"><bdi>{showText(k, 200)}</bdi>=<bdi>{showText(v, 200)}</bdi></span>)}
       </div>
       <div className="cards">

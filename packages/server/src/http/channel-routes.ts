@@ -112,7 +112,7 @@ export function registerChannelRoutes(app: FastifyInstance, { hub, config, limit
       const query = request.query as { prefix?: string; cursor?: string; limit?: number };
       const page = await hub.channels(request.principal, { prefix: query.prefix, after: query.cursor, limit: query.limit ?? Defaults.defaultChannelPage });
       return {
-        channels: page.channels.map((c) => ({ name: c.name, epoch: c.epoch, offset: c.latest, lastEventTime: c.lastTime ?? null, subscribers: c.subscribers })),
+        channels: page.channels.map((c) => ({ name: c.name, epoch: c.epoch, offset: c.latest, lastEventTime: c.lastTime ?? null, subscribers: c.subscribers, watching: c.watching })),
         next: page.next ?? null,
       };
     },

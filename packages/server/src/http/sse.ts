@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { checkChannel } from '@herald/protocol';
@@ -11,6 +12,8 @@ import type { Principal } from '../access/principal.js';
 import { MAX_TIMER_MS } from '../ws/connection.js';
 import type { Hub } from '../hub.js';
 import type { ConnectionCounter } from '../quota/connection-counter.js';
+import type { PublishLimiter } from '../quota/publish-limiter.js';
+import type { PresenceMember } from '../presence/registry.js';
 import { addressKey } from '../quota/rate-limited.js';
 import type { Since } from '../recovery.js';
 import { sinceParam } from './since-param.js';
@@ -37,8 +40,11 @@ export function heartbeatFrame(heartbeatMs: number): string {
 }
 
 /** One Server-Sent Events response, subscribed to one channel or pattern. */
-class SseStream implements Subscriber {
+class SseStream implements Subscriber, PresenceMember {
   deliveryMark = 0;
+  readonly transport = 'sse';
+  /** How presence lists the stream: a fresh id per stream, told in its `subscribed` event. */
+  readonly clientId = randomUUID();
   closed = false;
   subscription: Subscription | undefined;
   private expiry: NodeJS.Timeout | undefined;
@@ -62,6 +68,11 @@ class SseStream implements Subscriber {
   deliverEphemeral(delivery: EphemeralDelivery): void {
     const frame = delivery.sseFrame();
     if (this.res.writableLength + frame.length <= this.endpoint.config.maxOutboundBytes) this.write(frame);
+  }
+
+  /** `event: join` / `event: leave`, without an `id:` line: Last-Event-ID keeps naming the last event. */
+  sendPresence(op: 'join' | 'leave', json: string): void {
+    this.write(Buffer.from(`event: ${op}\ndata: ${json}\n\n`));
   }
 
   writeNamed(event: string, data: object): void {
@@ -104,6 +115,8 @@ export interface SseEndpointContext {
   onSlowConsumer(): void;
   /** WebSocket and SSE connections per address, shared with the WebSocket endpoint. */
   connectionsPerIp: ConnectionCounter;
+  /** Event rates per address: a stream that announces itself to presence watchers is charged to it. */
+  limiter: PublishLimiter;
 }
 
 /** `GET /api/channels/{channel}/stream`: the fallback where WebSockets are blocked. */
@@ -154,9 +167,12 @@ export class SseEndpoint {
     if (!check.ok) throw new HeraldError('invalid_channel', check.reason);
     if (this.ctx.isShuttingDown()) throw new HeraldError('shutting_down', 'the hub is shutting down');
     const since = this.sinceOf(request, check.isPattern);
+    const presence = presenceParam((request.query as { presence?: unknown }).presence, check.isPattern);
     const who = request.principal;
     // Asked before the 200 goes out, so that a refusal is a plain 401/403 (the hub asks again below).
     this.ctx.hub.authorize(who, { kind: 'subscribe', channel });
+    // Its join and leave go to each presence watcher of the channel: charged like two events published.
+    if (!check.isPattern && this.ctx.hub.presenceWatched(channel)) this.ctx.limiter.admit(undefined, addressKey(request.ip), 2);
     const address = addressKey(request.ip);
     const counter = this.ctx.connectionsPerIp;
     if (!counter.tryAcquire(address)) {
@@ -186,7 +202,8 @@ export class SseEndpoint {
 
     this.ctx.hub.subscribe(who, subscription, since).then(async (outcome) => {
       if (stream.closed) return;
-      stream.writeNamed('subscribed', { channel, epoch: outcome.epoch, offset: outcome.offset, recovered: outcome.recovered });
+      stream.writeNamed('subscribed', { channel, epoch: outcome.epoch, offset: outcome.offset, recovered: outcome.recovered, clientId: stream.clientId });
+      if (presence) this.ctx.hub.watchPresence(subscription);
       if (outcome.recovered === false) stream.writeNamed('reset', { channel, epoch: outcome.epoch, offset: outcome.offset });
       // Pages are read as the response drains; a reader that takes nothing for two heartbeats is cut
       // (EventSource comes back with Last-Event-ID and resumes from where it got to).
@@ -210,4 +227,12 @@ export class SseEndpoint {
     const query = (request.query as { since?: string }).since;
     return sinceParam(typeof header === 'string' && header !== '' ? header : query, isPattern, false);
   }
+}
+
+/** `?presence=1` (or `true`): the stream also carries `join` and `leave` events; exact channels only. */
+function presenceParam(value: unknown, isPattern: boolean): boolean {
+  if (value === undefined || value === '0' || value === 'false') return false;
+  if (value !== '1' && value !== 'true') throw new HeraldError('bad_request', 'presence must be 1 (or true) to receive join and leave events, or left out');
+  if (isPattern) throw new HeraldError('bad_request', 'presence=1 works on exact channels only: pattern subscribers are not listed');
+  return true;
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { checkChannel, CloseCodes, runIdOfChannel, type ClientCommand, type CommandId, type ErrorCode } from '@herald/protocol';
+import { checkChannel, CloseCodes, runIdOfChannel, type ClientCommand, type CommandId, type ErrorCode, type PresenceMessage } from '@herald/protocol';
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import type { Principal } from '../access/principal.js';
@@ -11,6 +11,8 @@ import type { EphemeralDelivery } from '../fanout/ephemeral.js';
 import { Subscription, type Subscriber } from '../fanout/subscription.js';
 import type { Hub } from '../hub.js';
 import { parseSince, type Since } from '../recovery.js';
+import { parsePresenceQuery } from '../presence/query.js';
+import type { PresenceMember } from '../presence/registry.js';
 import { ReplayLost } from '../fanout/replay-source.js';
 import type { PublishLimiter } from '../quota/publish-limiter.js';
 import { RateLimitedError } from '../quota/rate-limited.js';
@@ -50,8 +52,9 @@ export interface ConnectionContext {
 type Command = Record<string, unknown>;
 
 /** One WebSocket client: parses its commands, holds its subscriptions, writes its events. */
-export class Connection implements Subscriber {
+export class Connection implements Subscriber, PresenceMember {
   deliveryMark = 0;
+  readonly transport = 'websocket';
   /** Last time the peer showed life (any frame or pong), for the heartbeat. */
   lastSeen = Date.now();
   readonly subscriptions = new Map<string, Subscription>();
@@ -82,7 +85,7 @@ export class Connection implements Subscriber {
     auth: (id, cmd) => this.authenticate(id, cmd),
     refresh: (id, cmd) => this.refresh(id, cmd),
     // Issue 13, being built: each is replaced by its handler as it lands.
-    presence: () => this.notYet('presence'),
+    presence: (id, cmd) => this.presence(id, cmd),
     send: () => this.notYet('send'),
     serve: () => this.notYet('serve'),
     unserve: () => this.notYet('unserve'),
@@ -144,6 +147,11 @@ export class Connection implements Subscriber {
 
   send(message: object): void {
     this.sendBytes(Buffer.from(JSON.stringify(message)));
+  }
+
+  /** A join or leave of a channel this connection subscribed to with `presence: true`. */
+  sendPresence(_op: 'join' | 'leave', json: string): void {
+    this.sendBytes(Buffer.from(json));
   }
 
   /** Closes with a code from the shared table; events stop at once. */
@@ -402,6 +410,10 @@ export class Connection implements Subscriber {
     }
     const since = cmd.snapshot === true ? this.snapshotSince(name, cmd) : parseSince(cmd.since, check.isPattern);
     if (typeof since === 'string') throw new HeraldError('bad_request', since);
+    if (cmd.presence !== undefined && typeof cmd.presence !== 'boolean') throw new HeraldError('bad_request', 'presence must be true or false');
+    if (cmd.presence === true && check.isPattern) throw new HeraldError('bad_request', 'presence:true works on exact channels only: pattern subscribers are not listed');
+    // A join and a leave are announced to each watcher of the channel: charged like two events published.
+    if (!check.isPattern && this.ctx.hub.presenceWatched(name)) this.ctx.limiter.admit(this.rate, this.address, 2);
 
     const subscription = new Subscription(this, name, check.isPattern);
     this.subscriptions.set(name, subscription);
@@ -420,6 +432,7 @@ export class Connection implements Subscriber {
         // A resume, or a start from the newest events (`since.last`): how many events follow the reply.
         if (outcome.recovered !== undefined || outcome.replay.count > 0) reply.replayed = outcome.replay.count;
         this.send(reply);
+        if (cmd.presence === true) this.ctx.hub.watchPresence(subscription);
         let end: ReplayEnd;
         if (outcome.snapshotParts) {
           // Stops at an unsubscribe too: no part of it may follow the reply of a new subscription to the channel.
@@ -457,6 +470,14 @@ export class Connection implements Subscriber {
     if (runIdOfChannel(channel) === undefined) throw new HeraldError('bad_request', 'snapshot:true works on run channels (runs.<runId>) only');
     if (cmd.since !== undefined) throw new HeraldError('bad_request', 'give either since or snapshot:true, not both');
     return { kind: 'snapshot' };
+  }
+
+  private presence(id: CommandId | undefined, cmd: Command): void {
+    const query = parsePresenceQuery(cmd.channel, cmd.limit, cmd.after);
+    const page = this.ctx.hub.presence(this.principal, query);
+    const reply: PresenceMessage = { op: 'presence', ...(id === undefined ? {} : { id }), channel: query.channel, count: page.count, clients: page.clients };
+    if (page.next !== undefined) reply.next = page.next;
+    this.send(reply);
   }
 
   private unsubscribe(id: CommandId | undefined, cmd: Command): void {
