@@ -24,6 +24,7 @@ import { registerAttachmentRoutes } from './http/attachment-routes.js';
 import { registerAuthRoutes } from './http/auth-routes.js';
 import { registerChannelRoutes } from './http/channel-routes.js';
 import { registerDashboard } from './http/dashboard.js';
+import { registerDirectRoutes } from './http/direct-routes.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { PollEndpoint } from './http/poll.js';
 import { QuietSockets } from './http/quiet-sockets.js';
@@ -167,6 +168,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   // With an engine given in overrides (tests), attachments are kept in memory.
   const attachments = createAttachmentStore(overrides.store ? { ...config, store: 'memory' } : config);
   hub.keepAttachments(attachments);
+  hub.direct.configure({ queueMs: config.directQueueMs, queueCount: config.directQueueCount, queueBytes: config.directQueueBytes });
   // Quotas at the doors (docs/operations.md#quotas): events per second, connections per address, and
   // channel and run creation (a hub feature: it needs the principal and hears about resets).
   const limiter = new PublishLimiter(config);
@@ -313,6 +315,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   registerAuthRoutes(app, { gate, secureCookies: config.publicUrl.startsWith('https:') });
   await registerDashboard(app, config.dashboardDir);
   registerChannelRoutes(app, { hub, config, limiter, isShuttingDown });
+  registerDirectRoutes(app, { hub, config, limiter, isShuttingDown });
   const attachmentTypes = listSetting(config.attachmentTypes);
   registerAttachmentRoutes(app, { hub, config, limiter, isShuttingDown, allowedTypes: new Set(attachmentTypes.length > 0 ? attachmentTypes : DEFAULT_ATTACHMENT_TYPES) });
   registerRunRoutes(app, hub, runs, runStore);
@@ -380,6 +383,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       await attachments.close();
       await broker.close();
       websockets.terminateAll();
+      hub.direct.stop();
       quietSockets.closeQuiet();
       await app.close();
     })());

@@ -4,6 +4,7 @@ import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import type { Principal } from '../access/principal.js';
 import type { HeraldConfig } from '../config.js';
+import { requireClientId } from '../direct/client-id.js';
 import { HeraldError } from '../errors.js';
 import { prepareEvents, requireChannel } from '../events-in.js';
 import type { Delivery } from '../fanout/delivery.js';
@@ -82,7 +83,7 @@ export class Connection implements Subscriber {
     refresh: (id, cmd) => this.refresh(id, cmd),
     // Issue 13, being built: each is replaced by its handler as it lands.
     presence: () => this.notYet('presence'),
-    send: () => this.notYet('send'),
+    send: (id, cmd) => this.sendDirect(id, cmd),
     serve: () => this.notYet('serve'),
     unserve: () => this.notYet('unserve'),
     request: () => this.notYet('request'),
@@ -478,6 +479,17 @@ export class Connection implements Subscriber {
         this.publishSettled();
       },
     );
+  }
+
+  /** `send`: one event to one client id, counted by the publish rate limits; answered `sent`. */
+  private sendDirect(id: CommandId | undefined, cmd: Command): void {
+    if (this.ctx.isShuttingDown()) throw new HeraldError('shutting_down', 'the hub is shutting down; send again after it restarts');
+    const to = requireClientId(cmd.to);
+    if (cmd.event === undefined) throw new HeraldError('bad_request', 'event is required');
+    if (!this.admitRate(id)) return;
+    const [input] = prepareEvents([cmd.event], this.ctx.config.maxMessageBytes, { maxDepth: this.ctx.config.maxEventDepth, maxKeys: this.ctx.config.maxEventKeys });
+    const status = this.ctx.hub.sendDirect(this.principal, to, input!, this.clientId);
+    this.send(id === undefined ? { op: 'sent', to, status } : { op: 'sent', id, to, status });
   }
 
   private publishSettled(): void {
