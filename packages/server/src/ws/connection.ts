@@ -343,7 +343,7 @@ export class Connection implements Subscriber {
       (who) => {
         if (this.closing) return;
         this.principal = who;
-        // The answer is `hello` (or a close with 4002 when the client id is taken).
+        // The answer is `hello` (replacing a connection of the same credentials that held the client id).
         this.ctx.onAuthenticated(this);
       },
       (error: unknown) => {
