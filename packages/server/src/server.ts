@@ -25,6 +25,7 @@ import { registerAuthRoutes } from './http/auth-routes.js';
 import { registerChannelRoutes } from './http/channel-routes.js';
 import { registerDashboard } from './http/dashboard.js';
 import { registerDirectRoutes } from './http/direct-routes.js';
+import { MAX_AWAY_CLIENTS } from './direct/mailbox.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { PollEndpoint } from './http/poll.js';
 import { QuietSockets } from './http/quiet-sockets.js';
@@ -168,7 +169,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   // With an engine given in overrides (tests), attachments are kept in memory.
   const attachments = createAttachmentStore(overrides.store ? { ...config, store: 'memory' } : config);
   hub.keepAttachments(attachments);
-  hub.direct.configure({ queueMs: config.directQueueMs, queueCount: config.directQueueCount, queueBytes: config.directQueueBytes });
+  hub.direct.configure({ queueMs: config.directQueueMs, queueCount: config.directQueueCount, queueBytes: config.directQueueBytes, maxAway: MAX_AWAY_CLIENTS });
   // Quotas at the doors (docs/operations.md#quotas): events per second, connections per address, and
   // channel and run creation (a hub feature: it needs the principal and hears about resets).
   const limiter = new PublishLimiter(config);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CloseCodes } from '@herald/protocol';
+import { DEFAULT_DIRECT_LIMITS, MAX_AWAY_CLIENTS } from '../src/direct/mailbox.js';
 import { mintToken } from '../src/index.js';
 import { Bystander } from './support/bystander.js';
 import { bearer, getJson, postEvents, request, startHub, type TestHub } from './support/hub.js';
@@ -181,6 +182,24 @@ describe('direct message queues are bounded', () => {
       await settled(back);
       assert.deepEqual(directs(back), [], 'mail past the window is not delivered');
       back.close();
+    } finally {
+      await hub.dispose();
+    }
+  });
+
+  it(`holds at most ${MAX_AWAY_CLIENTS} away client ids: past it the longest away is forgotten`, async () => {
+    const hub = await startHub();
+    try {
+      hub.hub.direct.configure({ ...DEFAULT_DIRECT_LIMITS, maxAway: 2 });
+      for (const id of ['churn-1', 'churn-2', 'churn-3']) {
+        const client = await connectAs(hub, id);
+        client.close();
+        await client.closed;
+        await until(() => hub.hub.direct.isAway(id), `${id} to be away`);
+      }
+      assert.equal(hub.hub.direct.size, 2);
+      assert.equal((await sendHttp(hub, 'churn-1', { type: 'm' })).json.error.code, 'unknown_client');
+      assert.equal((await sendHttp(hub, 'churn-3', { type: 'm' })).status, 202);
     } finally {
       await hub.dispose();
     }

@@ -20,8 +20,15 @@ export interface DirectLimits {
   queueMs: number;
   queueCount: number;
   queueBytes: number;
+  /**
+   * Away client ids held at once (with mail or not): a client that opens and closes connections with
+   * new ids as fast as it can leaves a box per id for `queueMs`; past this the longest away go first.
+   */
+  maxAway: number;
 }
-export const DEFAULT_DIRECT_LIMITS: DirectLimits = { queueMs: Defaults.directQueueMs, queueCount: Defaults.directQueueCount, queueBytes: Defaults.directQueueTotalBytes };
+/** About 200 bytes each when empty: 100 000 is ~20 MB at worst, far above real reconnect storms. */
+export const MAX_AWAY_CLIENTS = 100_000;
+export const DEFAULT_DIRECT_LIMITS: DirectLimits = { queueMs: Defaults.directQueueMs, queueCount: Defaults.directQueueCount, queueBytes: Defaults.directQueueTotalBytes, maxAway: MAX_AWAY_CLIENTS };
 
 export type DirectStatus = 'delivered' | 'queued';
 
@@ -131,6 +138,7 @@ export class DirectMailbox {
     box.awayAt = this.clock();
     this.away.delete(box.clientId);
     this.away.set(box.clientId, box);
+    if (this.away.size > this.limits.maxAway) this.drop(this.away.values().next().value as Mailbox);
     this.scheduleSweep();
   }
 
