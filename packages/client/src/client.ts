@@ -6,6 +6,7 @@ import {
   messagesOfFrame,
   shouldReconnect,
   type DeliveredEvent,
+  type DirectMessage,
   type EventInput,
   type PresenceMessage,
   type PresenceResponse,
@@ -130,6 +131,8 @@ export interface RunListQuery {
 interface ClientEvents extends Record<string, unknown> {
   state: StateChange;
   error: { code: string; message: string };
+  /** A message sent to this client's id alone (`send`), live or kept while it was away. */
+  direct: DirectMessage;
 }
 
 interface Pending {
@@ -327,6 +330,18 @@ export class HeraldClient extends Emitter<ClientEvents> {
     }
   }
 
+  /**
+   * Sends one event to one client id alone (over the WebSocket when connected, else HTTP): `delivered`
+   * (written to its connection) or `queued` (it is away and gets it when it reconnects); rejects with
+   * `unknown_client`. Not retried: a direct message has no idempotency id.
+   */
+  async send(clientId: string, event: EventInput): Promise<{ status: 'delivered' | 'queued' }> {
+    const reply = this.transport === 'websocket' && this.state === 'connected'
+      ? await this.request({ op: 'send', to: clientId, event })
+      : await this.call<{ status: 'delivered' | 'queued' }>(`/api/clients/${encodeURIComponent(clientId)}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event) });
+    return { status: reply.status };
+  }
+
   private async publishOnce(channel: string, event: EventInput, ephemeral: boolean): Promise<{ offset: number; epoch: string; duplicate?: boolean } | { ephemeral: true }> {
     if (this.transport === 'websocket' && this.state === 'connected') {
       // `ephemeral: undefined` is left out of the frame: stored publishes look as they always did.
@@ -386,7 +401,9 @@ export class HeraldClient extends Emitter<ClientEvents> {
   }
 
   private webSocketUrl(): string {
-    const query = this.options.clientId ? `?clientId=${encodeURIComponent(this.options.clientId)}` : '';
+    // After the first hello, the id the hub gave: a reconnect is the same client (its direct messages wait for it).
+    const id = this.options.clientId ?? this.clientId;
+    const query = id ? `?clientId=${encodeURIComponent(id)}` : '';
     return `${this.baseUrl.replace(/^http/, 'ws')}/ws${query}`;
   }
 
@@ -688,6 +705,9 @@ export class HeraldClient extends Emitter<ClientEvents> {
         return;
       case 'expiring':
         void this.refreshToken();
+        return;
+      case 'direct':
+        this.emit('direct', message);
         return;
       case 'error':
         if (message.id === undefined) this.emit('error', { code: message.code, message: message.message });

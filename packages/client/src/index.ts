@@ -2,7 +2,7 @@ export { HeraldClient, HeraldError, type ClientOptions, type ConnectionState, ty
 export { Subscription, type SubscriptionState, type ResetInfo, type SubscribeOptions, type EventHandler, type EphemeralEvent } from './subscription.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export type { EventSourceLike, EventSourceConstructor } from './sse-transport.js';
-export type { DeliveredEvent, EventInput, HeraldEvent, Severity, StreamPosition, PatternPosition, RunListResponse, PresenceEntry, JoinMessage, LeaveMessage } from '@herald/protocol';
+export type { DeliveredEvent, DirectMessage, EventInput, HeraldEvent, Severity, StreamPosition, PatternPosition, RunListResponse, PresenceEntry, JoinMessage, LeaveMessage } from '@herald/protocol';
 
 import { HeraldClient, type ClientOptions } from './client.js';
 

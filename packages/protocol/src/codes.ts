@@ -65,10 +65,11 @@ export const CloseCodes = {
   restart: { code: 1012, reconnect: true, description: 'The hub is restarting (graceful shutdown). Reconnect and resume.' },
   heartbeatTimeout: { code: 4000, reconnect: true, description: 'The peer was silent for two heartbeat intervals.' },
   slowConsumer: { code: 4001, reconnect: true, description: 'The outbound buffer for this connection passed its cap because the client did not read. Reconnect and resume from the last offset.' },
-  clientIdInUse: { code: 4002, reconnect: true, description: 'Another live connection already uses the requested clientId. Retry with backoff (the old connection may be about to time out) or pick another id.' },
+  clientIdInUse: { code: 4002, reconnect: true, description: 'Another live connection already uses the requested clientId. Retry with backoff (the old connection may be about to time out) or pick another id. Hubs of this version no longer send it: a connection with the same id and credentials replaces the old one (4006).' },
   invalidClientId: { code: 4003, reconnect: false, description: 'The requested clientId is not valid (1–64 characters of [A-Za-z0-9_.:-]).' },
   authExpired: { code: 4004, reconnect: true, description: 'The token expired and was not refreshed in time. Get a new token and reconnect; subscriptions resume with no gap.' },
   authTimeout: { code: 4005, reconnect: true, description: 'The hub requires credentials and no `auth` frame arrived within the deadline after the upgrade.' },
+  replaced: { code: 4006, reconnect: false, description: 'A new connection with the same clientId and the same credentials replaced this one (it takes over its direct messages). Do not reconnect: two clients are using one id.' },
   rateLimited: { code: 4029, reconnect: true, description: 'The connection kept publishing past its events-per-second limit after being answered `rate_limited` (refused more than a tenth of `--max-events-burst`). Reconnect with backoff and publish more slowly; subscriptions resume with no gap.' },
   unauthorized: { code: 4401, reconnect: false, description: 'Credentials missing, refused or revoked (also sent to connections already open when their key is revoked). Do not retry with the same credentials.' },
 } as const satisfies Record<string, CloseCodeInfo>;

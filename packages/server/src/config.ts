@@ -65,6 +65,10 @@ export interface HeraldConfig {
   maxAttachmentTotalBytes: number;
   /** Comma-separated content types uploads may have ('' : the built-in list, see attachments/content-types.ts). */
   attachmentTypes: string;
+  /** Direct messages to an away client id: kept this long, this many per id, this many bytes in all (any 0: none kept). */
+  directQueueMs: number;
+  directQueueCount: number;
+  directQueueBytes: number;
 }
 
 type Kind = 'int' | 'string' | 'duration' | 'bytes' | 'flag' | { oneOf: readonly string[] };
@@ -113,6 +117,9 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
   { key: 'maxAttachmentBytes', flag: 'max-attachment-bytes', env: 'HERALD_MAX_ATTACHMENT_BYTES', kind: 'bytes', description: 'Largest uploaded attachment: a bigger upload is refused with 413 attachment_too_large, read no further than the cap.' },
   { key: 'maxAttachmentTotalBytes', flag: 'max-attachment-total-bytes', env: 'HERALD_MAX_ATTACHMENT_TOTAL_BYTES', kind: 'bytes', description: 'Attachment bytes kept over all channels: an upload that would pass it is refused with 507 quota_exceeded (0: no limit).' },
   { key: 'attachmentTypes', flag: 'attachment-types', env: 'HERALD_ATTACHMENT_TYPES', kind: 'string', description: 'Content types uploads may have, comma-separated (`image/png,text/plain`); default: images, text, JSON, PDF, video, archives and octet-stream.' },
+  { key: 'directQueueMs', flag: 'direct-queue-ms', env: 'HERALD_DIRECT_QUEUE_MS', kind: 'duration', description: 'How long direct messages to a client id whose connection closed are kept for it to reconnect; after it, sends are answered unknown_client (0: none kept).' },
+  { key: 'directQueueCount', flag: 'direct-queue-count', env: 'HERALD_DIRECT_QUEUE_COUNT', kind: 'int', description: 'Direct messages kept per away client id; past it the oldest is dropped (0: none kept).' },
+  { key: 'directQueueBytes', flag: 'direct-queue-bytes', env: 'HERALD_DIRECT_QUEUE_BYTES', kind: 'bytes', description: 'Event bytes of direct messages kept over all away client ids; past it the oldest are dropped (0: none kept).' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout', env: 'HERALD_SHUTDOWN_TIMEOUT', kind: 'duration', description: 'Longest a graceful shutdown may take.' },
   { key: 'stallAfterMs', flag: 'stall-after', env: 'HERALD_STALL_AFTER', kind: 'duration', description: 'A running run that sends nothing for this long becomes `stalled`.' },
   { key: 'healthStepPassed', flag: 'health-step-passed', env: 'HERALD_HEALTH_STEP_PASSED', kind: 'int', description: 'Health points added for each passed step.' },
@@ -190,6 +197,9 @@ export const DEFAULT_CONFIG: HeraldConfig = {
   maxAttachmentBytes: Defaults.maxAttachmentBytes,
   maxAttachmentTotalBytes: Defaults.maxAttachmentTotalBytes,
   attachmentTypes: '',
+  directQueueMs: Defaults.directQueueMs,
+  directQueueCount: Defaults.directQueueCount,
+  directQueueBytes: Defaults.directQueueTotalBytes,
 };
 
 export class ConfigError extends Error {
@@ -319,6 +329,12 @@ export function resolveConfig(partial: Partial<HeraldConfig> = {}): HeraldConfig
   }
   for (const type of listSetting(config.attachmentTypes)) {
     if (!CONTENT_TYPE.test(type)) throw new ConfigError(`attachmentTypes: "${type}" is not a content type: write type/subtype, such as image/png (comma-separated)`);
+  }
+  atLeast('directQueueMs', 0);
+  atLeast('directQueueCount', 0);
+  atLeast('directQueueBytes', 0);
+  if (config.directQueueBytes > 0 && config.directQueueBytes < config.maxMessageBytes) {
+    throw new ConfigError(`directQueueBytes (${config.directQueueBytes}) must be 0 (keep none) or at least maxMessageBytes (${config.maxMessageBytes}) so that one message always fits`);
   }
   if (config.store === 'sqlite' && !config.dataDir) throw new ConfigError('dataDir must not be empty with the sqlite store');
   return config;

@@ -1,10 +1,11 @@
-import { isAttachmentId, isPattern, matchesPattern } from '@herald/protocol';
+import { isAttachmentId, isPattern, matchesPattern, type SenderInfo } from '@herald/protocol';
 import type { AccessPolicy, Action, ReadScope } from './access/policy.js';
 import { attachmentReferences } from './attachments/references.js';
 import { RefusingAttachmentStore } from './attachments/store.js';
 import type { AttachmentRecord, AttachmentStore, AttachmentUpload } from './attachments/types.js';
 import type { Principal } from './access/principal.js';
 import type { Broker } from './broker/types.js';
+import { DirectMailbox, type DirectStatus } from './direct/mailbox.js';
 import { Delivery } from './fanout/delivery.js';
 import { fanOutEphemeral } from './fanout/ephemeral.js';
 import { LiveOrder } from './fanout/live-order.js';
@@ -134,6 +135,8 @@ export class Hub {
   // Fields used by the fan-out visitor, so that the hot loop allocates no closure per event.
   private currentDelivery: Delivery | undefined;
   private readonly visit = (sub: Subscription): void => this.deliverTo(sub);
+  /** Direct messages to client ids of this hub's connections (the transports tell it who comes and goes). */
+  readonly direct = new DirectMailbox();
 
   constructor(
     private readonly store: EventStore,
@@ -272,6 +275,19 @@ export class Hub {
       await this.broker.publish(result.epoch, result.stored).catch(this.onBrokerError);
     }
     return result;
+  }
+
+  /**
+   * A message to one client id: written to its connection (`delivered`) or kept while it is away
+   * (`queued`); `unknown_client` otherwise. Never stored, never fanned out. It shows as from the
+   * sending connection's client id (none over HTTP) and, when credentials are required, their name.
+   */
+  sendDirect(who: Principal, to: string, input: AppendInput, fromClientId?: string): DirectStatus {
+    this.access.authorize(who, { kind: 'direct', to });
+    const from: SenderInfo = {};
+    if (fromClientId !== undefined) from.clientId = fromClientId;
+    if (this.access.required) from.user = who.name;
+    return this.direct.deliver(to, from, input);
   }
 
   /** A page of a channel's stored history, oldest first. */

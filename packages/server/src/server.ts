@@ -25,6 +25,8 @@ import { registerAuthRoutes } from './http/auth-routes.js';
 import { registerChannelRoutes } from './http/channel-routes.js';
 import { registerPresenceRoutes } from './http/presence-routes.js';
 import { registerDashboard } from './http/dashboard.js';
+import { registerDirectRoutes } from './http/direct-routes.js';
+import { MAX_AWAY_CLIENTS } from './direct/mailbox.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { PollEndpoint } from './http/poll.js';
 import { QuietSockets } from './http/quiet-sockets.js';
@@ -168,6 +170,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   // With an engine given in overrides (tests), attachments are kept in memory.
   const attachments = createAttachmentStore(overrides.store ? { ...config, store: 'memory' } : config);
   hub.keepAttachments(attachments);
+  hub.direct.configure({ queueMs: config.directQueueMs, queueCount: config.directQueueCount, queueBytes: config.directQueueBytes, maxAway: MAX_AWAY_CLIENTS });
   // Quotas at the doors (docs/operations.md#quotas): events per second, connections per address, and
   // channel and run creation (a hub feature: it needs the principal and hears about resets).
   const limiter = new PublishLimiter(config);
@@ -315,6 +318,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   await registerDashboard(app, config.dashboardDir);
   registerChannelRoutes(app, { hub, config, limiter, isShuttingDown });
   registerPresenceRoutes(app, hub);
+  registerDirectRoutes(app, { hub, config, limiter, isShuttingDown });
   const attachmentTypes = listSetting(config.attachmentTypes);
   registerAttachmentRoutes(app, { hub, config, limiter, isShuttingDown, allowedTypes: new Set(attachmentTypes.length > 0 ? attachmentTypes : DEFAULT_ATTACHMENT_TYPES) });
   registerRunRoutes(app, hub, runs, runStore);
@@ -382,6 +386,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       await attachments.close();
       await broker.close();
       websockets.terminateAll();
+      hub.direct.stop();
       quietSockets.closeQuiet();
       await app.close();
     })());

@@ -12,7 +12,7 @@ const PUBLIC = new Set(['GET /health', 'HEAD /health', 'GET /api/auth/me', 'HEAD
 
 /** A valid request for a route: parameters filled in, required query parameters given. */
 function fill(url: string): string {
-  const path = url.replace(':channel', 'runs.door').replace(':id', 'door').replace('*', 'x');
+  const path = url.replace(':channel', 'runs.door').replace(':id', 'door').replace(':clientId', 'door').replace('*', 'x');
   return path === '/api/search' ? `${path}?q=x` : path;
 }
 
@@ -66,7 +66,7 @@ describe('every door consults the access policy', () => {
       auth: { command: { token: nobody }, reply: 'bad_request', consults: false },
       refresh: { command: { token: nobody }, reply: 'refreshed', consults: false },
       presence: { command: { channel: 'runs.door' }, reply: 'forbidden', consults: true },
-      send: { command: { to: 'someone', event: { type: 'x' } }, reply: 'unknown_op', consults: false },
+      send: { command: { to: 'someone', event: { type: 'x' } }, reply: 'forbidden', consults: true },
       serve: { command: { channel: 'runs.door' }, reply: 'unknown_op', consults: false },
       unserve: { command: { channel: 'runs.door' }, reply: 'unknown_op', consults: false },
       request: { command: { channel: 'runs.door', type: 'x' }, reply: 'unknown_op', consults: false },

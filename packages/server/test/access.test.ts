@@ -272,7 +272,7 @@ describe('dashboard sessions', () => {
 });
 
 describe('client ids are scoped to who holds them', () => {
-  it('another credential cannot squat a client id; the same one gets 4002', async () => {
+  it('another credential cannot squat a client id; the same one replaces its old connection (4006)', async () => {
     const hub = await startHub({ jwtSecret: SECRET });
     try {
       const token = (sub: string) => mintToken(SECRET, { subject: sub, grant: { subscribe: ['>'], publish: [], admin: false }, ttlSeconds: 60 });
@@ -281,9 +281,11 @@ describe('client ids are scoped to who holds them', () => {
       const worker = await TestClient.connect(hub.url, '?clientId=worker-1', { headers: bearer(await token('worker')) });
       assert.equal((await worker.waitFor((m) => m.op === 'hello')).clientId, 'worker-1');
       const twin = await TestClient.connect(hub.url, '?clientId=worker-1', { headers: bearer(await token('worker')) });
-      assert.equal((await twin.closed).code, 4002);
+      assert.equal((await twin.waitFor((m) => m.op === 'hello')).clientId, 'worker-1');
+      assert.equal((await worker.closed).code, 4006);
+      assert.equal(squatter.ws.readyState, squatter.ws.OPEN, "another credential's connection is not replaced");
       squatter.close();
-      worker.close();
+      twin.close();
     } finally {
       await hub.dispose();
     }

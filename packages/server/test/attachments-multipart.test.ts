@@ -20,7 +20,7 @@ async function encode(form: FormData): Promise<{ body: Buffer; contentType: stri
 const fileForm = (bytes: Buffer | string, type: string, name = 'shot.png', fields: Record<string, string> = {}) => {
   const form = new FormData();
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
-  form.append('file', new Blob([bytes], { type }), name);
+  form.append('file', new Blob([typeof bytes === 'string' ? bytes : new Uint8Array(bytes)], { type }), name);
   return form;
 };
 

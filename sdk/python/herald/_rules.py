@@ -18,6 +18,14 @@ EVENT_FIELDS = frozenset(("type", "severity", "data", "ts", "id", "source"))
 MAX_BATCH = 1000
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+
+def check_client_id(client_id: object) -> str:
+    """Returns ``client_id`` if it is a client id (1-64 characters of ``[A-Za-z0-9_.:-]``); raises ``ValueError``."""
+    if not isinstance(client_id, str) or not _CLIENT_ID.fullmatch(client_id):
+        raise ValueError("a client id is 1-64 characters of [A-Za-z0-9_.:-], such as 'worker-7'")
+    return client_id
 
 
 def check_channel(name: object, *, allow_pattern: bool = False) -> str:

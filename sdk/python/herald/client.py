@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Literal, Mapping, Optional, S
 from urllib.parse import quote, urlencode
 
 from ._http import Credential, HttpSession, HubAddress, channel_path, default_url
-from ._rules import MAX_BATCH, check_channel, check_event, encode_event
+from ._rules import MAX_BATCH, check_channel, check_client_id, check_event, encode_event
 from .attachments import Attachment, FileLike, read_file, upload_once
 from .errors import HeraldError
 
@@ -97,6 +97,17 @@ class Client:
             return EphemeralPublished(answer["channel"], int(answer["count"]))
         answer = self.request("POST", channel_path(channel, "events"), raw_body=body)
         return Published(answer["channel"], answer["epoch"], list(answer["offsets"]))
+
+    def send(self, client_id: str, event: Mapping[str, Any]) -> str:
+        """Sends one event to one client id alone (a direct message, never stored) and returns
+        ``"delivered"`` (written to its WebSocket connection) or ``"queued"`` (it is away; it gets the
+        message when it reconnects within the hub's window). Raises :class:`HeraldError`
+        ``unknown_client`` (404) when no connection has the id, ``forbidden`` without publish permission
+        on ``clients.<client_id>``. Not retried: a direct message has no idempotency id."""
+        check_client_id(client_id)
+        body = encode_event(check_event(event)).encode("utf-8")
+        answer = self.request("POST", f"/api/clients/{quote(client_id, safe='')}/events", raw_body=body)
+        return str(answer["status"])
 
     def upload(self, channel: str, file: "FileLike", *, content_type: Optional[str] = None, name: Optional[str] = None) -> "Attachment":
         """Uploads a file (a path, or bytes) as an attachment of ``channel``, once, and returns the

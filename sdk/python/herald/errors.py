@@ -34,6 +34,10 @@ ERROR_STATUS: Mapping[str, int] = {
     "too_many_connections": 429,
     "quota_exceeded": 507,
     "storage_unavailable": 503,
+    "unknown_client": 404,
+    "no_responder": 503,
+    "timeout": 504,
+    "responder_error": 502,
     "shutting_down": 503,
     "internal": 500,
 }

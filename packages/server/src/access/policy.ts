@@ -1,4 +1,4 @@
-import { grantAllows, RUN_SUMMARY_CHANNEL, type AuthInfo } from '@herald/protocol';
+import { checkChannel, grantAllows, RUN_SUMMARY_CHANNEL, type AuthInfo } from '@herald/protocol';
 import { HeraldError } from '../errors.js';
 import { KEY_PREFIX, type KeyBook, type KeyRecord } from './keys.js';
 import { ANONYMOUS, OPEN, type Principal } from './principal.js';
@@ -14,7 +14,9 @@ export type Action =
   /** Hub-wide numbers: `/api/stats`, `/metrics`. */
   | { kind: 'admin'; what: string }
   /** Lists (channels, runs, search): any caller with credentials; results are filtered by `ReadScope`. */
-  | { kind: 'list'; what: string };
+  | { kind: 'list'; what: string }
+  /** A direct message to one client id (see `directChannel`). */
+  | { kind: 'direct'; to: string };
 
 /** What a caller may read, for filtering lists: channel names, run channels, search hits. */
 export interface ReadScope {
@@ -135,8 +137,23 @@ export class AccessPolicy {
         return grant.admin;
       case 'list':
         return true;
+      case 'direct': {
+        if (grant.admin) return true;
+        const channel = directChannel(action.to);
+        return channel !== undefined && grantAllows(grant, 'publish', channel);
+      }
     }
   }
+}
+
+/**
+ * Messaging client id X is publishing to the channel `clients.X`: a grant with publish `clients.>`
+ * may message anyone, `clients.team-a.>` the ids `team-a.…`. An id that is no channel name (a `:` in
+ * it, an empty segment) has no such channel: only admin may message it.
+ */
+export function directChannel(clientId: string): string | undefined {
+  const channel = `clients.${clientId}`;
+  return checkChannel(channel, false).ok ? channel : undefined;
 }
 
 function refusal(who: Principal, action: Action): string {
@@ -152,5 +169,9 @@ function refusal(who: Principal, action: Action): string {
       return `${action.what} needs the admin permission`;
     case 'list':
       return `${name} may not list ${action.what}`;
+    case 'direct': {
+      const channel = directChannel(action.to);
+      return channel === undefined ? `${name} may not message client id "${action.to}" (it is no channel name, so only admin may)` : `${name} may not message client id "${action.to}" (it takes publish permission on "${channel}")`;
+    }
   }
 }

@@ -4,6 +4,7 @@ import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import type { Principal } from '../access/principal.js';
 import type { HeraldConfig } from '../config.js';
+import { requireClientId } from '../direct/client-id.js';
 import { HeraldError } from '../errors.js';
 import { prepareEvents, requireChannel } from '../events-in.js';
 import type { Delivery } from '../fanout/delivery.js';
@@ -86,7 +87,7 @@ export class Connection implements Subscriber, PresenceMember {
     refresh: (id, cmd) => this.refresh(id, cmd),
     // Issue 13, being built: each is replaced by its handler as it lands.
     presence: (id, cmd) => this.presence(id, cmd),
-    send: () => this.notYet('send'),
+    send: (id, cmd) => this.sendDirect(id, cmd),
     serve: () => this.notYet('serve'),
     unserve: () => this.notYet('unserve'),
     request: () => this.notYet('request'),
@@ -362,7 +363,7 @@ export class Connection implements Subscriber, PresenceMember {
       (who) => {
         if (this.closing) return;
         this.principal = who;
-        // The answer is `hello` (or a close with 4002 when the client id is taken).
+        // The answer is `hello` (replacing a connection of the same credentials that held the client id).
         this.ctx.onAuthenticated(this);
       },
       (error: unknown) => {
@@ -526,6 +527,17 @@ export class Connection implements Subscriber, PresenceMember {
         this.publishSettled();
       },
     );
+  }
+
+  /** `send`: one event to one client id, counted by the publish rate limits; answered `sent`. */
+  private sendDirect(id: CommandId | undefined, cmd: Command): void {
+    if (this.ctx.isShuttingDown()) throw new HeraldError('shutting_down', 'the hub is shutting down; send again after it restarts');
+    const to = requireClientId(cmd.to);
+    if (cmd.event === undefined) throw new HeraldError('bad_request', 'event is required');
+    if (!this.admitRate(id)) return;
+    const [input] = prepareEvents([cmd.event], this.ctx.config.maxMessageBytes, { maxDepth: this.ctx.config.maxEventDepth, maxKeys: this.ctx.config.maxEventKeys });
+    const status = this.ctx.hub.sendDirect(this.principal, to, input!, this.clientId);
+    this.send(id === undefined ? { op: 'sent', to, status } : { op: 'sent', id, to, status });
   }
 
   private publishSettled(): void {

@@ -145,10 +145,9 @@ export class WebSocketEndpoint {
   private admit(connection: Connection): void {
     const who = connection.principal;
     const key = this.ctx.gate.policy.required ? `${who.kind}:${who.name}\u0000${connection.clientId}` : connection.clientId;
-    if (this.connections.has(key)) {
-      connection.close(CloseCodes.clientIdInUse.code, 'clientId is in use by a live connection');
-      return;
-    }
+    // The same id with the same credentials: most often that client back after a network drop, its old
+    // connection not yet found dead by the heartbeat. The new one takes over (and its direct messages).
+    this.connections.get(key)?.close(CloseCodes.replaced.code, 'replaced by a new connection with this client id and credentials');
     this.connections.set(key, connection);
     this.keys.set(connection, key);
     connection.scheduleExpiry();
@@ -161,12 +160,15 @@ export class WebSocketEndpoint {
     };
     if (this.ctx.gate.policy.required) hello.auth = { name: who.name, ...(who.expiresAt === undefined ? {} : { expiresAt: who.expiresAt }) };
     connection.send(hello);
+    // Right after hello: the direct messages kept while this client id was away.
+    this.ctx.hub.direct.connected(connection);
   }
 
   private forget(connection: Connection): void {
     this.unauthenticated.delete(connection);
     const key = this.keys.get(connection);
     if (key !== undefined && this.connections.get(key) === connection) this.connections.delete(key);
+    this.ctx.hub.direct.disconnected(connection);
   }
 
   /** Pings everyone; drops peers silent (no frame, no pong) for two intervals. */
