@@ -10,6 +10,8 @@ import { LiveOrder } from './fanout/live-order.js';
 import { SubscriptionIndex } from './fanout/subscription-index.js';
 import type { Subscription } from './fanout/subscription.js';
 import { EMPTY_REPLAY, type ReplaySource } from './fanout/replay-source.js';
+import { RequestExchange, type ReplyInput, type RequestInput } from './rpc/exchange.js';
+import type { Responder } from './rpc/responders.js';
 import { newestOfPattern, patternPrefix, recoverChannel, recoverPattern, type Since } from './recovery.js';
 import type { AppendInput, AppendResult, ChannelListQuery, ChannelPosition, EventStore, HistoryPage, ScannedEvent, StoreHealth, StoredEvent, StoreTotals } from './store/types.js';
 
@@ -127,6 +129,8 @@ export class Hub {
   // Fields used by the fan-out visitor, so that the hot loop allocates no closure per event.
   private currentDelivery: Delivery | undefined;
   private readonly visit = (sub: Subscription): void => this.deliverTo(sub);
+  /** Request/reply (rpc/): who serves which channel, and the requests waiting for replies. */
+  private readonly requests = new RequestExchange();
 
   constructor(
     private readonly store: EventStore,
@@ -334,6 +338,37 @@ export class Hub {
       if (page.length <= query.limit) return { channels, next: undefined };
       if (looked >= MAX_LIST_SCAN) return { channels, next: after };
     }
+  }
+
+  /** Registers `responder` for requests on `channel` (a name or pattern); false when it served it already. */
+  serve(who: Principal, channel: string, responder: Responder): boolean {
+    this.access.authorize(who, { kind: 'serve', channel });
+    return this.requests.serve(channel, responder);
+  }
+
+  unserve(channel: string, responder: Responder): boolean {
+    return this.requests.unserve(channel, responder);
+  }
+
+  /** It went away: its requests (or those `which` picks) fail at once with `no_responder`. Its registrations end with `unserve`. */
+  responderGone(responder: Responder, which?: (requestId: string) => boolean): void {
+    this.requests.responderGone(responder, which);
+  }
+
+  /** Asks a responder of the channel; resolves with its reply's data (see RequestExchange.request). */
+  request(who: Principal, input: RequestInput): Promise<unknown> {
+    this.access.authorize(who, { kind: 'request', channel: input.channel });
+    return this.requests.request(input);
+  }
+
+  /** A responder's answer; `asked` tells whether the responder a request went to is the caller. */
+  reply(requestId: string, asked: (responder: Responder, channel: string) => boolean, answer: ReplyInput): void {
+    this.requests.reply(requestId, asked, answer);
+  }
+
+  /** Shutdown: waiting requests fail with `shutting_down`. */
+  closeRequests(): void {
+    this.requests.close();
   }
 
   /** Whether history can be stored right now (see `EventStore.health`). */

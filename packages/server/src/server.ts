@@ -25,6 +25,8 @@ import { registerAuthRoutes } from './http/auth-routes.js';
 import { registerChannelRoutes } from './http/channel-routes.js';
 import { registerDashboard } from './http/dashboard.js';
 import { registerRunRoutes } from './http/run-routes.js';
+import { registerRequestRoutes } from './http/request-routes.js';
+import { ResponderPolls } from './http/responder-polls.js';
 import { PollEndpoint } from './http/poll.js';
 import { QuietSockets } from './http/quiet-sockets.js';
 import { SseEndpoint } from './http/sse.js';
@@ -257,11 +259,13 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   websockets = new WebSocketEndpoint({ hub, config, log, limiter, isShuttingDown, onSlowConsumer, onCommandError, gate, connectionsPerIp });
   sse = new SseEndpoint({ hub, config, isShuttingDown, onSlowConsumer, connectionsPerIp });
   polls = new PollEndpoint({ hub, config, isShuttingDown, connectionsPerIp });
+  const responderPolls = new ResponderPolls({ hub, connectionsPerIp, maxPendingRequests: config.maxPendingRequests });
   policy.onRevoked((matches) => {
     gate.sessions.revokeMatching(matches);
     gate.tickets.revokeMatching(matches);
     sse.endMatching(matches);
     polls.answerMatching(matches);
+    responderPolls.endMatching(matches);
   });
 
   // Only JSON bodies: a `text/plain` or form POST is what a foreign page can send without a preflight,
@@ -318,6 +322,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   registerRunRoutes(app, hub, runs, runStore);
   sse.register(app);
   polls.register(app);
+  registerRequestRoutes(app, { hub, config, limiter, connectionsPerIp, responders: responderPolls, isShuttingDown });
   const ownFigures = () => {
     const counts = connectionCounts();
     return { connections: { total: counts.websocket + counts.sse + counts.poll, ...counts }, events: { in: hub.eventsIn, out: hub.eventsOut, ...stats.rates() } };
@@ -368,9 +373,12 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       // New publishes are refused from here on; the ones already accepted are committed and answered
       // before any connection is closed, so no client loses the acknowledgement of a stored event.
       await hub.drain();
+      // Before connections close: a waiting requester hears shutting_down, not that its responder left.
+      hub.closeRequests();
       websockets.closeAll(CloseCodes.restart.code, 'hub restarting');
       sse.closeAll();
       polls.answerAll();
+      responderPolls.endMatching(() => true);
       runs.close();
       await nodes?.close();
       await keys.close();
