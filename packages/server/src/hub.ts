@@ -366,6 +366,11 @@ export class Hub {
     this.requests.reply(requestId, asked, answer);
   }
 
+  /** Requests waiting for replies now (stats, tests). */
+  get waitingRequests(): number {
+    return this.requests.size;
+  }
+
   /** Shutdown: waiting requests fail with `shutting_down`. */
   closeRequests(): void {
     this.requests.close();
