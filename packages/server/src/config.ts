@@ -60,6 +60,8 @@ export interface HeraldConfig {
   maxChannelBytes: number;
   maxTotalBytes: number;
   maxInFlightPublishes: number;
+  /** Requests one WebSocket connection may have waiting for replies, and one responder may hold unanswered. */
+  maxPendingRequests: number;
   /** Attachments (docs/http-api.md#attachments): largest upload, bytes kept in all (0: no limit), allowed types. */
   maxAttachmentBytes: number;
   maxAttachmentTotalBytes: number;
@@ -114,6 +116,7 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
   { key: 'maxIpEventsBurst', flag: 'max-ip-events-burst', env: 'HERALD_MAX_IP_EVENTS_BURST', kind: 'int', description: 'Events one address may publish at once above its rate (at least 1 000).' },
   { key: 'maxConnectionsPerIp', flag: 'max-connections-per-ip', env: 'HERALD_MAX_CONNECTIONS_PER_IP', kind: 'int', description: 'WebSocket, SSE and held long-poll connections one address may hold, loopback included; more are refused with 429 too_many_connections (0: no limit).' },
   { key: 'maxInFlightPublishes', flag: 'max-in-flight-publishes', env: 'HERALD_MAX_IN_FLIGHT_PUBLISHES', kind: 'int', description: 'Publishes of one WebSocket connection being stored at once; past it the hub stops reading that socket until some are answered (0: no limit).' },
+  { key: 'maxPendingRequests', flag: 'max-pending-requests', env: 'HERALD_MAX_PENDING_REQUESTS', kind: 'int', description: 'Requests one WebSocket connection may have waiting for replies (more are refused with rate_limited), and requests one responder may hold unanswered (past it the next responder is asked, or the request is refused with no_responder). At least 1.' },
   { key: 'maxAttachmentBytes', flag: 'max-attachment-bytes', env: 'HERALD_MAX_ATTACHMENT_BYTES', kind: 'bytes', description: 'Largest uploaded attachment: a bigger upload is refused with 413 attachment_too_large, read no further than the cap.' },
   { key: 'maxAttachmentTotalBytes', flag: 'max-attachment-total-bytes', env: 'HERALD_MAX_ATTACHMENT_TOTAL_BYTES', kind: 'bytes', description: 'Attachment bytes kept over all channels: an upload that would pass it is refused with 507 quota_exceeded (0: no limit).' },
   { key: 'attachmentTypes', flag: 'attachment-types', env: 'HERALD_ATTACHMENT_TYPES', kind: 'string', description: 'Content types uploads may have, comma-separated (`image/png,text/plain`); default: images, text, JSON, PDF, video, archives and octet-stream.' },
@@ -194,6 +197,7 @@ export const DEFAULT_CONFIG: HeraldConfig = {
   maxChannelBytes: Defaults.maxChannelBytes,
   maxTotalBytes: Defaults.maxTotalBytes,
   maxInFlightPublishes: Defaults.maxInFlightPublishes,
+  maxPendingRequests: Defaults.maxPendingRequests,
   maxAttachmentBytes: Defaults.maxAttachmentBytes,
   maxAttachmentTotalBytes: Defaults.maxAttachmentTotalBytes,
   attachmentTypes: '',
@@ -304,6 +308,7 @@ export function resolveConfig(partial: Partial<HeraldConfig> = {}): HeraldConfig
     throw new ConfigError(`maxFrameBytes (${config.maxFrameBytes}) must be at least maxMessageBytes (${config.maxMessageBytes}) so that one event always fits in a frame`);
   }
   atLeast('sessionTtlMs', 1000);
+  atLeast('maxPendingRequests', 1);
   for (const origin of listSetting(config.corsOrigin)) {
     if (origin === '*') throw new ConfigError('corsOrigin "*" would let every web page the user opens use the hub: list the origins, comma-separated (https://app.example.com)');
     if (!/^https?:\/\/[^/]+$/.test(origin)) throw new ConfigError(`corsOrigin "${origin}" is not an origin: write scheme://host[:port], such as https://app.example.com`);

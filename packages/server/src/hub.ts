@@ -14,6 +14,8 @@ import type { Subscription } from './fanout/subscription.js';
 import { EMPTY_REPLAY, type ReplaySource } from './fanout/replay-source.js';
 import { PresenceRegistry, type PresencePage } from './presence/registry.js';
 import type { PresenceQuery } from './presence/query.js';
+import { RequestExchange, type ReplyInput, type RequestInput } from './rpc/exchange.js';
+import type { Responder } from './rpc/responders.js';
 import { newestOfPattern, patternPrefix, recoverChannel, recoverPattern, type Since } from './recovery.js';
 import type { AppendInput, AppendResult, ChannelListQuery, ChannelPosition, EventStore, HistoryPage, ScannedEvent, StoreHealth, StoredEvent, StoreTotals } from './store/types.js';
 
@@ -137,6 +139,8 @@ export class Hub {
   private readonly visit = (sub: Subscription): void => this.deliverTo(sub);
   /** Direct messages to client ids of this hub's connections (the transports tell it who comes and goes). */
   readonly direct = new DirectMailbox();
+  /** Request/reply (rpc/): who serves which channel, and the requests waiting for replies. */
+  private readonly requests = new RequestExchange();
 
   constructor(
     private readonly store: EventStore,
@@ -374,6 +378,42 @@ export class Hub {
       if (page.length <= query.limit) return { channels, next: undefined };
       if (looked >= MAX_LIST_SCAN) return { channels, next: after };
     }
+  }
+
+  /** Registers `responder` for requests on `channel` (a name or pattern); false when it served it already. */
+  serve(who: Principal, channel: string, responder: Responder): boolean {
+    this.access.authorize(who, { kind: 'serve', channel });
+    return this.requests.serve(channel, responder);
+  }
+
+  unserve(channel: string, responder: Responder): boolean {
+    return this.requests.unserve(channel, responder);
+  }
+
+  /** It went away: its requests (or those `which` picks) fail at once with `no_responder`. Its registrations end with `unserve`. */
+  responderGone(responder: Responder, which?: (requestId: string) => boolean): void {
+    this.requests.responderGone(responder, which);
+  }
+
+  /** Asks a responder of the channel; resolves with its reply's data (see RequestExchange.request). */
+  request(who: Principal, input: RequestInput): Promise<unknown> {
+    this.access.authorize(who, { kind: 'request', channel: input.channel });
+    return this.requests.request(input);
+  }
+
+  /** A responder's answer; `asked` tells whether the responder a request went to is the caller. */
+  reply(requestId: string, asked: (responder: Responder, channel: string) => boolean, answer: ReplyInput): void {
+    this.requests.reply(requestId, asked, answer);
+  }
+
+  /** Requests waiting for replies now (stats, tests). */
+  get waitingRequests(): number {
+    return this.requests.size;
+  }
+
+  /** Shutdown: waiting requests fail with `shutting_down`. */
+  closeRequests(): void {
+    this.requests.close();
   }
 
   /** Whether history can be stored right now (see `EventStore.health`). */

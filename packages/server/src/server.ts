@@ -28,6 +28,8 @@ import { registerDashboard } from './http/dashboard.js';
 import { registerDirectRoutes } from './http/direct-routes.js';
 import { MAX_AWAY_CLIENTS } from './direct/mailbox.js';
 import { registerRunRoutes } from './http/run-routes.js';
+import { registerRequestRoutes } from './http/request-routes.js';
+import { ResponderPolls } from './http/responder-polls.js';
 import { PollEndpoint } from './http/poll.js';
 import { QuietSockets } from './http/quiet-sockets.js';
 import { SseEndpoint } from './http/sse.js';
@@ -261,11 +263,13 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   websockets = new WebSocketEndpoint({ hub, config, log, limiter, isShuttingDown, onSlowConsumer, onCommandError, gate, connectionsPerIp });
   sse = new SseEndpoint({ hub, config, isShuttingDown, onSlowConsumer, connectionsPerIp, limiter });
   polls = new PollEndpoint({ hub, config, isShuttingDown, connectionsPerIp });
+  const responderPolls = new ResponderPolls({ hub, connectionsPerIp, maxPendingRequests: config.maxPendingRequests });
   policy.onRevoked((matches) => {
     gate.sessions.revokeMatching(matches);
     gate.tickets.revokeMatching(matches);
     sse.endMatching(matches);
     polls.answerMatching(matches);
+    responderPolls.endMatching(matches);
   });
 
   // Only JSON bodies: a `text/plain` or form POST is what a foreign page can send without a preflight,
@@ -324,6 +328,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   registerRunRoutes(app, hub, runs, runStore);
   sse.register(app);
   polls.register(app);
+  registerRequestRoutes(app, { hub, config, limiter, connectionsPerIp, responders: responderPolls, isShuttingDown });
   const ownFigures = () => {
     const counts = connectionCounts();
     return { connections: { total: counts.websocket + counts.sse + counts.poll, ...counts }, events: { in: hub.eventsIn, out: hub.eventsOut, ...stats.rates() } };
@@ -374,9 +379,12 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       // New publishes are refused from here on; the ones already accepted are committed and answered
       // before any connection is closed, so no client loses the acknowledgement of a stored event.
       await hub.drain();
+      // Before connections close: a waiting requester hears shutting_down, not that its responder left.
+      hub.closeRequests();
       websockets.closeAll(CloseCodes.restart.code, 'hub restarting');
       sse.closeAll();
       polls.answerAll();
+      responderPolls.endMatching(() => true);
       runs.close();
       await nodes?.close();
       await keys.close();

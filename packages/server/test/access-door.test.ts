@@ -67,10 +67,12 @@ describe('every door consults the access policy', () => {
       refresh: { command: { token: nobody }, reply: 'refreshed', consults: false },
       presence: { command: { channel: 'runs.door' }, reply: 'forbidden', consults: true },
       send: { command: { to: 'someone', event: { type: 'x' } }, reply: 'forbidden', consults: true },
-      serve: { command: { channel: 'runs.door' }, reply: 'unknown_op', consults: false },
-      unserve: { command: { channel: 'runs.door' }, reply: 'unknown_op', consults: false },
-      request: { command: { channel: 'runs.door', type: 'x' }, reply: 'unknown_op', consults: false },
-      reply: { command: { requestId: 'r1', data: 1 }, reply: 'unknown_op', consults: false },
+      serve: { command: { channel: 'runs.door' }, reply: 'forbidden', consults: true },
+      // Nothing to undo, nothing read: answered alike whether or not the channel was served.
+      unserve: { command: { channel: 'runs.door' }, reply: 'unserved', consults: false },
+      request: { command: { channel: 'runs.door', type: 'x' }, reply: 'forbidden', consults: true },
+      // Only the connection a request was handed to may answer it (it was allowed to serve): nothing to ask.
+      reply: { command: { requestId: 'r1', data: 1 }, reply: 'not_found', consults: false },
     };
     assert.deepEqual(Object.keys(expected).sort(), [...CLIENT_OPS].sort());
     const client = await TestClient.connect(hub.url);

@@ -27,7 +27,7 @@ const LIMITS = { maxMessageBytes: 4096, maxFrameBytes: 16 * 1024, maxBodyBytes: 
 const MARK_EVERY = 250;
 const BARRIER_TIMEOUT_MS = 5000;
 
-const SERVER_OPS: ReadonlySet<string> = new Set(['hello', 'subscribed', 'unsubscribed', 'published', 'pong', 'expiring', 'refreshed', 'error', 'event', 'ephemeral', 'presence', 'join', 'leave'] satisfies Array<ServerMessage['op']>);
+const SERVER_OPS: ReadonlySet<string> = new Set(['hello', 'subscribed', 'unsubscribed', 'published', 'pong', 'expiring', 'refreshed', 'error', 'event', 'ephemeral', 'presence', 'join', 'leave', 'serving', 'unserved', 'request', 'reply', 'replied', 'sent', 'direct'] satisfies Array<ServerMessage['op']>);
 /** RFC 6455's close for a text frame that is not UTF-8 (ws sends it; Herald's table has no name for it). */
 const INVALID_UTF8_CLOSE = 1007;
 
@@ -120,6 +120,9 @@ const FIELDS = {
   subscribe: ['since', 'snapshot', 'presence', 'since.offset', 'since.epoch', 'since.time', 'since.positions', 'since.positions.fuzz', 'since.positions.fuzz.offset', 'since.positions.__proto__'],
   publish: ['event', 'ephemeral', 'event.type', 'event.severity', 'event.data', 'event.ts', 'event.id', 'event.source', 'event.extra', 'event.__proto__', 'event.data.title', 'event.data.labels', 'event.data.labels.k', 'event.data.percent', 'event.data.message', 'event.data.step', 'event.data.name', 'event.data.parent', 'event.data.status', 'event.data.durationMs', 'event.data.value', 'event.data.unit', 'event.data.summary', 'event.data.__proto__'],
   token: ['token'],
+  // Requests wait for their reply: a broken timeoutMs is a small number or refused, never a long wait.
+  request: ['type', 'data', 'timeoutMs', 'data.__proto__'],
+  reply: ['requestId', 'data', 'error'],
 };
 /** Sets `path` (dotted) in a copy of `value`, making objects on the way; `undefined` removes the field. */
 function setPath(value: unknown, path: string[], replacement: unknown): unknown {
@@ -152,10 +155,14 @@ const validCommandOf: Record<(typeof CLIENT_OPS)[number], fc.Arbitrary<Record<st
   send: fc.record({ op: fc.constant('send'), id: commandId, to: label, event: validEvent }, { requiredKeys: ['op', 'to', 'event'] }),
   serve: fc.record({ op: fc.constant('serve'), id: commandId, channel: fc.oneof(validChannel, pattern) }, { requiredKeys: ['op', 'channel'] }),
   unserve: fc.record({ op: fc.constant('unserve'), id: commandId, channel: fc.oneof(validChannel, pattern) }, { requiredKeys: ['op', 'channel'] }),
-  request: fc.record({ op: fc.constant('request'), id: commandId, channel: validChannel, type: label, data: fc.jsonValue({ maxDepth: 3 }), timeoutMs: fc.integer({ min: -1, max: 2000 }) }, { requiredKeys: ['op', 'channel', 'type'] }),
-  reply: fc.record({ op: fc.constant('reply'), id: commandId, requestId: label, data: fc.jsonValue({ maxDepth: 3 }) }, { requiredKeys: ['op', 'requestId'] }),
+  // A request to a fuzzing socket that serves the channel waits for its deadline: kept short, and always given.
+  request: fc.record({ op: fc.constant('request'), id: commandId, channel: validChannel, type: label, data: fc.jsonValue({ maxDepth: 3 }), timeoutMs: fc.integer({ min: -1, max: 300 }) }, { requiredKeys: ['op', 'channel', 'type', 'timeoutMs'] }),
+  reply: fc.oneof(
+    fc.record({ op: fc.constant('reply'), id: commandId, requestId: label, data: fc.jsonValue({ maxDepth: 3 }) }, { requiredKeys: ['op', 'requestId'] }),
+    fc.record({ op: fc.constant('reply'), id: commandId, requestId: label, error: label }, { requiredKeys: ['op', 'requestId', 'error'] }),
+  ),
 };
-const fieldsOf = (name: (typeof CLIENT_OPS)[number]) => [...FIELDS.command, ...(name === 'subscribe' ? FIELDS.subscribe : name === 'publish' ? FIELDS.publish : name === 'auth' || name === 'refresh' ? FIELDS.token : [])];
+const fieldsOf = (name: (typeof CLIENT_OPS)[number]) => [...FIELDS.command, ...(name === 'subscribe' ? FIELDS.subscribe : name === 'publish' ? FIELDS.publish : name === 'auth' || name === 'refresh' ? FIELDS.token : name === 'request' ? FIELDS.request : name === 'reply' ? FIELDS.reply : [])];
 const command = fc.oneof(
   ...CLIENT_OPS.map((name) => ({ arbitrary: broken(validCommandOf[name], fieldsOf(name)), weight: name === 'subscribe' || name === 'publish' ? 5 : name === 'unsubscribe' ? 3 : 1 })),
   { arbitrary: fc.dictionary(fc.oneof(fc.constantFrom('op', 'id', 'channel', 'event', 'since'), prototypeKey), weird, { maxKeys: 4 }), weight: 1 },
@@ -297,6 +304,28 @@ const httpCase: fc.Arbitrary<HttpCase> = fc.oneof(
   },
   {
     weight: 1,
+    // Request/reply: a requester's POST (short timeouts: a fuzzing socket may serve the channel and never
+    // answer), a responder's long-poll (always with a short wait) and a reply.
+    arbitrary: fc.oneof(
+      fc.tuple(segment(httpChannel), broken(fc.record({ type: label, data: fc.jsonValue({ maxDepth: 3 }), timeoutMs: fc.integer({ min: -1, max: 20 }) }, { requiredKeys: ['type', 'timeoutMs'] }), ['type', 'data', 'extra']), contentType).map(([ch, b, type]): HttpCase => ({
+        kind: 'POST request',
+        method: 'POST',
+        path: `/api/channels/${ch}/requests`,
+        headers: type === '<none>' ? {} : { 'content-type': type as string },
+        body: writeJson(b),
+      })),
+      fc.tuple(segment(httpChannel), fc.nat(50), query).map(([ch, wait, q]): HttpCase => ({ kind: 'GET requests', method: 'GET', path: `/api/channels/${ch}/requests?wait=${wait}${q ? `&${q.slice(1)}` : ''}`, headers: {} })),
+      fc.tuple(segment(httpChannel), segment(label), fc.oneof(weird.map(writeJson), body)).map(([ch, id, b]): HttpCase => ({
+        kind: 'POST reply',
+        method: 'POST',
+        path: `/api/channels/${ch}/requests/${id}/reply`,
+        headers: { 'content-type': 'application/json' },
+        body: b,
+      })),
+    ),
+  },
+  {
+    weight: 1,
     arbitrary: fc.tuple(fc.constantFrom('PUT', 'PATCH', 'POST', 'DELETE'), fc.constantFrom('/api/channels', '/api/channels/fuzz', '/api/runs', '/health', '/api/channels/fuzz/events/x'), body).map(([method, path, b]) => ({
       kind: 'other methods',
       method,
@@ -416,7 +445,9 @@ function httpAnswerProblem(status: number, text: string, contentType: string | u
     return `${status} with a body that is not JSON (${contentType})`;
   }
   if (status === 200 || status === 201) return typeof json === 'object' && json !== null ? undefined : `${status} with a body that is not an object`;
-  if (status >= 500) return `${status} ${json?.error?.code ?? JSON.stringify(json).slice(0, 60)}`;
+  // A request nobody answers in time is answered as documented: 503 no_responder, 504 timeout.
+  const rpc = json?.error?.code === 'no_responder' || json?.error?.code === 'timeout';
+  if (status >= 500 && !rpc) return `${status} ${json?.error?.code ?? JSON.stringify(json).slice(0, 60)}`;
   const error = json?.error;
   if (typeof error !== 'object' || error === null) return `${status} without the {error:{code,message}} body (got keys ${Object.keys(json ?? {}).join(',')})`;
   if (!Object.hasOwn(ErrorCodes, error.code)) return `${status} with undocumented code ${JSON.stringify(error.code)}`;

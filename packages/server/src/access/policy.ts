@@ -9,6 +9,10 @@ export type Action =
   /** Subscribe (exact or pattern), resume, snapshot, history, SSE. */
   | { kind: 'subscribe'; channel: string }
   | { kind: 'publish'; channel: string }
+  /** Send a request on a channel (request/reply): as publishing to it. */
+  | { kind: 'request'; channel: string }
+  /** Answer requests on a channel or pattern: a responder speaks for the channel, so it needs to read and write it. */
+  | { kind: 'serve'; channel: string }
   /** Delete a channel's history. */
   | { kind: 'reset'; channel: string }
   /** Hub-wide numbers: `/api/stats`, `/metrics`. */
@@ -132,6 +136,10 @@ export class AccessPolicy {
         // Run summaries are the hub's to write: a forged one would show a fake run to everyone.
         if (action.channel === RUN_SUMMARY_CHANNEL) return who.kind === 'system';
         return grantAllows(grant, 'publish', action.channel);
+      case 'request':
+        return this.permits(who, { kind: 'publish', channel: action.channel });
+      case 'serve':
+        return this.permits(who, { kind: 'subscribe', channel: action.channel }) && this.permits(who, { kind: 'publish', channel: action.channel });
       case 'reset':
       case 'admin':
         return grant.admin;
@@ -163,6 +171,10 @@ function refusal(who: Principal, action: Action): string {
       return `${name} may not read "${action.channel}"${action.channel.includes('*') || action.channel.includes('>') ? ' (a pattern needs permission for every channel it can match)' : ''}`;
     case 'publish':
       return action.channel === RUN_SUMMARY_CHANNEL ? 'the "runs" channel is written by the hub only' : `${name} may not publish to "${action.channel}"`;
+    case 'request':
+      return `${name} may not send requests on "${action.channel}" (that needs the publish permission)`;
+    case 'serve':
+      return `${name} may not answer requests on "${action.channel}" (a responder needs both the subscribe and the publish permission for it)`;
     case 'reset':
       return `${name} may not reset channels (admin only)`;
     case 'admin':

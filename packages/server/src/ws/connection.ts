@@ -19,6 +19,7 @@ import type { PublishLimiter } from '../quota/publish-limiter.js';
 import { RateLimitedError } from '../quota/rate-limited.js';
 import { sendReplay, type ReplayEnd } from './replay.js';
 import { sendSnapshotParts } from './snapshot-parts.js';
+import { ConnectionRequests } from './requests.js';
 
 /** Reused for every send: text frames, never compressed; no options object per send. */
 const TEXT_FRAME = { binary: false, compress: false } as const;
@@ -85,14 +86,15 @@ export class Connection implements Subscriber, PresenceMember {
     ping: (id) => this.send(id === undefined ? { op: 'pong' } : { op: 'pong', id }),
     auth: (id, cmd) => this.authenticate(id, cmd),
     refresh: (id, cmd) => this.refresh(id, cmd),
-    // Issue 13, being built: each is replaced by its handler as it lands.
     presence: (id, cmd) => this.presence(id, cmd),
     send: (id, cmd) => this.sendDirect(id, cmd),
-    serve: () => this.notYet('serve'),
-    unserve: () => this.notYet('unserve'),
-    request: () => this.notYet('request'),
-    reply: () => this.notYet('reply'),
+    serve: (id, cmd) => this.requests.serve(id, cmd),
+    unserve: (id, cmd) => this.requests.unserve(id, cmd),
+    request: (id, cmd) => this.requests.request(id, cmd, this.ctx.isShuttingDown()),
+    reply: (id, cmd) => this.requests.reply(id, cmd),
   };
+  /** Request/reply: the channels this connection serves and the requests it waits on. */
+  private readonly requests: ConnectionRequests;
 
   constructor(
     readonly clientId: string,
@@ -105,6 +107,7 @@ export class Connection implements Subscriber, PresenceMember {
     this.principal = principal;
     this.rate = ctx.limiter.connectionBucket();
     this.patience = ctx.limiter.patienceBucket();
+    this.requests = new ConnectionRequests({ clientId, who: () => this.principal, send: (m) => this.send(m), failWith: (id, e) => this.failWith(id, e), admitRate: (id) => this.admitRate(id) }, ctx.hub, ctx.config);
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     // Only a pong that echoes our latest ping counts: a peer that never reads cannot know its payload,
     // so unsolicited pongs do not keep a client that reads nothing alive.
@@ -255,6 +258,7 @@ export class Connection implements Subscriber, PresenceMember {
     clearTimeout(this.expiry);
     for (const sub of this.subscriptions.values()) this.ctx.hub.unsubscribe(sub);
     this.subscriptions.clear();
+    this.requests.release();
     this.ctx.onClosed(this);
   }
 
@@ -373,10 +377,6 @@ export class Connection implements Subscriber, PresenceMember {
         this.close(CloseCodes.unauthorized.code, reason);
       },
     );
-  }
-
-  private notYet(op: string): never {
-    throw new HeraldError('unknown_op', `op "${op}" is not available on this hub yet`);
   }
 
   /** A new token for the same subject; it must still allow every subscription the connection holds. */
