@@ -69,12 +69,19 @@ describe('request/reply through @herald/client', () => {
     requester.close();
   });
 
-  it('a client that is not connected sends its request over HTTP', async () => {
+  it('a client that is not connected, or not over WebSocket, sends its request over HTTP', async () => {
     const responder = await connected(hub);
     const stop = await serve(hub, responder, 'rpc.http', (data: number[]) => data.reduce((a, b) => a + b, 0));
     const requester = new HeraldClient({ url: hub.url });
     assert.equal(requester.state, 'disconnected');
     assert.equal(await requester.request('rpc.http', { type: 'sum', data: [1, 2, 3] }), 6);
+    // Connected, but on the long-poll fallback: requests go over HTTP too.
+    const polling = new HeraldClient({ url: hub.url, transports: ['poll'] });
+    polling.connect();
+    await until(() => polling.state === 'connected', 'the poll client to connect');
+    assert.equal(polling.transport, 'poll');
+    assert.equal(await polling.request('rpc.http', { type: 'sum', data: [4, 5] }), 9);
+    polling.close();
     stop();
     responder.close();
   });

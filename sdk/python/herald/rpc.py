@@ -114,8 +114,8 @@ class Serving:
         return self._thread.is_alive()
 
     def stop(self, timeout: Optional[float] = 5.0) -> None:
-        """Ends the loop (safe twice, and from any thread) and waits up to ``timeout`` for it and for
-        handlers still running."""
+        """Ends the loop (safe twice, and from any thread) and waits up to ``timeout`` for its thread.
+        Handlers still running finish on their own threads and their replies are still sent."""
         self._stopped.set()
         with self._lock:
             conn = self._conn
