@@ -19,6 +19,7 @@ import {
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
 import { PollTransport, type ReceivingTransport } from './poll-transport.js';
+import { ServedChannels, type RequestInput, type RequestOptions, type ServeHandler } from './rpc.js';
 import { SharedSubscription } from './shared-subscription.js';
 import { SseTransport, type EventSourceConstructor, type EventSourceLike } from './sse-transport.js';
 import { Subscription, type EventHandler, type SubscribeOptions } from './subscription.js';
@@ -183,6 +184,12 @@ export class HeraldClient extends Emitter<ClientEvents> {
   private probeTimer: ReturnType<typeof setTimeout> | undefined;
   /** The transport the last `connected` change was emitted for: a switch is emitted too. */
   private connectedOver: TransportName | undefined;
+  /** The channels `serve` answers requests on, announced again on every connection. */
+  private readonly served = new ServedChannels({
+    command: (command) => this.command(command),
+    connected: () => this.overWebSocket(),
+    fail: (code, message) => this.emit('error', { code, message }),
+  });
 
   constructor(private readonly options: ClientOptions) {
     super();
@@ -279,8 +286,8 @@ export class HeraldClient extends Emitter<ClientEvents> {
    * pass `next` as `after` for the next page. Over the WebSocket when connected, else HTTP.
    */
   async presence(channel: string, query: { limit?: number; after?: string } = {}): Promise<PresencePage> {
-    if (this.transport === 'websocket' && this.state === 'connected') {
-      const { count, clients, next } = (await this.request({ op: 'presence', channel, ...query })) as PresenceMessage;
+    if (this.overWebSocket()) {
+      const { count, clients, next } = (await this.command({ op: 'presence', channel, ...query })) as PresenceMessage;
       return { count, clients, next };
     }
     const params = new URLSearchParams(query as Record<string, string>);
@@ -336,16 +343,44 @@ export class HeraldClient extends Emitter<ClientEvents> {
    * `unknown_client`. Not retried: a direct message has no idempotency id.
    */
   async send(clientId: string, event: EventInput): Promise<{ status: 'delivered' | 'queued' }> {
-    const reply = this.transport === 'websocket' && this.state === 'connected'
-      ? await this.request({ op: 'send', to: clientId, event })
+    const reply = this.overWebSocket()
+      ? await this.command({ op: 'send', to: clientId, event })
       : await this.call<{ status: 'delivered' | 'queued' }>(`/api/clients/${encodeURIComponent(clientId)}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event) });
     return { status: reply.status };
   }
 
+  /**
+   * Asks whoever serves `channel` (another client's `serve`, a Python `serve`…) and resolves with its
+   * reply's data: over the WebSocket when connected, else HTTP. Rejects with `no_responder`, `timeout`
+   * or `responder_error` (the responder's sentence). Never sent twice: if the connection drops first it
+   * rejects with `disconnected`, because the responder may already have acted on it.
+   */
+  async request<T = unknown>(channel: string, input: RequestInput, options: RequestOptions = {}): Promise<T> {
+    const body = { type: input.type, data: input.data, timeoutMs: options.timeoutMs };
+    const reply = this.overWebSocket()
+      ? await this.command({ op: 'request', channel, ...body })
+      : await this.call<{ data?: T }>(`/api/channels/${encodeURIComponent(channel)}/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return reply.data;
+  }
+
+  /**
+   * Answers the requests sent to `channel` (a name or a pattern) with `handler`: what it returns (or
+   * resolves to) is the reply; a throw refuses the request with its message (`responder_error`). Needs
+   * the WebSocket: it is announced on every connection, after each reconnect too. Returns the function
+   * that stops serving.
+   */
+  serve<TData = any, TReply = unknown>(channel: string, handler: ServeHandler<TData, TReply>): () => void {
+    return this.served.add(channel, handler);
+  }
+
+  private overWebSocket(): boolean {
+    return this.transport === 'websocket' && this.state === 'connected';
+  }
+
   private async publishOnce(channel: string, event: EventInput, ephemeral: boolean): Promise<{ offset: number; epoch: string; duplicate?: boolean } | { ephemeral: true }> {
-    if (this.transport === 'websocket' && this.state === 'connected') {
+    if (this.overWebSocket()) {
       // `ephemeral: undefined` is left out of the frame: stored publishes look as they always did.
-      const reply = await this.request({ op: 'publish', channel, event, ephemeral: ephemeral || undefined });
+      const reply = await this.command({ op: 'publish', channel, event, ephemeral: ephemeral || undefined });
       return ephemeral ? { ephemeral } : { offset: reply.offset, epoch: reply.epoch, ...(reply.duplicate ? { duplicate: true } : {}) };
     }
     const body = await this.call<{ offsets: number[]; epoch: string }>(`/api/channels/${encodeURIComponent(channel)}/events${ephemeral ? '?ephemeral=true' : ''}`, {
@@ -628,6 +663,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
     this.transport = 'websocket';
     this.setState('connected', { transport: 'websocket' });
     for (const sub of this.subs.values()) this.startSubscription(sub);
+    this.served.restore();
     clearInterval(this.watchdog);
     // Browsers hide WebSocket pings from scripts, so liveness is checked with the protocol's own ping.
     this.watchdog = setInterval(() => this.checkAlive(), Math.max(50, Math.floor(this.heartbeatMs / 2)));
@@ -637,7 +673,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
   private async refreshToken(): Promise<void> {
     try {
       const token = await this.options.getToken?.();
-      if (token) await this.request({ op: 'refresh', token });
+      if (token) await this.command({ op: 'refresh', token });
     } catch (error) {
       this.emit('error', { code: error instanceof HeraldError ? error.code : 'unauthorized', message: `token refresh failed: ${String(error)}` });
     }
@@ -709,6 +745,9 @@ export class HeraldClient extends Emitter<ClientEvents> {
       case 'direct':
         this.emit('direct', message);
         return;
+      case 'request':
+        void this.served.dispatch(message);
+        return;
       case 'error':
         if (message.id === undefined) this.emit('error', { code: message.code, message: message.message });
         break;
@@ -747,7 +786,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
     const commands = [{ op: 'subscribe', channel: sub.channel, ...start }];
     // In one frame with the subscribe, so that no event falls between the two.
     if (unsubscribeFirst) commands.unshift({ op: 'unsubscribe', channel: sub.channel });
-    const sent = this.requestAll(commands);
+    const sent = this.commandAll(commands);
     if (!sent) return;
     const [id, reply] = sent.at(-1)!;
     sub.sent(id, start.since);
@@ -768,11 +807,11 @@ export class HeraldClient extends Emitter<ClientEvents> {
     // The last one on the channel: the hub subscription ends.
     this.subs.delete(sub.channel);
     if (this.fallback) this.fallback.unsubscribe(sub);
-    else if (this.state === 'connected') this.request({ op: 'unsubscribe', channel: sub.channel }).catch(() => {});
+    else if (this.state === 'connected') this.command({ op: 'unsubscribe', channel: sub.channel }).catch(() => {});
   }
 
   /** Sends several commands in one frame; undefined when not connected. */
-  private requestAll(commands: Record<string, unknown>[]): Array<[number, Promise<any>]> | undefined {
+  private commandAll(commands: Record<string, unknown>[]): Array<[number, Promise<any>]> | undefined {
     const ws = this.ws;
     if (!ws || ws.readyState !== OPEN) return undefined;
     const sent = commands.map((command) => {
@@ -784,7 +823,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
     return sent.map(([id, reply]) => [id, reply]);
   }
 
-  private request(command: Record<string, unknown>): Promise<any> {
+  private command(command: Record<string, unknown>): Promise<any> {
     const ws = this.ws;
     if (!ws || ws.readyState !== OPEN) return Promise.reject(new HeraldError('disconnected', 'not connected'));
     const id = this.nextId++;

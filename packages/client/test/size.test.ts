@@ -3,7 +3,9 @@ import { gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import { build } from 'esbuild';
 
-const BUDGET = 10 * 1024;
+// Was 10 KiB until issue 13 (presence, direct messages, ephemeral events, request/reply) grew the
+// client to the edge of it; request/serve alone add about 0.5 KiB.
+const BUDGET = 11 * 1024;
 
 describe('client bundle', () => {
   it(`stays within ${BUDGET} bytes minified and gzipped, with no Node built-ins`, async () => {

@@ -24,6 +24,7 @@ from .aio import AsyncPublisher, AsyncSubscription, subscribe_async
 from .client import Client, EphemeralPublished, Published
 from .errors import ERROR_STATUS, HeraldError, HubUnreachable, PublisherClosed, QueueFull
 from .publisher import Publisher
+from .rpc import RequestInfo, Serving
 from .runs import Run, Step
 from .subscribe import Subscription, subscribe
 
@@ -46,8 +47,10 @@ __all__ = [
     "Publisher",
     "PublisherClosed",
     "QueueFull",
+    "RequestInfo",
     "Reset",
     "Run",
+    "Serving",
     "Step",
     "Subscription",
     "subscribe",

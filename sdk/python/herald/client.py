@@ -13,6 +13,7 @@ from ._http import Credential, HttpSession, HubAddress, channel_path, default_ur
 from ._rules import MAX_BATCH, check_channel, check_client_id, check_event, encode_event
 from .attachments import Attachment, FileLike, read_file, upload_once
 from .errors import HeraldError
+from .rpc import Handler, Serving, request_once
 
 if TYPE_CHECKING:
     from .subscribe import Subscription
@@ -67,7 +68,7 @@ class Client:
                 self._sessions.append(session)
         return session
 
-    def request(self, method: str, path: str, body: Any = None, *, raw_body: Optional[bytes] = None) -> Any:
+    def call(self, method: str, path: str, body: Any = None, *, raw_body: Optional[bytes] = None) -> Any:
         """Sends one request to ``path`` (``/api/…``) and returns the parsed JSON answer."""
         data = raw_body if raw_body is not None else (None if body is None else json.dumps(body).encode("utf-8"))
         answer = self._session().request(method, path, data)
@@ -93,9 +94,9 @@ class Client:
             raise ValueError(f"publish takes 1 to {MAX_BATCH} events, not {len(batch)}")
         body = ("[" + ",".join(encode_event(check_event(e)) for e in batch) + "]").encode("utf-8")
         if ephemeral:
-            answer = self.request("POST", channel_path(channel, "events") + "?ephemeral=true", raw_body=body)
+            answer = self.call("POST", channel_path(channel, "events") + "?ephemeral=true", raw_body=body)
             return EphemeralPublished(answer["channel"], int(answer["count"]))
-        answer = self.request("POST", channel_path(channel, "events"), raw_body=body)
+        answer = self.call("POST", channel_path(channel, "events"), raw_body=body)
         return Published(answer["channel"], answer["epoch"], list(answer["offsets"]))
 
     def send(self, client_id: str, event: Mapping[str, Any]) -> str:
@@ -106,8 +107,23 @@ class Client:
         on ``clients.<client_id>``. Not retried: a direct message has no idempotency id."""
         check_client_id(client_id)
         body = encode_event(check_event(event)).encode("utf-8")
-        answer = self.request("POST", f"/api/clients/{quote(client_id, safe='')}/events", raw_body=body)
+        answer = self.call("POST", f"/api/clients/{quote(client_id, safe='')}/events", raw_body=body)
         return str(answer["status"])
+
+    def request(self, channel: str, type: str, data: Any = None, *, timeout: float = 10.0) -> Any:
+        """Asks whoever serves ``channel`` (a :meth:`serve` here or elsewhere, a JS ``client.serve``)
+        and returns its reply's data, waiting at most ``timeout`` seconds (at most 60). Raises
+        :class:`HeraldError` ``no_responder`` (503), ``timeout`` (504), ``responder_error`` (502, the
+        responder's sentence) or ``forbidden``. Never sent twice: the responder may have acted on it."""
+        return request_once(self.address, self.api_key, channel, type, data, timeout)
+
+    def serve(self, channel: str, handler: Handler, *, responder: Optional[str] = None, concurrency: int = 4) -> Serving:
+        """Answers the requests sent to ``channel`` (a name or a pattern) from a daemon thread until
+        ``stop()``: ``handler(data, info)`` returns the reply's data, an exception refuses the request
+        with ``str(exc)`` (the requester gets ``responder_error``). ``responder`` names this responder
+        among others with the same credentials (each gets its share of the requests). See
+        :class:`herald.Serving`."""
+        return Serving(self.address, self.api_key, channel, handler, responder=responder, concurrency=concurrency)
 
     def upload(self, channel: str, file: "FileLike", *, content_type: Optional[str] = None, name: Optional[str] = None) -> "Attachment":
         """Uploads a file (a path, or bytes) as an attachment of ``channel``, once, and returns the
@@ -120,7 +136,7 @@ class Client:
     def history(self, channel: str, *, since: int = 0, limit: int = 100) -> Dict[str, Any]:
         """One page of stored events after offset ``since``: ``{"epoch","latest","earliest","events","next"}``."""
         check_channel(channel)
-        return self.request("GET", channel_path(channel, "events") + "?" + urlencode({"since": since, "limit": limit}))
+        return self.call("GET", channel_path(channel, "events") + "?" + urlencode({"since": since, "limit": limit}))
 
     def read_all(self, channel: str, *, since: int = 0, page: int = 1000) -> List[Dict[str, Any]]:
         """Every retained event after ``since``, oldest first, read a page at a time."""
@@ -135,17 +151,17 @@ class Client:
     def delete_channel(self, channel: str) -> Dict[str, Any]:
         """Drops the channel's history and starts a new epoch (admin permission on secured hubs)."""
         check_channel(channel)
-        return self.request("DELETE", f"/api/channels/{quote(channel, safe='')}")
+        return self.call("DELETE", f"/api/channels/{quote(channel, safe='')}")
 
     def run_snapshot(self, run_id: str, *, steps: Optional[int] = None) -> Dict[str, Any]:
         """The run's snapshot (``GET /api/runs/{id}``); ``not_found`` for a run with no events."""
         query = "" if steps is None else "?" + urlencode({"steps": steps})
-        return self.request("GET", f"/api/runs/{quote(run_id, safe='')}{query}")
+        return self.call("GET", f"/api/runs/{quote(run_id, safe='')}{query}")
 
     def runs(self, **query: Any) -> Dict[str, Any]:
         """A page of run summaries (``status``, ``label``, ``q``, ``limit``, ``cursor``)."""
         clean = {k: v for k, v in query.items() if v is not None}
-        return self.request("GET", "/api/runs" + ("?" + urlencode(clean) if clean else ""))
+        return self.call("GET", "/api/runs" + ("?" + urlencode(clean) if clean else ""))
 
     def health(self) -> Dict[str, Any]:
         """``GET /health``: ``{"status": "ok" | "degraded" | …}`` (public)."""
@@ -154,7 +170,7 @@ class Client:
 
     def me(self) -> Dict[str, Any]:
         """Who these credentials act as (``GET /api/auth/me``)."""
-        return self.request("GET", "/api/auth/me")
+        return self.call("GET", "/api/auth/me")
 
     def subscribe(self, channel: str, **options: Any) -> "Subscription":
         """:func:`herald.subscribe` with this client's URL and credentials."""
