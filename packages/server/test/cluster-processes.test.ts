@@ -192,7 +192,7 @@ if (!available) {
         }
 
         const all = history.events.length;
-        await until(() => watchers.every((w) => w.seen().length >= all) && sse.seen().length >= all, 'every subscriber to have every stored event', 10_000);
+        await until(() => watchers.every((w) => w.seen().length >= all) && sse.seen().length >= all, `every subscriber to have every stored event (${all}; seen ${watchers.map((w) => w.seen().length).join(', ')}, SSE ${sse.seen().length})`, 10_000);
         await sleep(200);
         for (const [n, w] of watchers.entries()) {
           assert.equal(w.isClosed(), false, `the WebSocket subscriber on node ${n} stayed connected`);

@@ -65,7 +65,14 @@ export function labelSpace(font: string): (self: unknown, axis: number, min: num
   };
   const seconds = measure('00:00:00') + LABEL_GAP_PX;
   const millis = measure('00:00:00.000') + LABEL_GAP_PX;
-  return (_self, _axis, min, max, plotWidth) => (plotWidth > 0 && ((max - min) * seconds) / plotWidth <= 0.5 ? millis : seconds);
+  // Where the range crosses midnight, two neighbours can both carry the date line (the first tick and
+  // the day's first), and a date is wider than a time: found by a test run in the early afternoon,
+  // when its 20-hour chart began the day before.
+  const dated = Math.max(seconds, measure('0000-00-00') + LABEL_GAP_PX);
+  return (_self, _axis, min, max, plotWidth) => {
+    if (plotWidth > 0 && ((max - min) * seconds) / plotWidth <= 0.5) return millis;
+    return dayLabel(new Date(min * 1000)) === dayLabel(new Date(max * 1000)) ? seconds : dated;
+  };
 }
 
 /** Whether a series should draw its points as dots: a line through fewer than two distinct times is invisible. */
