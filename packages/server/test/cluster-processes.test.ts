@@ -192,7 +192,10 @@ if (!available) {
         }
 
         const all = history.events.length;
-        await until(() => watchers.every((w) => w.seen().length >= all) && sse.seen().length >= all, `every subscriber to have every stored event (${all}; seen ${watchers.map((w) => w.seen().length).join(', ')}, SSE ${sse.seen().length})`, 10_000);
+        await until(() => watchers.every((w) => w.seen().length >= all) && sse.seen().length >= all, 'every subscriber to have every stored event', 10_000).catch((error: Error) => {
+          const missing = (seen: Array<{ offset: number }>) => oneTo(all).filter((o) => !seen.some((e) => e.offset === o));
+          throw new Error(`${error.message}: of ${all}, WebSocket on each node missed ${JSON.stringify(watchers.map((w) => missing(w.seen())))}, SSE missed ${JSON.stringify(missing(sse.seen()))}`);
+        });
         await sleep(200);
         for (const [n, w] of watchers.entries()) {
           assert.equal(w.isClosed(), false, `the WebSocket subscriber on node ${n} stayed connected`);
