@@ -35,10 +35,10 @@ const run = (list, env = {}, timeoutMs = 60_000) => spawnSync(process.execPath, 
 // dashboard's e2e file drives Chromium through 20 hub restarts under load): the 60-s limit would cut them, so they run on their own with a limit of 15 minutes (each test inside
 // still has its own, shorter one).
 const LONG = ['packages/cli/test/fresh-clone.test.ts', 'packages/dashboard/test/dashboard.test.ts'];
-// Chromium tests that assert a main-thread or render time: each runs alone (one file at a time, after
+// Tests that assert a time (Chromium render and main-thread times, a bystander's latency ratio): each runs alone (one file at a time, after
 // the rest), so that the hubs and browsers of other test files running in parallel do not eat the time
 // they measure (a loaded clean-clone run saw 2025 ms against a 2-s limit while other files ran).
-const ALONE = ['packages/dashboard/test/big-run.test.ts', 'packages/dashboard/test/run-log.test.ts'];
+const ALONE = ['packages/dashboard/test/big-run.test.ts', 'packages/dashboard/test/run-log.test.ts', 'packages/server/test/quota-fairness.test.ts'];
 const short = files.filter((file) => !LONG.includes(file) && !ALONE.includes(file));
 const long = files.filter((file) => LONG.includes(file));
 let status = short.length > 0 ? run(short) : 0;
