@@ -345,7 +345,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
   async send(clientId: string, event: EventInput): Promise<{ status: 'delivered' | 'queued' }> {
     const reply = this.overWebSocket()
       ? await this.command({ op: 'send', to: clientId, event })
-      : await this.call<{ status: 'delivered' | 'queued' }>(`/api/clients/${encodeURIComponent(clientId)}/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event) });
+      : await this.postJson<{ status: 'delivered' | 'queued' }>(`/api/clients/${encodeURIComponent(clientId)}/events`, event);
     return { status: reply.status };
   }
 
@@ -359,7 +359,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
     const body = { type: input.type, data: input.data, timeoutMs: options.timeoutMs };
     const reply = this.overWebSocket()
       ? await this.command({ op: 'request', channel, ...body })
-      : await this.call<{ data?: T }>(`/api/channels/${encodeURIComponent(channel)}/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      : await this.postJson<{ data?: T }>(`/api/channels/${encodeURIComponent(channel)}/requests`, body);
     return reply.data;
   }
 
@@ -373,6 +373,10 @@ export class HeraldClient extends Emitter<ClientEvents> {
     return this.served.add(channel, handler);
   }
 
+  private postJson<T>(path: string, body: unknown): Promise<T> {
+    return this.call<T>(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  }
+
   private overWebSocket(): boolean {
     return this.transport === 'websocket' && this.state === 'connected';
   }
@@ -383,11 +387,7 @@ export class HeraldClient extends Emitter<ClientEvents> {
       const reply = await this.command({ op: 'publish', channel, event, ephemeral: ephemeral || undefined });
       return ephemeral ? { ephemeral } : { offset: reply.offset, epoch: reply.epoch, ...(reply.duplicate ? { duplicate: true } : {}) };
     }
-    const body = await this.call<{ offsets: number[]; epoch: string }>(`/api/channels/${encodeURIComponent(channel)}/events${ephemeral ? '?ephemeral=true' : ''}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(event),
-    });
+    const body = await this.postJson<{ offsets: number[]; epoch: string }>(`/api/channels/${encodeURIComponent(channel)}/events${ephemeral ? '?ephemeral=true' : ''}`, event);
     return ephemeral ? { ephemeral } : { offset: body.offsets[0]!, epoch: body.epoch };
   }
 

@@ -1,33 +1,11 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { build } from 'esbuild';
 import type { Browser } from 'playwright-core';
-import { launchChromium, watchPage } from '../../server/test/support/browser.js';
+import { clientBundle, launchChromium, servePage, watchPage } from '../../server/test/support/browser.js';
 import { startBufferingProxy, type BufferingProxy } from '../../server/test/support/buffering-proxy.js';
 import { postEvents, startHub, type TestHub } from '../../server/test/support/hub.js';
 import { until } from '../../server/test/support/process.js';
-
-/** The client bundle on a page of its own origin, as a user's app: the hub (behind the proxy) is cross-origin. */
-async function servePage(): Promise<{ url: string; server: Server }> {
-  const bundle = await build({
-    entryPoints: [new URL('../src/index.ts', import.meta.url).pathname],
-    bundle: true,
-    format: 'iife',
-    globalName: 'Herald',
-    platform: 'browser',
-    write: false,
-    logLevel: 'silent',
-  });
-  const script = bundle.outputFiles[0]!.text;
-  const server = createServer((req, res) => {
-    if (req.url?.startsWith('/client.js')) res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
-    else res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><html><body><script src="/client.js"></script></body></html>');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
 
 describe('in real Chromium, behind a proxy that refuses WebSockets and buffers SSE', () => {
   let hub: TestHub;
@@ -38,7 +16,7 @@ describe('in real Chromium, behind a proxy that refuses WebSockets and buffers S
   before(async () => {
     hub = await startHub({ heartbeatMs: 1000 });
     proxy = await startBufferingProxy(hub.url);
-    page = await servePage();
+    page = await servePage(await clientBundle(), '<!doctype html><html><body><script src="/app.js"></script></body></html>');
     browser = await launchChromium();
   });
   after(async () => {

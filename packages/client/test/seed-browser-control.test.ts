@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { build } from 'esbuild';
 import type { Browser } from 'playwright-core';
 import { WebSocket } from 'ws';
 import { HeraldClient, type WebSocketConstructor } from '@herald/client';
-import { launchChromium, watchPage } from '../../server/test/support/browser.js';
+import { clientBundle, launchChromium, servePage, watchPage } from '../../server/test/support/browser.js';
 import { getJson, startHub, type TestHub } from '../../server/test/support/hub.js';
 import { until } from '../../server/test/support/process.js';
 
@@ -19,18 +17,7 @@ async function eventually(check: () => Promise<boolean>, what: string): Promise<
   }
 }
 
-/** The client bundle on a page of its own origin, as the team's own app would load it. */
-async function servePage(): Promise<{ url: string; server: Server }> {
-  const bundle = await build({ entryPoints: [new URL('../src/index.ts', import.meta.url).pathname], bundle: true, format: 'iife', globalName: 'Herald', platform: 'browser', write: false, logLevel: 'silent' });
-  const script = bundle.outputFiles[0]!.text;
-  const html = '<!doctype html><html><body><button id="go">Open login page</button><p id="ack">—</p><p>preview frames: <span id="frames">0</span></p><script src="/client.js"></script></body></html>';
-  const server = createServer((req, res) => {
-    if (req.url?.startsWith('/client.js')) res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
-    else res.writeHead(200, { 'content-type': 'text/html' }).end(html);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
-}
+const PAGE = '<!doctype html><html><body><button id="go">Open login page</button><p id="ack">—</p><p>preview frames: <span id="frames">0</span></p><script src="/app.js"></script></body></html>';
 
 /**
  * Seed 001 (TestBro) rebuilt on Herald: the browser sends `navigate` to the test backend and shows its
@@ -44,7 +31,7 @@ describe('seed 001: browser control and live preview, in real Chromium', () => {
   let backend: HeraldClient;
   before(async () => {
     hub = await startHub();
-    page = await servePage();
+    page = await servePage(await clientBundle(), PAGE);
     browser = await launchChromium();
     backend = new HeraldClient({ url: hub.url, WebSocket: WebSocket as unknown as WebSocketConstructor });
     backend.connect();

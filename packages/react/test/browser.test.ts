@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { build } from 'esbuild';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../../server/test/support/browser.js';
+import { launchChromium, servePage } from '../../server/test/support/browser.js';
 import { postEvents, startHub, type TestHub } from '../../server/test/support/hub.js';
 
 
@@ -22,12 +21,7 @@ async function serveApp(hubUrl: string): Promise<{ url: string; server: Server }
   });
   const script = bundle.outputFiles[0]!.text;
   const html = `<!doctype html><html><body><div id="root"></div><script>window.HUB_URL=${JSON.stringify(hubUrl)}</script><script src="/app.js"></script></body></html>`;
-  const server = createServer((req, res) => {
-    if (req.url?.startsWith('/app.js')) res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
-    else res.writeHead(200, { 'content-type': 'text/html' }).end(html);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+  return servePage(script, html);
 }
 
 describe('in real Chromium', () => {

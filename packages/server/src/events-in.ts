@@ -38,3 +38,8 @@ export function prepareEvents(raw: readonly unknown[], maxMessageBytes: number, 
     return { event: check.event, json };
   });
 }
+
+/** `prepareEvents` with the hub's configured limits (message bytes, data depth and keys), as every door uses it. */
+export function prepareConfigured(raw: readonly unknown[], config: Pick<HeraldConfig, 'maxMessageBytes' | 'maxEventDepth' | 'maxEventKeys'>): AppendInput[] {
+  return prepareEvents(raw, config.maxMessageBytes, { maxDepth: config.maxEventDepth, maxKeys: config.maxEventKeys });
+}

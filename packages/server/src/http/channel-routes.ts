@@ -2,7 +2,7 @@ import { checkChannel, Defaults, isPattern, MAX_CHANNEL_LENGTH, type ChannelList
 import type { FastifyInstance } from 'fastify';
 import type { HeraldConfig } from '../config.js';
 import { HeraldError } from '../errors.js';
-import { prepareEvents, requireChannel } from '../events-in.js';
+import { prepareConfigured, requireChannel } from '../events-in.js';
 import { Delivery } from '../fanout/delivery.js';
 import type { Hub } from '../hub.js';
 import type { PublishLimiter } from '../quota/publish-limiter.js';
@@ -38,7 +38,7 @@ export function registerChannelRoutes(app: FastifyInstance, { hub, config, limit
     }
     // A keep-alive socket is a connection like a WebSocket; every event of a batch counts.
     limiter.admit(limiter.socketBucket(request.raw.socket), addressKey(request.ip), raw.length);
-    const inputs = prepareEvents(raw, config.maxMessageBytes, { maxDepth: config.maxEventDepth, maxKeys: config.maxEventKeys });
+    const inputs = prepareConfigured(raw, config);
     if ((request.query as { ephemeral?: boolean }).ephemeral === true) {
       await hub.publishEphemeral(request.principal, channel, inputs);
       return { channel, ephemeral: true, count: inputs.length } satisfies EphemeralPublishResponse;

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { HeraldConfig } from '../config.js';
 import { requireClientId } from '../direct/client-id.js';
 import { HeraldError } from '../errors.js';
-import { prepareEvents } from '../events-in.js';
+import { prepareConfigured } from '../events-in.js';
 import type { Hub } from '../hub.js';
 import type { PublishLimiter } from '../quota/publish-limiter.js';
 import { addressKey } from '../quota/rate-limited.js';
@@ -30,7 +30,7 @@ export function registerDirectRoutes(app: FastifyInstance, { hub, config, limite
       throw new HeraldError('bad_request', 'the body must be one event object (a direct message is one event)');
     }
     limiter.admit(limiter.socketBucket(request.raw.socket), addressKey(request.ip), 1);
-    const [input] = prepareEvents([body], config.maxMessageBytes, { maxDepth: config.maxEventDepth, maxKeys: config.maxEventKeys });
+    const [input] = prepareConfigured([body], config);
     const status = hub.sendDirect(request.principal, to, input!);
     reply.code(status === 'delivered' ? 200 : 202);
     return { to, status };

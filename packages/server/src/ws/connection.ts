@@ -6,7 +6,7 @@ import type { Principal } from '../access/principal.js';
 import type { HeraldConfig } from '../config.js';
 import { requireClientId } from '../direct/client-id.js';
 import { HeraldError } from '../errors.js';
-import { prepareEvents, requireChannel } from '../events-in.js';
+import { prepareConfigured, requireChannel } from '../events-in.js';
 import type { Delivery } from '../fanout/delivery.js';
 import type { EphemeralDelivery } from '../fanout/ephemeral.js';
 import { Subscription, type Subscriber } from '../fanout/subscription.js';
@@ -135,7 +135,12 @@ export class Connection implements Subscriber, PresenceMember {
     // ws.send would check this itself; a direct write must not touch a socket that is closing.
     if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
     const frame = delivery.wsFrame();
-    if (this.hasRoomFor(frame.length)) (this.ws as unknown as { _socket: { write(chunk: Buffer): boolean } })._socket.write(frame);
+    if (this.hasRoomFor(frame.length)) this.writeFrame(frame);
+  }
+
+  /** The socket under ws, for frames built once for every subscriber (see `deliver`). */
+  private writeFrame(frame: Buffer): void {
+    (this.ws as unknown as { _socket: { write(chunk: Buffer): boolean } })._socket.write(frame);
   }
 
   /**
@@ -146,7 +151,7 @@ export class Connection implements Subscriber, PresenceMember {
   deliverEphemeral(delivery: EphemeralDelivery): void {
     if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
     const frame = delivery.wsFrame();
-    if (this.ws.bufferedAmount + frame.length <= this.ctx.config.maxOutboundBytes) (this.ws as unknown as { _socket: { write(chunk: Buffer): boolean } })._socket.write(frame);
+    if (this.ws.bufferedAmount + frame.length <= this.ctx.config.maxOutboundBytes) this.writeFrame(frame);
   }
 
   send(message: object): void {
@@ -497,7 +502,7 @@ export class Connection implements Subscriber, PresenceMember {
     if (cmd.event === undefined) throw new HeraldError('bad_request', 'event is required');
     if (cmd.ephemeral !== undefined && typeof cmd.ephemeral !== 'boolean') throw new HeraldError('bad_request', 'ephemeral must be true or false');
     if (!this.admitRate(id)) return;
-    const inputs = prepareEvents([cmd.event], this.ctx.config.maxMessageBytes, { maxDepth: this.ctx.config.maxEventDepth, maxKeys: this.ctx.config.maxEventKeys });
+    const inputs = prepareConfigured([cmd.event], this.ctx.config);
     // Counted for the in-flight cap (see onMessage).
     this.inFlight++;
     if (cmd.ephemeral === true) return this.publishEphemeral(id, channel, inputs);
@@ -516,7 +521,7 @@ export class Connection implements Subscriber, PresenceMember {
     );
   }
 
-  private publishEphemeral(id: CommandId | undefined, channel: string, inputs: ReturnType<typeof prepareEvents>): void {
+  private publishEphemeral(id: CommandId | undefined, channel: string, inputs: ReturnType<typeof prepareConfigured>): void {
     this.ctx.hub.publishEphemeral(this.principal, channel, inputs).then(
       () => {
         this.send(id === undefined ? { op: 'published', channel, ephemeral: true } : { op: 'published', id, channel, ephemeral: true });
@@ -535,7 +540,7 @@ export class Connection implements Subscriber, PresenceMember {
     const to = requireClientId(cmd.to);
     if (cmd.event === undefined) throw new HeraldError('bad_request', 'event is required');
     if (!this.admitRate(id)) return;
-    const [input] = prepareEvents([cmd.event], this.ctx.config.maxMessageBytes, { maxDepth: this.ctx.config.maxEventDepth, maxKeys: this.ctx.config.maxEventKeys });
+    const [input] = prepareConfigured([cmd.event], this.ctx.config);
     const status = this.ctx.hub.sendDirect(this.principal, to, input!, this.clientId);
     this.send(id === undefined ? { op: 'sent', to, status } : { op: 'sent', id, to, status });
   }
