@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { rawRequest } from './support/attachments.js';
+import { rawRequest, streamUntilAnswered } from './support/attachments.js';
 import { Bystander } from './support/bystander.js';
 import { scratchDirs, startHub, type TestHub } from './support/hub.js';
 
@@ -86,27 +85,8 @@ describe('attachments: multipart/form-data uploads', () => {
     const bystander = await Bystander.start(hub.url);
     await bystander.mark();
     const boundary = 'herald-flood';
-    let sent = 0;
-    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = httpRequest(url(), { method: 'POST', agent: false, headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'transfer-encoding': 'chunked' } }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode!, body }));
-      });
-      req.on('error', reject);
-      const field = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="f"\r\n\r\n${'x'.repeat(1000)}\r\n`);
-      const chunk = Buffer.concat(Array.from({ length: 64 }, () => field));
-      let stopped = false;
-      req.on('response', () => (stopped = true));
-      const pump = () => {
-        while (!stopped && sent < 100 * 1024 * 1024) {
-          sent += chunk.length;
-          if (!req.write(chunk)) return void req.once('drain', pump);
-        }
-        if (!stopped) req.end();
-      };
-      pump();
-    });
+    const field = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="f"\r\n\r\n${'x'.repeat(1000)}\r\n`);
+    const { sent, ...answer } = await streamUntilAnswered(url(), { 'content-type': `multipart/form-data; boundary=${boundary}` }, Buffer.concat(Array.from({ length: 64 }, () => field)), 100 * 1024 * 1024);
     assert.equal(answer.status, 413, answer.body);
     assert.equal(JSON.parse(answer.body).error.code, 'attachment_too_large');
     assert.ok(sent < 16 * 1024 * 1024, `the hub stopped taking bytes soon after the cap (the client had sent ${sent} bytes)`);

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KeyStore } from '../src/index.js';
-import { upload, rawRequest } from './support/attachments.js';
+import { rawRequest, streamUntilAnswered, upload } from './support/attachments.js';
 import { Bystander } from './support/bystander.js';
 import { bearer, postEvents, request, scratchDirs, startHub, type TestHub } from './support/hub.js';
 
@@ -96,26 +95,7 @@ describe('attachments: upload and read back', () => {
   it('stops reading a chunked upload at the cap: a client streaming 200 MiB is answered 413 having sent a bounded part, and a bystander is served throughout', async () => {
     const bystander = await Bystander.start(hub.url);
     await bystander.mark();
-    let sent = 0;
-    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = httpRequest(`${hub.url}/api/channels/runs.big/attachments`, { method: 'POST', agent: false, headers: { 'content-type': 'video/mp4', 'transfer-encoding': 'chunked' } }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode!, body }));
-      });
-      req.on('error', reject);
-      const chunk = randomBytes(64 * 1024);
-      let stopped = false;
-      req.on('response', () => (stopped = true));
-      const pump = () => {
-        while (!stopped && sent < 200 * 1024 * 1024) {
-          sent += chunk.length;
-          if (!req.write(chunk)) return void req.once('drain', pump);
-        }
-        if (!stopped) req.end();
-      };
-      pump();
-    });
+    const { sent, ...answer } = await streamUntilAnswered(`${hub.url}/api/channels/runs.big/attachments`, { 'content-type': 'video/mp4' }, randomBytes(64 * 1024), 200 * 1024 * 1024);
     assert.equal(answer.status, 413, answer.body);
     assert.equal(JSON.parse(answer.body).error.code, 'attachment_too_large');
     assert.ok(sent < 32 * 1024 * 1024, `the hub stopped taking bytes soon after the cap (the client had sent ${sent} bytes)`);

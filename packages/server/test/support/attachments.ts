@@ -29,3 +29,29 @@ export function rawRequest(method: string, url: string, body?: Buffer | string, 
 export function upload(base: string, channel: string, body: Buffer | string, contentType: string | undefined, headers: Record<string, string> = {}): Promise<RawAnswer> {
   return rawRequest('POST', `${base}/api/channels/${encodeURIComponent(channel)}/attachments`, body, { ...(contentType ? { 'content-type': contentType } : {}), ...headers });
 }
+
+/**
+ * POSTs `chunk` over and over as a chunked body (at most `maxBytes`) until the hub answers: a client
+ * that keeps sending past a cap. Returns the answer and how many bytes had been written by then.
+ */
+export function streamUntilAnswered(url: string, headers: Record<string, string>, chunk: Buffer, maxBytes: number): Promise<{ status: number; body: string; sent: number }> {
+  let sent = 0;
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', agent: false, headers: { ...headers, 'transfer-encoding': 'chunked' } }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body, sent }));
+    });
+    req.on('error', reject);
+    let stopped = false;
+    req.on('response', () => (stopped = true));
+    const pump = () => {
+      while (!stopped && sent < maxBytes) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return void req.once('drain', pump);
+      }
+      if (!stopped) req.end();
+    };
+    pump();
+  });
+}
