@@ -163,7 +163,7 @@ export function outputPattern(shown: string): LineMatcher {
 const ANYTHING = '\u0000anything';
 const MORE = '\u0000more';
 
-/** The README's JSON with its `…`: `{…}` is any value, `, …}` more keys; undefined if it is no JSON. */
+/** The README's JSON with its `…`: `{…}` is any value, `"…"` any string, `, …}` more keys; undefined if it is no JSON. */
 function parseShownJson(text: string): unknown {
   const marked = text.replace(/\{…\}/g, JSON.stringify(ANYTHING)).replace(/,\s*…\s*\}/g, `,${JSON.stringify(MORE)}:true}`);
   try {
@@ -175,6 +175,7 @@ function parseShownJson(text: string): unknown {
 
 function sameShape(expected: unknown, actual: unknown): boolean {
   if (expected === ANYTHING) return true;
+  if (expected === '…') return typeof actual === 'string';
   if (typeof expected === 'number') return typeof actual === 'number';
   if (typeof expected === 'string' && /^[0-9a-f]{12}$/.test(expected)) return typeof actual === 'string' && /^[0-9a-f]+$/.test(actual);
   if (Array.isArray(expected)) return Array.isArray(actual) && actual.length === expected.length && expected.every((e, i) => sameShape(e, actual[i]));
