@@ -254,6 +254,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     hub,
     () => connectionCounts(),
     () => hub.channelCount(SYSTEM),
+    (listener) => store.onTiming?.(listener),
   );
   function connectionCounts() {
     return { websocket: websockets.connections.size, sse: sse.streams.size, poll: polls.size };

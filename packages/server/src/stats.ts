@@ -1,6 +1,7 @@
 import type { ErrorCode } from '@herald/protocol';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Hub } from './hub.js';
+import type { StoreTiming } from './store/types.js';
 
 export interface ConnectionCounts {
   websocket: number;
@@ -33,6 +34,8 @@ export class HubStats {
     hub: Hub,
     private readonly connections: () => ConnectionCounts,
     channelCount: () => Promise<number>,
+    /** Hands a listener to the store for its own measurements (`EventStore.onTiming`), when it has any. */
+    observeStore: (listener: (timing: StoreTiming) => void) => void = () => {},
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'herald_' });
     const self = this;
@@ -69,11 +72,34 @@ export class HubStats {
         this.set(await channelCount());
       },
     });
+    this.observeStoreTimings(observeStore);
     this.sampler = setInterval(() => {
       this.samples.push([hub.eventsIn, hub.eventsOut]);
       if (this.samples.length > RATE_WINDOW_SECONDS + 1) this.samples.shift();
     }, 1000);
     this.sampler.unref();
+  }
+
+  /** The store's group commits and checkpoints (SQLite), where the durable path's time goes. */
+  private observeStoreTimings(observeStore: (listener: (timing: StoreTiming) => void) => void): void {
+    const registers = [this.registry];
+    const seconds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+    const commits = new Histogram({ name: 'herald_store_commit_seconds', help: 'Group commits of the store by phase: write (its statements) and commit (COMMIT, the fsync).', labelNames: ['phase'], buckets: seconds, registers });
+    const batch = new Histogram({ name: 'herald_store_commit_events', help: 'Events per group commit.', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000], registers });
+    const checkpoints = new Histogram({ name: 'herald_store_checkpoint_seconds', help: 'Background checkpoints of the write-ahead log by mode: passive (beside commits) and restart (holds the writer while it copies the rest).', labelNames: ['mode'], buckets: seconds, registers });
+    const walPages = new Gauge({ name: 'herald_store_wal_pages', help: 'Pages in the write-ahead log at the last checkpoint, and how many of them it had copied.', labelNames: ['state'], registers });
+    const failures = new Counter({ name: 'herald_store_checkpoint_failures_total', help: 'Checkpoints that failed (they are tried again; the log grows meanwhile).', registers });
+    observeStore((timing) => {
+      if (timing.kind === 'commit') {
+        commits.observe({ phase: 'write' }, timing.writeMs / 1000);
+        commits.observe({ phase: 'commit' }, timing.commitMs / 1000);
+        batch.observe(timing.events);
+      } else if (timing.kind === 'checkpoint') {
+        checkpoints.observe({ mode: timing.mode }, timing.ms / 1000);
+        walPages.set({ state: 'total' }, timing.walPages);
+        walPages.set({ state: 'copied' }, timing.copiedPages);
+      } else failures.inc();
+    });
   }
 
   countError(code: ErrorCode): void {

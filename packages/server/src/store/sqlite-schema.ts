@@ -4,6 +4,9 @@ import Database from 'better-sqlite3';
 
 export type SyncMode = 'full' | 'normal';
 
+/** What the write-ahead log file is cut back to when it starts over (it may grow past it between checkpoints). */
+export const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS channels (

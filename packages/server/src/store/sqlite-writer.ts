@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { newEpoch } from './types.js';
-import { openEventDatabase, type SyncMode } from './sqlite-schema.js';
+import { openEventDatabase, WAL_SIZE_LIMIT_BYTES, type SyncMode } from './sqlite-schema.js';
 
 export interface WriterAppend {
   channel: string;
@@ -30,7 +30,13 @@ export type WriterRequest =
   | { id: number; type: 'totals' }
   | { id: number; type: 'close' };
 /** Every reply carries the running totals after the request (the main thread keeps the latest, for O(1) stats). */
-export type WriterReply = { totals: WriterTotals } & ({ id: number; ok: true; result: unknown } | { id: number; ok: false; message: string; code?: string });
+export type WriterReply = { totals: WriterTotals; timing?: CommitTiming } & ({ id: number; ok: true; result: unknown } | { id: number; ok: false; message: string; code?: string });
+/** Where an append batch's time went on this thread: its statements, then COMMIT (the log's fsync). */
+export interface CommitTiming {
+  events: number;
+  writeMs: number;
+  commitMs: number;
+}
 export interface WriterTotals {
   events: number;
   bytes: number;
@@ -56,6 +62,10 @@ export interface WriterData {
 
 const { dataDir, sync, maxCount, maxChannelBytes, maxTotalBytes, storeEpoch } = workerData as WriterData;
 const db = openEventDatabase(dataDir, sync);
+// Checkpoints run on a thread of their own (sqlite-checkpointer.ts), never inside this thread's commits;
+// the log file is cut back to this size whenever it starts over.
+db.pragma('wal_autocheckpoint = 0');
+db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
 const statements = {
   getChannel: db.prepare<[string], ChannelRow>('SELECT id, epoch, latest, bytes FROM channels WHERE name = ?'),
   insertChannel: db.prepare('INSERT INTO channels (name, epoch, latest, bytes) VALUES (?, ?, 0, 0)'),
@@ -168,11 +178,23 @@ function appendOrRefuse(append: WriterAppend, time: number): WriterAppendResult 
   }
 }
 
+/** The timing of the last append batch, sent with its reply. */
+let timing: CommitTiming | undefined;
+
 const handlers = {
   append: (request: Extract<WriterRequest, { type: 'append' }>) => {
     const time = Date.now();
+    const started = performance.now();
+    let written = started;
     try {
-      return db.transaction(() => request.appends.map((a) => appendOrRefuse(a, time)))();
+      const results = db.transaction(() => {
+        const results = request.appends.map((a) => appendOrRefuse(a, time));
+        written = performance.now();
+        return results;
+      })();
+      const events = request.appends.reduce((sum, a) => sum + a.events.length, 0);
+      timing = { events, writeMs: written - started, commitMs: performance.now() - written };
+      return results;
     } catch (error) {
       cache.clear(); // positions may have advanced inside the rolled-back transaction
       totalBytes = statements.totalBytes.get()!.bytes;
@@ -226,7 +248,9 @@ const handlers = {
 parentPort!.on('message', (request: WriterRequest) => {
   let reply: WriterReply;
   try {
+    timing = undefined;
     reply = { id: request.id, ok: true, result: handlers[request.type](request as never), totals: { events: totalEvents, bytes: totalBytes } };
+    if (timing) reply.timing = timing;
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     reply = { id: request.id, ok: false, message: error instanceof Error ? error.message : String(error), ...(typeof code === 'string' ? { code } : {}), totals: { events: totalEvents, bytes: totalBytes } };

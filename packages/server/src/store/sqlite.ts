@@ -5,6 +5,7 @@ import { HeraldError } from '../errors.js';
 import { takeBatch } from './batch.js';
 import { DataCorruptError, DataFolderLock } from './data-folder-lock.js';
 import { openEventDatabase, type SyncMode } from './sqlite-schema.js';
+import type { CheckpointerData, CheckpointReport } from './sqlite-checkpointer.js';
 import type { WriterAppend, WriterAppendResult, WriterData, WriterReply, WriterRequest, WriterTotals } from './sqlite-writer.js';
 import {
   newEpoch,
@@ -22,9 +23,12 @@ import {
   type TimeScanQuery,
   type StoreHealth,
   type StoredEvent,
+  type StoreTiming,
   type StoreTotals,
 } from './types.js';
 
+/** How often the checkpointer thread copies the write-ahead log into the database (when it has grown). */
+const CHECKPOINT_INTERVAL_MS = 200;
 /** While the disk refuses writes, how often a tiny write checks whether it takes them again. */
 const PROBE_INTERVAL_MS = 1000;
 
@@ -63,7 +67,9 @@ type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
 // Node 20 cannot load TypeScript in a worker even when the main thread runs under tsx (tests,
 // benchmarks), so from source the compiled writer is used: `npm test` and `npm run bench` build first.
-const WRITER = import.meta.url.endsWith('.ts') ? new URL('../../dist/store/sqlite-writer.js', import.meta.url) : new URL('./sqlite-writer.js', import.meta.url);
+const compiled = (name: string) => (import.meta.url.endsWith('.ts') ? new URL(`../../dist/store/${name}`, import.meta.url) : new URL(`./${name}`, import.meta.url));
+const WRITER = compiled('sqlite-writer.js');
+const CHECKPOINTER = compiled('sqlite-checkpointer.js');
 
 /**
  * The embedded default: SQLite in WAL mode in the data folder.
@@ -80,6 +86,10 @@ export class SqliteStore implements EventStore {
   private readonly lock: DataFolderLock;
   private readonly db: Database.Database;
   private readonly writer: Worker;
+  /** Copies the write-ahead log into the database beside the writer (sqlite-checkpointer.ts). */
+  private readonly checkpointer: Worker;
+  private checkpointerExited = false;
+  private timingListener: ((timing: StoreTiming) => void) | undefined;
   private readonly storeEpoch: string;
   private readonly statements;
   private readonly waiting = new Map<number, { resolve: (value: any) => void; reject: (error: Error) => void }>();
@@ -159,6 +169,13 @@ export class SqliteStore implements EventStore {
     this.writer.on('exit', () => this.closing || this.failAll(new Error('the SQLite writer thread stopped')));
     // An idle writer must not keep the process alive; one with requests outstanding must (see request()).
     this.writer.unref();
+    const checkpointerData: CheckpointerData = { dataDir: options.dataDir, intervalMs: CHECKPOINT_INTERVAL_MS };
+    this.checkpointer = new Worker(CHECKPOINTER, { workerData: checkpointerData });
+    this.checkpointer.on('message', (report: CheckpointReport) => this.timingListener?.(report.ok ? { kind: 'checkpoint', mode: report.mode, ms: report.ms, walPages: report.walPages, copiedPages: report.copiedPages } : { kind: 'checkpoint-failed', message: report.message }));
+    // A checkpointer that died leaves the log growing until the hub restarts; the writer still commits.
+    this.checkpointer.on('error', (error) => this.timingListener?.({ kind: 'checkpoint-failed', message: error.message }));
+    this.checkpointer.once('exit', () => (this.checkpointerExited = true));
+    this.checkpointer.unref();
   }
 
   append(channel: string, inputs: AppendInput[]): Promise<AppendResult> {
@@ -242,6 +259,13 @@ export class SqliteStore implements EventStore {
     return (this.closing ??= (async () => {
       await this.drain();
       clearInterval(this.probe);
+      // The checkpointer first: the writer's connection, closing, then finds the log no other connection uses.
+      if (!this.checkpointerExited) {
+        this.checkpointer.ref(); // as the writer below: the process stays up until the thread has closed
+        const exited = new Promise((r) => this.checkpointer.once('exit', r));
+        this.checkpointer.postMessage('close');
+        await exited;
+      }
       if (!this.writerFailure) {
         this.writer.ref(); // keep the process up until the writer has closed the database
         const exited = new Promise((r) => this.writer.once('exit', r));
@@ -323,9 +347,14 @@ export class SqliteStore implements EventStore {
     this.healthListener = listener;
   }
 
+  onTiming(listener: (timing: StoreTiming) => void): void {
+    this.timingListener = listener;
+  }
+
   private onReply(reply: WriterReply): void {
     // Replies arrive in request order, so the last one's totals are the writer's newest.
     this.latestTotals = reply.totals;
+    if (reply.timing) this.timingListener?.({ kind: 'commit', ...reply.timing });
     const waiter = this.waiting.get(reply.id);
     if (!waiter) return;
     this.waiting.delete(reply.id);

@@ -174,7 +174,23 @@ export interface EventStore {
    * were stored after one of its subscriptions began. Engines that stamp with `Date.now()` omit it.
    */
   clock?(): number;
+  /**
+   * Tells `listener` what the engine measured of its own work (commits, checkpoints), for `/metrics`.
+   * One listener; engines that measure nothing omit it.
+   */
+  onTiming?(listener: (timing: StoreTiming) => void): void;
 }
+
+/**
+ * A measurement of an engine's work: a group commit (its events, the time its statements took and the
+ * time COMMIT took — the log's fsync), or a background checkpoint (its mode — a RESTART holds the
+ * writer's lock while it runs, a PASSIVE never does — its time, and the log's size and how much of it is
+ * copied into the database, in pages).
+ */
+export type StoreTiming =
+  | { kind: 'commit'; events: number; writeMs: number; commitMs: number }
+  | { kind: 'checkpoint'; mode: 'passive' | 'restart'; ms: number; walPages: number; copiedPages: number }
+  | { kind: 'checkpoint-failed'; message: string };
 
 /** Store-wide figures (see `EventStore.totals`). */
 export interface StoreTotals {
