@@ -191,8 +191,8 @@ async function slowConsumers(kind: Kind, s: { subscribers: number; rate: number;
 }
 
 /** Herald only: HTTP batch publishing, durable SQLite against the in-memory store. */
-async function ingest(store: 'sqlite' | 'memory'): Promise<void> {
-  const server = await ServerProcess.start('herald', { store });
+async function ingest(store: 'sqlite' | 'memory', profileDir?: string): Promise<void> {
+  const server = await ServerProcess.start('herald', { store, profileDir });
   const workers = Array.from({ length: 2 }, () => fork(new URL('./ingest-worker.ts', import.meta.url).pathname, [], { execArgv: ['--import', 'tsx'] }));
   try {
     await Promise.all(workers.map((w) => new Promise((r) => w.once('message', r))));
@@ -208,10 +208,25 @@ async function ingest(store: 'sqlite' | 'memory'): Promise<void> {
     put('Durable ingest: events/s acknowledged (HTTP, 100-event batches)', store, Math.round(acked / SETTINGS.ingestSeconds));
     put('Durable ingest: p99 acknowledgement (ms)', store, +ms(histogram, 99).toFixed(1));
     log(`Herald ${store} ingest: ${Math.round(acked / SETTINGS.ingestSeconds)} events/s, p99 ack ${ms(histogram, 99)} ms`);
+    if (store === 'sqlite') log(`  store: ${storeTimings(await (await fetch(`${server.url}/metrics`)).text())}`);
   } finally {
     for (const w of workers) w.kill();
     await server.stop();
   }
+}
+
+/** Where the SQLite store's time went (herald_store_* in /metrics): mean write and commit per group commit, events per commit, checkpoints. */
+function storeTimings(metrics: string): string {
+  const read = (name: string) => Number(new RegExp(`^${name.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+  const mean = (name: string, labels = '') => read(`${name}_sum${labels}`) / read(`${name}_count${labels}`);
+  const commits = read('herald_store_commit_events_count');
+  return [
+    `${commits} group commits of ${mean('herald_store_commit_events').toFixed(0)} events`,
+    `write ${(mean('herald_store_commit_seconds', '{phase="write"}') * 1000).toFixed(2)} ms`,
+    `commit ${(mean('herald_store_commit_seconds', '{phase="commit"}') * 1000).toFixed(2)} ms`,
+    `${read('herald_store_checkpoint_seconds_count{mode="passive"}')} passive checkpoints of ${(mean('herald_store_checkpoint_seconds', '{mode="passive"}') * 1000).toFixed(1)} ms`,
+    `${read('herald_store_checkpoint_seconds_count{mode="restart"}') || 0} restarts`,
+  ].join(', ');
 }
 
 /** The hub's own event-loop delay since the previous scrape (prom-client's perf_hooks histogram, reset per scrape). */
@@ -304,6 +319,16 @@ function table(): string {
 }
 
 if (process.argv.includes('--profile')) await profile();
+if (process.argv.includes('--profile-ingest')) {
+  // `--profile-ingest`: the durable and the memory ingest with the hub under --cpu-prof, self time of each.
+  for (const store of ['sqlite', 'memory'] as const) {
+    const dir = mkdtempSync(join(tmpdir(), `herald-prof-ingest-${store}-`));
+    await ingest(store, dir);
+    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))!;
+    console.log(`\n## Herald ${store} ingest: self time (${join(dir, file)})\n${summarize(join(dir, file), 25)}`);
+  }
+  process.exit(0);
+}
 const started = Date.now();
 const kinds = KINDS.filter((k) => !only || only.includes(k));
 for (const kind of kinds) await perServer(kind);
