@@ -11,6 +11,7 @@ import { fanOutEphemeral } from './fanout/ephemeral.js';
 import { LiveOrder } from './fanout/live-order.js';
 import { SubscriptionIndex } from './fanout/subscription-index.js';
 import type { Subscription } from './fanout/subscription.js';
+import { WriteBatch } from './fanout/write-batch.js';
 import { EMPTY_REPLAY, type ReplaySource } from './fanout/replay-source.js';
 import { PresenceRegistry, type PresencePage } from './presence/registry.js';
 import type { PresenceQuery } from './presence/query.js';
@@ -527,12 +528,17 @@ export class Hub {
   }
 
   private fanOut(epoch: string, events: readonly StoredEvent[]): void {
-    for (const stored of events) {
-      this.currentDelivery = new Delivery(epoch, stored);
-      this.mark++;
-      this.index.forEachMatch(stored.channel, this.visit);
+    const batch = events.length > 1 ? new WriteBatch() : undefined;
+    try {
+      for (const stored of events) {
+        this.currentDelivery = new Delivery(epoch, stored, batch);
+        this.mark++;
+        this.index.forEachMatch(stored.channel, this.visit);
+      }
+    } finally {
+      this.currentDelivery = undefined;
+      batch?.release();
     }
-    this.currentDelivery = undefined;
   }
 
   private deliverTo(sub: Subscription): void {

@@ -1,5 +1,6 @@
 import * as ws from 'ws';
 import type { StoredEvent } from '../store/types.js';
+import type { WriteBatch } from './write-batch.js';
 
 /** A final, unmasked, uncompressed text frame: what a server sends (RFC 6455 §5.2). */
 const TEXT_FRAME = { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false } as const;
@@ -25,6 +26,8 @@ export class Delivery {
   constructor(
     readonly epoch: string,
     readonly stored: StoredEvent,
+    /** The batch this event fans out with, when it has others: subscribers' writes of it go out together. */
+    readonly batch?: WriteBatch,
   ) {}
 
   get channel(): string {

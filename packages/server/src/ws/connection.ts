@@ -8,6 +8,7 @@ import { requireClientId } from '../direct/client-id.js';
 import { HeraldError } from '../errors.js';
 import { prepareConfigured, requireChannel } from '../events-in.js';
 import type { Delivery } from '../fanout/delivery.js';
+import type { WriteBatch } from '../fanout/write-batch.js';
 import type { EphemeralDelivery } from '../fanout/ephemeral.js';
 import { Subscription, type Subscriber } from '../fanout/subscription.js';
 import type { Hub } from '../hub.js';
@@ -78,6 +79,8 @@ export class Connection implements Subscriber, PresenceMember {
   private readonly backlog: Array<{ data: RawData; isBinary: boolean }> = [];
   private backlogScheduled = false;
   private corked = false;
+  /** The fan-out batch this connection's socket is corked for (it uncorks them all at its end). */
+  private heldFor: WriteBatch | undefined;
   /** One handler per op: the compiler finds every place a new command must be handled. */
   private readonly handlers: { [Op in ClientCommand['op']]: (id: CommandId | undefined, cmd: Command) => void } = {
     subscribe: (id, cmd) => this.subscribe(id, cmd),
@@ -135,12 +138,20 @@ export class Connection implements Subscriber, PresenceMember {
     // ws.send would check this itself; a direct write must not touch a socket that is closing.
     if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
     const frame = delivery.wsFrame();
-    if (this.hasRoomFor(frame.length)) this.writeFrame(frame);
+    if (!this.hasRoomFor(frame.length)) return;
+    // The first event of a batch corks the socket until the whole batch is written (fanout/write-batch.ts).
+    const batch = delivery.batch;
+    if (batch !== undefined && this.heldFor !== batch && batch.hold(this.socket())) this.heldFor = batch;
+    this.writeFrame(frame);
+  }
+
+  private socket(): { cork(): void; uncork(): void; write(chunk: Buffer): boolean } {
+    return (this.ws as unknown as { _socket: { cork(): void; uncork(): void; write(chunk: Buffer): boolean } })._socket;
   }
 
   /** The socket under ws, for frames built once for every subscriber (see `deliver`). */
   private writeFrame(frame: Buffer): void {
-    (this.ws as unknown as { _socket: { write(chunk: Buffer): boolean } })._socket.write(frame);
+    this.socket().write(frame);
   }
 
   /**
