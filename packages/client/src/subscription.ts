@@ -192,13 +192,15 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     } else if (overlap && !known && this.isPattern && overlap.historyUpTo !== undefined && message.offset <= overlap.historyUpTo) return;
     if (known && known.epoch === message.epoch) {
       if (message.offset <= known.offset) return;
-      if (overlap && message.offset !== known.offset + 1 && !this.gapAllowed.has(message.channel)) return;
+      // A lagging connection is told how many events before this one were conflated away: that gap is no loss.
+      if (overlap && message.offset - (message.conflated ?? 0) !== known.offset + 1 && !this.gapAllowed.has(message.channel)) return;
     }
     this.gapAllowed.delete(message.channel);
     if (known && known.epoch !== message.epoch) this.emit('reset', { channel: message.channel, epoch: message.epoch, reason: 'epoch-changed' });
     this.positions.set(message.channel, { offset: message.offset, epoch: message.epoch });
     this.lastTime = message.time;
     const delivered = { channel: message.channel, offset: message.offset, epoch: message.epoch, time: message.time, event: message.event } as DeliveredEvent<T>;
+    if (message.conflated !== undefined) delivered.conflated = message.conflated;
     this.handler?.(delivered);
     this.emit('event', delivered);
   }

@@ -34,6 +34,8 @@ export interface DeliveredEvent<TData = unknown> {
   epoch: string;
   /** The hub's receive time, milliseconds since the epoch. */
   time: number;
+  /** Set when this subscriber lagged: the events of the channel just before this one it was not sent, replaced by later ones of their kind (docs/protocol.md#conflation). */
+  conflated?: number;
   event: HeraldEvent<TData>;
 }
 

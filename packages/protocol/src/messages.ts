@@ -238,6 +238,12 @@ export interface EventMessage<TData = unknown> {
   offset: number;
   epoch: string;
   time: number;
+  /**
+   * Only to a subscriber that lagged behind (docs/protocol.md#conflation): the `n` events of the channel
+   * just before this one were not sent, each replaced by a later event of its kind (run progress, a
+   * metric of the same name). They are in history; nothing else is missing.
+   */
+  conflated?: number;
   event: HeraldEvent<TData>;
 }
 

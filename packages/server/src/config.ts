@@ -19,6 +19,10 @@ export interface HeraldConfig {
   maxEventKeys: number;
   maxSubscriptions: number;
   maxOutboundBytes: number;
+  /** Event types a lagging WebSocket subscriber gets the latest of per key, comma-separated ('' or 'off': none). */
+  conflateTypes: string;
+  /** Outbound bytes past which a WebSocket subscriber counts as lagging (0: never; at most half of maxOutboundBytes counts). */
+  conflateAfterBytes: number;
   heartbeatMs: number;
   /** Longest a long-poll is held waiting for an event. */
   pollWaitMs: number;
@@ -100,6 +104,8 @@ export const CONFIG_OPTIONS: readonly OptionSpec[] = [
   { key: 'maxEventKeys', flag: 'max-event-keys', env: 'HERALD_MAX_EVENT_KEYS', kind: 'int', description: "Most object keys plus array elements in the whole of an event's data." },
   { key: 'maxSubscriptions', flag: 'max-subscriptions', env: 'HERALD_MAX_SUBSCRIPTIONS', kind: 'int', description: 'Subscriptions one WebSocket connection may hold.' },
   { key: 'maxOutboundBytes', flag: 'max-outbound-bytes', env: 'HERALD_MAX_OUTBOUND_BYTES', kind: 'bytes', description: 'Bytes queued for one client before it is closed as a slow consumer.' },
+  { key: 'conflateTypes', flag: 'conflate-types', env: 'HERALD_CONFLATE_TYPES', kind: 'string', description: 'Event types a lagging WebSocket subscriber gets only the latest of (per channel, and per name for `metric`), comma-separated; `off` for none. `log`, `step.*` and run starts and ends are refused.' },
+  { key: 'conflateAfterBytes', flag: 'conflate-after-bytes', env: 'HERALD_CONFLATE_AFTER_BYTES', kind: 'bytes', description: 'Outbound bytes past which a WebSocket subscriber is lagging and conflation starts (0: never; at most half of `--max-outbound-bytes` is used).' },
   { key: 'heartbeatMs', flag: 'heartbeat', env: 'HERALD_HEARTBEAT', kind: 'duration', description: 'Interval of WebSocket pings and SSE heartbeat events; a peer silent for two is dropped.' },
   { key: 'pollWaitMs', flag: 'poll-wait', env: 'HERALD_POLL_WAIT', kind: 'duration', description: 'Longest a long-poll (`GET /api/channels/{channel}/poll`) is held waiting for an event before it is answered empty.' },
   { key: 'retentionCount', flag: 'retention-count', env: 'HERALD_RETENTION_COUNT', kind: 'int', description: 'Events kept per channel.' },
@@ -160,6 +166,8 @@ export const DEFAULT_CONFIG: HeraldConfig = {
   maxEventKeys: Defaults.maxEventKeys,
   maxSubscriptions: Defaults.maxSubscriptionsPerConnection,
   maxOutboundBytes: Defaults.maxOutboundBytes,
+  conflateTypes: 'run.progress,metric',
+  conflateAfterBytes: 512 * 1024,
   heartbeatMs: Defaults.heartbeatMs,
   pollWaitMs: Defaults.pollWaitMs,
   retentionCount: Defaults.retentionCount,
@@ -282,6 +290,10 @@ export function resolveConfig(partial: Partial<HeraldConfig> = {}): HeraldConfig
   atLeast('maxEventKeys', 1);
   atLeast('maxSubscriptions', 1);
   atLeast('maxOutboundBytes', 1024);
+  atLeast('conflateAfterBytes', 0);
+  for (const type of listSetting(config.conflateTypes)) {
+    if (NEVER_CONFLATED.test(type)) throw new ConfigError(`conflateTypes may not hold "${type}": every ${type} event matters to a subscriber (logs, steps and a run's start and end are never conflated)`);
+  }
   atLeast('heartbeatMs', 10);
   atLeast('pollWaitMs', 0);
   atLeast('retentionCount', 1);
@@ -346,6 +358,9 @@ export function resolveConfig(partial: Partial<HeraldConfig> = {}): HeraldConfig
 }
 
 /** A comma-separated setting as a list; `off` and '' are empty. */
+/** Types whose every event matters (a log line, a step, a run's start and end): never conflated. */
+const NEVER_CONFLATED = /^(log|step\..*|run\.(started|completed|stalled|summary))$/;
+
 export function listSetting(text: string): string[] {
   if (text === 'off') return [];
   return text.split(',').map((s) => s.trim()).filter(Boolean);

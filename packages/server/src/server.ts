@@ -261,7 +261,8 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   }
   const onSlowConsumer = () => stats.slowConsumerCloses++;
   const onCommandError = (code: ErrorCode) => stats.countError(code);
-  websockets = new WebSocketEndpoint({ hub, config, log, limiter, isShuttingDown, onSlowConsumer, onCommandError, gate, connectionsPerIp });
+  const onConflated = (dropped: number) => (stats.conflatedEvents += dropped);
+  websockets = new WebSocketEndpoint({ hub, config, log, limiter, isShuttingDown, onSlowConsumer, onConflated, onCommandError, gate, connectionsPerIp });
   sse = new SseEndpoint({ hub, config, isShuttingDown, onSlowConsumer, connectionsPerIp, limiter });
   polls = new PollEndpoint({ hub, config, isShuttingDown, connectionsPerIp });
   const responderPolls = new ResponderPolls({ hub, connectionsPerIp, maxPendingRequests: config.maxPendingRequests });

@@ -20,6 +20,8 @@ export class HubStats {
   readonly registry = new Registry();
   readonly startedAt = Date.now();
   slowConsumerCloses = 0;
+  /** Events lagging subscribers did not get because a later one of the same key took their place. */
+  conflatedEvents = 0;
   private readonly commandErrors = new Counter({
     name: 'herald_command_errors_total',
     help: 'Commands and requests answered with an error, by code.',
@@ -52,6 +54,7 @@ export class HubStats {
     monotonic('herald_events_published_total', 'Events stored (duplicates by idempotency id not counted).', () => hub.eventsIn);
     monotonic('herald_events_delivered_total', 'Live events written to subscribers.', () => hub.eventsOut);
     monotonic('herald_slow_consumer_closes_total', 'Clients closed because their outbound buffer passed the cap.', () => self.slowConsumerCloses);
+    monotonic('herald_events_conflated_total', 'Events a lagging WebSocket subscriber did not get: a later one of the same key (run progress, a metric) took their place.', () => self.conflatedEvents);
     new Gauge({
       name: 'herald_connections',
       help: 'Open client connections by transport.',

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { checkChannel, CloseCodes, runIdOfChannel, type ClientCommand, type CommandId, type ErrorCode, type PresenceMessage } from '@herald/protocol';
 import type { FastifyBaseLogger as Logger } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
@@ -8,9 +9,9 @@ import { requireClientId } from '../direct/client-id.js';
 import { HeraldError } from '../errors.js';
 import { prepareConfigured, requireChannel } from '../events-in.js';
 import type { Delivery } from '../fanout/delivery.js';
-import type { WriteBatch } from '../fanout/write-batch.js';
 import type { EphemeralDelivery } from '../fanout/ephemeral.js';
 import { Subscription, type Subscriber } from '../fanout/subscription.js';
+import type { WriteBatch } from '../fanout/write-batch.js';
 import type { Hub } from '../hub.js';
 import { parseSince, type Since } from '../recovery.js';
 import { parsePresenceQuery } from '../presence/query.js';
@@ -18,6 +19,7 @@ import type { PresenceMember } from '../presence/registry.js';
 import { ReplayLost } from '../fanout/replay-source.js';
 import type { PublishLimiter } from '../quota/publish-limiter.js';
 import { RateLimitedError } from '../quota/rate-limited.js';
+import { conflationKey, conflationRule, LagQueue } from './lag-queue.js';
 import { sendReplay, type ReplayEnd } from './replay.js';
 import { sendSnapshotParts } from './snapshot-parts.js';
 import { ConnectionRequests } from './requests.js';
@@ -47,6 +49,8 @@ export interface ConnectionContext {
   isShuttingDown(): boolean;
   onClosed(connection: Connection): void;
   onSlowConsumer(): void;
+  /** A lagging subscriber caught up: `dropped` events were conflated away on the way (counted in /metrics). */
+  onConflated?(dropped: number): void;
   onCommandError(code: ErrorCode): void;
   /** The first-frame `auth` of a connection that brought no credentials on the upgrade succeeded. */
   onAuthenticated(connection: Connection): void;
@@ -79,6 +83,8 @@ export class Connection implements Subscriber, PresenceMember {
   private readonly backlog: Array<{ data: RawData; isBinary: boolean }> = [];
   private backlogScheduled = false;
   private corked = false;
+  /** Live events waiting for a socket that is behind (see `lagsBehind`); undefined when it keeps up. */
+  private lag: LagQueue | undefined;
   /** The fan-out batch this connection's socket is corked for (it uncorks them all at its end). */
   private heldFor: WriteBatch | undefined;
   /** One handler per op: the compiler finds every place a new command must be handled. */
@@ -137,6 +143,7 @@ export class Connection implements Subscriber, PresenceMember {
   deliver(delivery: Delivery): void {
     // ws.send would check this itself; a direct write must not touch a socket that is closing.
     if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.lag !== undefined || this.lagsBehind()) return this.queueLagging(delivery);
     const frame = delivery.wsFrame();
     if (!this.hasRoomFor(frame.length)) return;
     // The first event of a batch corks the socket until the whole batch is written (fanout/write-batch.ts).
@@ -145,9 +152,37 @@ export class Connection implements Subscriber, PresenceMember {
     this.writeFrame(frame);
   }
 
-  private socket(): { cork(): void; uncork(): void; write(chunk: Buffer): boolean } {
-    return (this.ws as unknown as { _socket: { cork(): void; uncork(): void; write(chunk: Buffer): boolean } })._socket;
+  private socket(): Socket {
+    return (this.ws as unknown as { _socket: Socket })._socket;
   }
+
+  /** Past the conflation threshold (ws/lag-queue.ts): live events wait in order in `lag`, the latest per key. */
+  private lagsBehind(): boolean {
+    const { afterBytes } = conflationRule(this.ctx.config);
+    return afterBytes > 0 && this.ws.bufferedAmount > afterBytes;
+  }
+
+  private queueLagging(delivery: Delivery): void {
+    const rule = conflationRule(this.ctx.config);
+    const key = conflationKey(delivery, rule.types);
+    const lag = (this.lag ??= new LagQueue());
+    if (this.ws.bufferedAmount + lag.bytesWith(delivery, key) > this.ctx.config.maxOutboundBytes) return this.closeSlowConsumer();
+    if (lag.isEmpty) this.socket().once('drain', this.drainLagging);
+    lag.push(delivery, key);
+  }
+
+  /** The socket took what it held: the queued events follow, as far as the threshold, until none are left. */
+  private readonly drainLagging = (): void => {
+    const lag = this.lag;
+    if (!lag || this.closing) return;
+    const { afterBytes } = conflationRule(this.ctx.config);
+    if (!lag.flush((frame) => this.writeFrame(frame), () => this.ws.bufferedAmount <= afterBytes)) {
+      this.socket().once('drain', this.drainLagging);
+      return;
+    }
+    this.ctx.onConflated?.(lag.dropped);
+    this.lag = undefined;
+  };
 
   /** The socket under ws, for frames built once for every subscriber (see `deliver`). */
   private writeFrame(frame: Buffer): void {
@@ -160,7 +195,8 @@ export class Connection implements Subscriber, PresenceMember {
    * that a resume could give back.
    */
   deliverEphemeral(delivery: EphemeralDelivery): void {
-    if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
+    // Behind (events queued for the socket): an ephemeral would overtake them, and is worthless late.
+    if (this.closing || this.ws.readyState !== this.ws.OPEN || this.lag !== undefined) return;
     const frame = delivery.wsFrame();
     if (this.ws.bufferedAmount + frame.length <= this.ctx.config.maxOutboundBytes) this.writeFrame(frame);
   }
@@ -211,7 +247,7 @@ export class Connection implements Subscriber, PresenceMember {
 
   /** Whether `length` more bytes fit under the outbound cap; closes the connection as slow when not. */
   private hasRoomFor(length: number): boolean {
-    if (this.ws.bufferedAmount + length <= this.ctx.config.maxOutboundBytes) return true;
+    if (this.ws.bufferedAmount + (this.lag?.bytes ?? 0) + length <= this.ctx.config.maxOutboundBytes) return true;
     this.closeSlowConsumer();
     return false;
   }
