@@ -23,7 +23,7 @@ async function subscribed(client: TestClient, command: Message): Promise<void> {
   assert.equal(reply.op, 'subscribed', JSON.stringify(reply));
 }
 
-const ids = (clients: Array<{ clientId: string }>) => clients.map((c) => c.clientId);
+const ids = (clients: Message[]): string[] => clients.map((c) => c.clientId as string);
 const heard = (client: TestClient, op: 'join' | 'leave') => client.messages.filter((m) => m.op === op).map((m) => m.client.clientId);
 const heardSse = (reader: SseReader, op: 'join' | 'leave') => reader.named(op).map((m) => m.data.client.clientId);
 
