@@ -203,6 +203,8 @@ export class RedisPresenceDirectory implements PresenceDirectory {
   /** Another hub's join or leave, heard on a channel this hub has subscribers on: told to its watchers. */
   private heard(announcement: PresenceAnnouncement): void {
     if (announcement.node === this.nodeId || this.closing) return; // this hub announced its own locally
+    // Every hub with subscribers of the channel gets every change of it: parsed only where someone listens.
+    if (!this.options.registry.isWatched(announcement.channel)) return;
     let entry: PresenceEntry;
     try {
       entry = JSON.parse(announcement.json) as PresenceEntry;
