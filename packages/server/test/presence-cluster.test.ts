@@ -240,6 +240,8 @@ if (!available) {
         for (const id of ['b-1', 'b-2', 'a-1']) await watcher.waitFor((m) => m.op === 'join' && m.client.clientId === id);
         const before = await allPages(a.url, channel, 2);
         assert.deepEqual(ids(before.clients), ['watcher', 'b-1', 'b-2', 'a-1']);
+        const oldCursor = (await getJson(`${b.url}/api/channels/${channel}/presence?limit=1`)).json.next as string;
+        assert.equal(typeof oldCursor, 'string');
 
         await own.admin.flushall();
         for (const hub of [a, b]) {
@@ -249,6 +251,10 @@ if (!available) {
             assert.deepEqual(ids(all.clients).sort(), ['a-1', 'b-1', 'b-2', 'watcher']);
           });
         }
+        // A cursor handed out before the flush still pages: the sequence went on above it, not from 1.
+        const resumed = await getJson(`${b.url}/api/channels/${channel}/presence?after=${oldCursor}`);
+        assert.equal(resumed.json.count, 4);
+        assert.deepEqual(ids(resumed.json.clients).sort(), ['a-1', 'b-1', 'b-2', 'watcher'], 'a cursor from before the flush lists everyone written again after it');
         await watcher.request({ op: 'ping' });
         assert.deepEqual(heard(watcher, 'leave'), [], 'nobody left: no leave heard');
         assert.deepEqual(heard(watcher, 'join').sort(), ['a-1', 'b-1', 'b-2'], 'nobody came again: no join heard twice');
