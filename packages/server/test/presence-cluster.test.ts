@@ -228,6 +228,32 @@ if (!available) {
       sseWatcher.close();
     });
 
+    it('a hub that stalls past the TTL is reaped (watchers hear leaves), and when it wakes up its subscribers are listed and announced again', async () => {
+      const prefix = prefixes();
+      const watching = await start(SHARED_REDIS_URL, prefix);
+      const stalled = await spawnHub(dirs(), ['--store', 'redis', '--redis', SHARED_REDIS_URL, '--redis-prefix', prefix]);
+      children.push(stalled);
+      const channel = 'pc.stalled';
+      const watcher = await connect(watching.url, 'watcher');
+      await subscribed(watcher, { channel, presence: true });
+      const sleeper = await connect(stalled.url, 'sleeper');
+      await subscribed(sleeper, { channel });
+      await watcher.waitFor((m) => m.op === 'join' && m.client.clientId === 'sleeper');
+      process.kill(stalled.child.pid!, 'SIGSTOP');
+      try {
+        await watcher.waitFor((m) => m.op === 'leave' && m.client.clientId === 'sleeper', 'the stalled hub reaped', PRESENCE_REAP_MS + 5000);
+        assert.deepEqual(ids((await watcher.request({ op: 'presence', channel })).clients), ['watcher']);
+      } finally {
+        process.kill(stalled.child.pid!, 'SIGCONT');
+      }
+      // Its next beat finds its entries gone and that it was reaped: written again, and announced.
+      await eventually(() => assert.equal(heard(watcher, 'join').filter((id) => id === 'sleeper').length, 2), 10_000);
+      assert.deepEqual(ids((await watcher.request({ op: 'presence', channel })).clients), ['watcher', 'sleeper']);
+      sleeper.close();
+      await watcher.waitFor((m) => m.op === 'leave' && heard(watcher, 'leave').length === 2, 'its leave when it really goes');
+      watcher.close();
+    });
+
     it('after a FLUSHALL or a restart of its Redis presence comes back complete without a spurious leave or join; while Redis is stopped it answers storage_unavailable, and a leave made meanwhile is heard after', async () => {
       const own = await startOwnRedis();
       try {
