@@ -303,8 +303,10 @@ export class RedisPresenceDirectory implements PresenceDirectory {
     let chunks = 0;
     for (const node of dead) {
       // One reaper per dead hub at a time; the scripts alone would keep it correct, the lock saves the work.
-      const lock = await this.redis.set(`${this.tag}:reaping:${node}`, this.nodeId, 'PX', 2 * PRESENCE_BEAT_MS, 'NX');
-      if (lock === null) continue;
+      const key = `${this.tag}:reaping:${node}`;
+      const lock = await this.redis.set(key, this.nodeId, 'PX', 2 * PRESENCE_BEAT_MS, 'NX');
+      // Held by this hub since an earlier round (a big dead hub takes several): go on with it.
+      if (lock === null && (await this.redis.get(key)) !== this.nodeId) continue;
       while (chunks++ < MAX_CHUNKS_PER_ROUND && !this.closing) if ((await this.drop(node, PRESENCE_TTL_MS)) <= 0) break;
     }
   }
