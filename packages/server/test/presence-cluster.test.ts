@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
 import { after, describe, it } from 'node:test';
 import { startServer, type HeraldServer } from '../src/index.js';
 import { PRESENCE_REAP_MS, PRESENCE_TTL_MS } from '../src/presence/redis-directory.js';
@@ -252,6 +253,39 @@ if (!available) {
       sleeper.close();
       await watcher.waitFor((m) => m.op === 'leave' && heard(watcher, 'leave').length === 2, 'its leave when it really goes');
       watcher.close();
+    });
+
+    it('a dead hub with more entries than one reaping step is reaped in chunks, by three hubs at once, with exactly one leave per entry', async () => {
+      const prefix = prefixes();
+      const hubs = [await start(SHARED_REDIS_URL, prefix), await start(SHARED_REDIS_URL, prefix), await start(SHARED_REDIS_URL, prefix)];
+      const channel = 'pc.ghosts';
+      const watcher = await connect(hubs[0]!.url, 'watcher');
+      await subscribed(watcher, { channel, presence: true });
+      const others = [await connect(hubs[1]!.url, 'other-1'), await connect(hubs[2]!.url, 'other-2')];
+      for (const other of others) await subscribed(other, { channel });
+      // A hub that died long ago, written as the directory's layout (cluster.md#presence) says.
+      const GHOSTS = 700;
+      const admin = new Redis(SHARED_REDIS_URL);
+      try {
+        const tag = `{${prefix}:presence}`;
+        const [seconds] = await admin.time();
+        const multi = admin.multi();
+        for (let i = 0; i < GHOSTS; i++) {
+          const member = `ghost-host-1-abcdef:${i + 1} ${JSON.stringify({ clientId: `ghost-${i}`, since: 1, transport: 'websocket' })}`;
+          multi.zadd(`${tag}:ch:${channel}`, i + 1, member).hset(`${tag}:node:ghost-host-1-abcdef`, member, channel);
+        }
+        await multi.zadd(`${tag}:nodes`, Number(seconds) * 1000 - 60_000, 'ghost-host-1-abcdef').exec();
+      } finally {
+        admin.disconnect();
+      }
+      await eventually(async () => assert.equal((await getJson(`${hubs[1]!.url}/api/channels/${channel}/presence?limit=3`)).json.count, 3), PRESENCE_REAP_MS + 5000);
+      await eventually(() => assert.equal(heard(watcher, 'leave').length, GHOSTS), 5000);
+      await watcher.request({ op: 'ping' });
+      const leaves = heard(watcher, 'leave');
+      assert.equal(new Set(leaves).size, GHOSTS, 'every ghost left');
+      assert.equal(leaves.length, GHOSTS, 'once each, though three hubs reap');
+      assert.deepEqual(ids((await watcher.request({ op: 'presence', channel })).clients), ['watcher', 'other-1', 'other-2'], 'the live ones stay');
+      for (const client of [watcher, ...others]) client.close();
     });
 
     it('after a FLUSHALL or a restart of its Redis presence comes back complete without a spurious leave or join; while Redis is stopped it answers storage_unavailable, and a leave made meanwhile is heard after', async () => {
