@@ -3,7 +3,7 @@ import type { PresenceEntry } from '@herald/client';
 import { useHerald } from './context.js';
 
 export interface PresenceView {
-  /** Everyone subscribed to the channel on the hub (this page's own subscription included). */
+  /** Everyone subscribed to the channel (on every hub of a cluster; this page's own subscription included). */
   count: number;
   /** The first page of them (at most 100), oldest first, then those who joined since. */
   clients: PresenceEntry[];
@@ -15,7 +15,8 @@ const same = (a: PresenceEntry, b: PresenceEntry) => a.clientId === b.clientId &
 /**
  * Who watches a channel, kept live: subscribes with `presence: true`, asks `client.presence()` each time
  * the subscription is (re)confirmed, and applies the joins and leaves that come after the answer (those
- * before it are in it: both travel on the one connection, in order).
+ * before it are in it: both travel on the one connection, in order; across hubs a join may also come just
+ * after an answer that lists it, and is then not counted again).
  */
 export function usePresence(channel: string): PresenceView {
   const client = useHerald();
@@ -31,7 +32,9 @@ export function usePresence(channel: string): PresenceView {
     sub.on('presence', ({ op, client: entry }) => {
       if (!current) return;
       const clients = current.clients.filter((c) => !same(c, entry));
-      if (op === 'join') show({ count: current.count + 1, clients: clients.length < PAGE ? [...clients, entry] : clients });
+      // Across hubs a join can arrive just after an answer that already lists it: counted once.
+      const listed = clients.length < current.clients.length;
+      if (op === 'join') show({ count: listed ? current.count : current.count + 1, clients: clients.length < PAGE ? [...clients, entry] : clients });
       else show({ count: Math.max(0, current.count - 1), clients });
     });
     return () => sub.unsubscribe();

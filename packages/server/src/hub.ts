@@ -13,6 +13,7 @@ import { SubscriptionIndex } from './fanout/subscription-index.js';
 import type { Subscription } from './fanout/subscription.js';
 import { WriteBatch } from './fanout/write-batch.js';
 import { EMPTY_REPLAY, type ReplaySource } from './fanout/replay-source.js';
+import { LocalPresenceDirectory, type PresenceDirectory } from './presence/directory.js';
 import { PresenceRegistry, type PresencePage } from './presence/registry.js';
 import type { PresenceQuery } from './presence/query.js';
 import { RequestExchange, type ReplyInput, type RequestInput } from './rpc/exchange.js';
@@ -78,7 +79,7 @@ export interface ChannelListing {
   lastTime: number | undefined;
   /** Subscriptions (exact and pattern) on this hub that match the channel. */
   subscribers: number;
-  /** Exact-channel subscriptions on this hub: who presence lists. */
+  /** Exact-channel subscriptions on every hub of the cluster: who presence lists. */
   watching: number;
 }
 
@@ -127,6 +128,8 @@ export class Hub {
   private readonly index = new SubscriptionIndex();
   /** Who is subscribed to each channel here, for presence (fed with the index). */
   private readonly present = new PresenceRegistry(() => this.access.required);
+  /** Where presence is answered from: this hub's registry, or a directory the hubs of a cluster share (`sharePresence`). */
+  private presenceDirectory: PresenceDirectory = new LocalPresenceDirectory(this.present);
   private readonly features: HubFeature[] = [];
   /** Publishes between the store and their answer: graceful shutdown waits for them (`drain`). */
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -180,6 +183,15 @@ export class Hub {
       const index = this.features.indexOf(feature);
       if (index >= 0) this.features.splice(index, 1);
     };
+  }
+
+  /**
+   * Makes presence span the hubs of a cluster: `make` gets this hub's registry (its own truth, which
+   * announces its own joins and leaves) and returns the shared directory presence is answered from.
+   * Call before the hub takes subscriptions.
+   */
+  sharePresence(make: (registry: PresenceRegistry) => PresenceDirectory): PresenceDirectory {
+    return (this.presenceDirectory = make(this.present));
   }
 
   /** Gives the hub a place for attachments; their references in events are checked and followed from now on. */
@@ -369,16 +381,23 @@ export class Hub {
       // One more than the page, to know whether another page follows.
       const page = await this.store.listChannels({ prefix: query.prefix, after, limit: query.limit + 1 });
       for (const c of page) {
-        if (channels.length === query.limit) return { channels, next: channels.at(-1)!.name };
+        if (channels.length === query.limit) return this.withWatching({ channels, next: channels.at(-1)!.name });
         after = c.name;
         looked++;
         if (scope.allows(c.name)) {
-          channels.push({ name: c.name, epoch: c.epoch, latest: c.latest, lastTime: c.lastTime, subscribers: this.index.countMatches(c.name), watching: this.present.count(c.name) });
+          channels.push({ name: c.name, epoch: c.epoch, latest: c.latest, lastTime: c.lastTime, subscribers: this.index.countMatches(c.name), watching: 0 });
         }
       }
-      if (page.length <= query.limit) return { channels, next: undefined };
-      if (looked >= MAX_LIST_SCAN) return { channels, next: after };
+      if (page.length <= query.limit) return this.withWatching({ channels, next: undefined });
+      if (looked >= MAX_LIST_SCAN) return this.withWatching({ channels, next: after });
     }
+  }
+
+  /** Fills in `watching` for a page of the list: one question to the directory for the page. */
+  private async withWatching(page: ChannelListPage): Promise<ChannelListPage> {
+    const counts = await this.presenceDirectory.counts(page.channels.map((c) => c.name));
+    page.channels.forEach((c, i) => (c.watching = counts[i] ?? 0));
+    return page;
   }
 
   /** Registers `responder` for requests on `channel` (a name or pattern); false when it served it already. */
@@ -444,11 +463,12 @@ export class Hub {
     this.access.authorize(who, { kind: 'subscribe', channel });
     subscription.startedAt = this.clock();
     this.index.add(subscription);
-    this.present.add(subscription);
+    const entry = this.present.add(subscription);
     try {
       // Deliveries flow before history is read, so nothing falls between the history and the live stream.
+      // Listed on every hub before the reply too (never rejects): whoever asks presence after it sees it.
       subscription.brokerInterest = true;
-      await this.broker.subscribe(channel);
+      await Promise.all([this.broker.subscribe(channel), entry && this.presenceDirectory.joined(subscription, entry)]);
       if (isPattern && since?.kind === 'last') {
         const { pageEvents, maxPatternBytes } = this.replayLimits;
         const result = await newestOfPattern(this.store, channel, since.count, this.maxRecoveryEvents, maxPatternBytes, pageEvents);
@@ -504,17 +524,20 @@ export class Hub {
   unsubscribe(subscription: Subscription): void {
     subscription.cancelled = true;
     this.index.remove(subscription);
-    this.present.remove(subscription);
+    if (this.present.remove(subscription)) this.presenceDirectory.left(subscription);
     if (subscription.brokerInterest) {
       subscription.brokerInterest = false;
       this.broker.unsubscribe(subscription.channel);
     }
   }
 
-  /** Who is subscribed to a channel on this hub, a page at a time: as reading the channel. */
-  presence(who: Principal, query: PresenceQuery): PresencePage {
+  /**
+   * Who is subscribed to a channel (on every hub of a cluster), a page at a time: as reading the channel.
+   * Rejects with `storage_unavailable` when a cluster's directory cannot answer.
+   */
+  async presence(who: Principal, query: PresenceQuery): Promise<PresencePage> {
     this.access.authorize(who, { kind: 'subscribe', channel: query.channel });
-    return this.present.page(query.channel, query.after, query.limit);
+    return this.presenceDirectory.page(query.channel, query.after, query.limit);
   }
 
   /** A subscription that asked for `join`/`leave` hears them from now on (its reply is out); false if it ended. */
@@ -522,9 +545,12 @@ export class Hub {
     return this.present.watch(subscription);
   }
 
-  /** Whether a subscription to `channel` would be announced to watchers (the doors charge it to the subscriber's rate). */
+  /**
+   * Whether a subscription to `channel` may be announced to watchers (the doors charge it to the
+   * subscriber's rate): on one hub, when it has watchers; in a cluster, always (see the directory).
+   */
   presenceWatched(channel: string): boolean {
-    return this.present.isWatched(channel);
+    return this.presenceDirectory.mayBeWatched(channel);
   }
 
   private fanOut(epoch: string, events: readonly StoredEvent[]): void {

@@ -16,7 +16,7 @@ import type { AttachmentLimits, AttachmentStore } from './attachments/types.js';
 import { MemoryBroker } from './broker/memory.js';
 import { RedisBroker } from './broker/redis.js';
 import type { Broker } from './broker/types.js';
-import { LocalNodes, RedisNodes, type NodeRegistry } from './cluster/nodes.js';
+import { LocalNodes, newNodeId, RedisNodes, type NodeRegistry } from './cluster/nodes.js';
 import { ConfigError, listSetting, resolveConfig, type HeraldConfig } from './config.js';
 import { HeraldError } from './errors.js';
 import { registerAccessHooks } from './http/access-hooks.js';
@@ -35,6 +35,8 @@ import { QuietSockets } from './http/quiet-sockets.js';
 import { SseEndpoint } from './http/sse.js';
 import { registerStatusRoutes } from './http/status-routes.js';
 import { Hub } from './hub.js';
+import { LocalPresenceDirectory } from './presence/directory.js';
+import { RedisPresenceDirectory } from './presence/redis-directory.js';
 import { RunStore } from './runs/run-store.js';
 import { RunTracker } from './runs/tracker.js';
 import { HubStats } from './stats.js';
@@ -169,6 +171,15 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   const broker = overrides.broker ?? (config.store === 'redis' ? new RedisBroker({ url: config.redisUrl, prefix: config.redisPrefix }) : new MemoryBroker());
   // The log exists once Fastify does (below); a broker cannot fail before the hub takes publishes.
   const hub = new Hub(store, broker, policy, config.maxRecoveryEvents, undefined, (err) => app.log.error({ err }, 'the broker failed to carry stored events to subscribers'));
+  // Known before the port is bound: presence entries name the hub they are on (the node registry, made
+  // after listen, takes the same id).
+  const nodeId = newNodeId();
+  // Hubs on one Redis answer presence the same: a directory there, fed by each hub's registry.
+  const presence = hub.sharePresence((registry) =>
+    config.store === 'redis'
+      ? new RedisPresenceDirectory({ url: config.redisUrl, prefix: config.redisPrefix, nodeId, registry, broker, onError: (err, what) => app.log.warn({ err }, `presence: ${what} failed`) })
+      : new LocalPresenceDirectory(registry),
+  );
   // With an engine given in overrides (tests), attachments are kept in memory.
   const attachments = createAttachmentStore(overrides.store ? { ...config, store: 'memory' } : config);
   hub.keepAttachments(attachments);
@@ -184,6 +195,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     control?.disconnect();
     await store.close().catch(() => {});
     await attachments.close();
+    await presence.close();
     await broker.close().catch(() => {});
     if (error instanceof HeraldError && error.code === 'storage_unavailable' && config.store === 'redis') {
       throw new ConfigError(`cannot start: ${error.message.split(';')[0]} — start Redis (or check --redis ${redisHost(config.redisUrl)}) and start the hub again`);
@@ -387,6 +399,8 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       sse.closeAll();
       polls.answerAll();
       responderPolls.endMatching(() => true);
+      // This hub's subscribers leave presence at once (with their leaves), not when its beats age out.
+      await presence.close();
       runs.close();
       await nodes?.close();
       await keys.close();
@@ -413,7 +427,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  nodes = control ? new RedisNodes(control, config.redisPrefix, config.publicUrl || url, ownFigures) : new LocalNodes(config.publicUrl || url, ownFigures);
+  nodes = control ? new RedisNodes(control, config.redisPrefix, config.publicUrl || url, ownFigures, nodeId) : new LocalNodes(config.publicUrl || url, ownFigures, nodeId);
 
   return { config, url, port: address.port, hub, runs, app, keys, nodes, routes, sweep, close };
 }

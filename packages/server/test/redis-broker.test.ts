@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { HeraldError, RedisBroker, startServer, type StoredEvent } from '../src/index.js';
-import { decodeBatch, decodeEphemeral, encodeBatch, encodeEphemeral, isEphemeralPayload } from '../src/broker/redis-codec.js';
+import { decodeBatch, decodeEphemeral, decodePresence, encodeBatch, encodeEphemeral, encodePresence, isEphemeralPayload, isPresencePayload } from '../src/broker/redis-codec.js';
 import { getJson, postEvents } from './support/hub.js';
 import { TestClient } from './support/ws-client.js';
 import { redisAnswers, scratchPrefixes, SHARED_REDIS_URL, startOwnRedis } from './support/redis.js';
@@ -47,6 +47,16 @@ describe('redis-codec', () => {
     assert.notEqual(encodeEphemeral('ab12', 4, 1, '{}'), encodeEphemeral('ab12', 5, 1, '{}'), 'equal events, distinct payloads');
     for (const garbage of ['x1 ab:1 5\n', 'x1 ab 5\n{}', 'x1 ab:1 -5\n{}', 'x1 ab:1 5{}']) assert.equal(decodeEphemeral(garbage), undefined, garbage);
     assert.throws(() => encodeEphemeral('ab12', 1, 1.5, '{}'), /whole milliseconds/);
+  });
+
+  it('carries a presence change in a frame of its own, read neither as stored nor as ephemeral events', () => {
+    const json = '{"clientId":"a b","since":1,"transport":"sse"}';
+    const payload = encodePresence('leave', 'host-1-ab12:7', json);
+    assert.ok(isPresencePayload(payload) && !isEphemeralPayload(payload));
+    assert.deepEqual(decodePresence(payload), { op: 'leave', node: 'host-1-ab12', json });
+    assert.equal(decodeBatch('c', payload), undefined);
+    assert.equal(decodeEphemeral(payload), undefined);
+    for (const garbage of ['p1 join x:1\n', 'p1 stay x:1\n{}', 'p1 join x\n{}', 'p1 join x:1 {}', encodeEphemeral('ab', 1, 1, '{}')]) assert.equal(decodePresence(garbage), undefined, garbage);
   });
 
   it('reads nothing it did not write', () => {
@@ -192,6 +202,22 @@ if (!(await redisAnswers(SHARED_REDIS_URL))) {
       await settle();
       assert.equal(onB.gaps.length, 1, 'once for the message and its copy');
       assert.match(onB.gaps[0]!, /format/);
+      assert.equal(onB.received.length, 0);
+    });
+
+    it('hands a presence change on a channel of interest to its presence listeners only: no event, no gap', async () => {
+      const prefix = prefixes();
+      const b = open(prefix);
+      const onB = collect(b);
+      const heard: unknown[] = [];
+      b.onPresence((announcement) => heard.push(announcement));
+      await b.subscribe('room');
+      await admin.publish(`${prefix}:ev:other`, encodePresence('join', 'n1:1', '{"clientId":"x"}'));
+      await admin.publish(`${prefix}:ev:room`, encodePresence('join', 'n1:2', '{"clientId":"y"}'));
+      await eventually(() => heard.length > 0, 'the join');
+      await settle();
+      assert.deepEqual(heard, [{ channel: 'room', op: 'join', node: 'n1', json: '{"clientId":"y"}' }], 'only the channel it has interest in');
+      assert.deepEqual(onB.gaps, []);
       assert.equal(onB.received.length, 0);
     });
   });

@@ -88,3 +88,47 @@ export function decodeEphemeral(payload: string): DecodedEphemeral | undefined {
   if (!header || newline + 1 === payload.length) return undefined;
   return { time: Number(header[2]), json: payload.slice(newline + 1) };
 }
+
+/**
+ * The payload of one presence change, on the channel's Redis channel (so it reaches exactly the hubs
+ * with subscribers there), in a format of its own that neither `decodeBatch` nor `decodeEphemeral`
+ * reads:
+ *
+ *   p1 <join|leave> <node>:<n>\n<entry JSON>
+ *
+ * `<node>` is the id of the hub the subscriber is on (a hub drops its own: it announced them locally),
+ * `<n>` that hub's count of subscriptions, so every payload is unique (see the copy rule above). The
+ * presence directory's Lua scripts (presence/redis-scripts.ts) PUBLISH these themselves, in the same
+ * script that changes the directory, so a change and its announcement are one atomic step; they build
+ * the header from a directory member `<node>:<n> <entry JSON>` exactly as `encodePresence` does.
+ */
+const PRESENCE_HEADER = /^p1 (join|leave) (\S+):(\d+)$/;
+
+export interface DecodedPresence {
+  op: 'join' | 'leave';
+  node: string;
+  /** The PresenceEntry as JSON text. */
+  json: string;
+}
+
+export function isPresencePayload(payload: string): boolean {
+  return payload.startsWith('p1 ');
+}
+
+export function encodePresence(op: 'join' | 'leave', memberId: string, json: string): string {
+  return `p1 ${op} ${memberId}\n${json}`;
+}
+
+/** The change of a payload from `encodePresence` (or a directory script); undefined for anything else. */
+export function decodePresence(payload: string): DecodedPresence | undefined {
+  const newline = payload.indexOf('\n');
+  if (newline < 0) return undefined;
+  const header = PRESENCE_HEADER.exec(payload.slice(0, newline));
+  if (!header || newline + 1 === payload.length) return undefined;
+  return { op: header[1] as 'join' | 'leave', node: header[2]!, json: payload.slice(newline + 1) };
+}
+
+/** `P:ev:`, the start of the Redis channel of every Herald channel: the broker and the presence directory share it. */
+export function brokerChannelPrefix(prefix: string): string {
+  return `${prefix}:ev:`;
+}

@@ -4,8 +4,8 @@ import { Redis } from 'ioredis';
 import { HeraldError } from '../errors.js';
 import { describeRedisError, isRedisFault } from '../store/redis-health.js';
 import type { StoredEvent } from '../store/types.js';
-import { decodeBatch, decodeEphemeral, encodeBatch, encodeEphemeral, isEphemeralPayload } from './redis-codec.js';
-import type { Broker, BrokerEphemeralListener, BrokerGapListener, BrokerListener, EphemeralEvent } from './types.js';
+import { brokerChannelPrefix, decodeBatch, decodeEphemeral, decodePresence, encodeBatch, encodeEphemeral, isEphemeralPayload, isPresencePayload } from './redis-codec.js';
+import type { Broker, BrokerEphemeralListener, BrokerGapListener, BrokerListener, BrokerPresenceListener, EphemeralEvent } from './types.js';
 
 export interface RedisBrokerOptions {
   /** `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS); the Redis of the history. */
@@ -42,6 +42,10 @@ interface GlobInterest {
  * own (redis-codec.ts `encodeEphemeral`), so they reach exactly the hubs with interest in the channel
  * and follow this hub's earlier publishes through Redis. One lost with a connection stays lost.
  *
+ * Presence: joins and leaves of subscribers on other hubs arrive on the same Redis channel in a
+ * payload of their own (redis-codec.ts `encodePresence`), published by the presence directory's
+ * scripts; they go to `onPresence` listeners and are never taken for events.
+ *
  * Gaps: what is published while the subscriber connection is down is lost to this hub. ioredis's own
  * `autoResubscribe` is off because it sends the subscriptions without telling when Redis confirmed
  * them; this broker resubscribes itself and calls the `onGap` listeners once Redis confirmed every
@@ -60,6 +64,7 @@ export class RedisBroker implements Broker {
   private readonly globs = new Map<string, GlobInterest>();
   private readonly listeners = new Set<BrokerListener>();
   private readonly ephemeralListeners = new Set<BrokerEphemeralListener>();
+  private readonly presenceListeners = new Set<BrokerPresenceListener>();
   /** Makes each ephemeral payload unique (see redis-codec.ts): this broker's id and its count of them. */
   private readonly sender = randomBytes(6).toString('hex');
   private ephemeralSequence = 0;
@@ -79,7 +84,7 @@ export class RedisBroker implements Broker {
     if (!/^[^{}\s]+$/.test(prefix)) throw new Error(`Redis key prefix "${prefix}" must be non-empty, without braces or spaces (e.g. herald)`);
     const timeoutMs = options.commandTimeoutMs ?? 2000;
     if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new Error(`commandTimeoutMs must be a whole number of milliseconds above 0 (got ${timeoutMs})`);
-    this.channelPrefix = `${prefix}:ev:`;
+    this.channelPrefix = brokerChannelPrefix(prefix);
     this.globPrefix = escapeGlob(this.channelPrefix);
     const common = {
       // Bounded answers: a command that gets no reply in time is rejected, whatever the socket does.
@@ -211,6 +216,11 @@ export class RedisBroker implements Broker {
     return () => this.ephemeralListeners.delete(listener);
   }
 
+  onPresence(listener: BrokerPresenceListener): () => void {
+    this.presenceListeners.add(listener);
+    return () => this.presenceListeners.delete(listener);
+  }
+
   onGap(listener: BrokerGapListener): () => void {
     this.gapListeners.add(listener);
     return () => this.gapListeners.delete(listener);
@@ -221,6 +231,7 @@ export class RedisBroker implements Broker {
     return (this.closing ??= (async () => {
       this.listeners.clear();
       this.ephemeralListeners.clear();
+      this.presenceListeners.clear();
       this.gapListeners.clear();
       this.exact.clear();
       this.globs.clear();
@@ -240,6 +251,7 @@ export class RedisBroker implements Broker {
     this.lastChannel = redisChannel;
     this.lastPayload = payload;
     if (isEphemeralPayload(payload)) return this.receiveEphemeral(channel, payload);
+    if (isPresencePayload(payload)) return this.receivePresence(channel, payload);
     const batch = decodeBatch(channel, payload);
     if (!batch) return this.gap(`a message on ${redisChannel} is not in a format this hub reads (a hub of another version?)`);
     for (const listener of this.listeners) notify(() => listener(batch.epoch, batch.events));
@@ -252,6 +264,14 @@ export class RedisBroker implements Broker {
     if (!decoded) return;
     const event: EphemeralEvent = { channel, time: decoded.time, json: decoded.json };
     for (const listener of this.ephemeralListeners) notify(() => listener(event));
+  }
+
+  private receivePresence(channel: string, payload: string): void {
+    const decoded = decodePresence(payload);
+    // Not a gap either: no stored event was missed (a watcher asks `presence` to catch up).
+    if (!decoded) return;
+    const announcement = { channel, op: decoded.op, node: decoded.node, json: decoded.json };
+    for (const listener of this.presenceListeners) notify(() => listener(announcement));
   }
 
   private wanted(channel: string, interest: GlobInterest | undefined): boolean {

@@ -16,6 +16,20 @@ export interface EphemeralEvent {
 /** Receives the ephemeral events a broker delivers to this hub. */
 export type BrokerEphemeralListener = (event: EphemeralEvent) => void;
 
+/**
+ * A join or leave of a subscriber on another hub (clustered brokers only): `node` is the hub it is on,
+ * `json` its PresenceEntry as JSON text. The memory broker never delivers one (one hub announces its
+ * own changes locally).
+ */
+export interface PresenceAnnouncement {
+  channel: string;
+  op: 'join' | 'leave';
+  node: string;
+  json: string;
+}
+
+export type BrokerPresenceListener = (announcement: PresenceAnnouncement) => void;
+
 /** Told that deliveries may have been missed since the last call; `reason` is for logs. */
 export type BrokerGapListener = (reason: string) => void;
 
@@ -73,6 +87,14 @@ export interface Broker {
    * without it never lose deliveries.
    */
   onGap?(listener: BrokerGapListener): () => void;
+  /**
+   * Adds a listener for presence changes announced on the channels this hub has interest in (every hub
+   * of the broker, this one included: the listener drops its own). Clustered brokers only: they are
+   * published by the presence directory's scripts (presence/redis-directory.ts), not through the
+   * broker, so that a directory change and its announcement are one atomic step. Like ephemeral
+   * events they are at most once; a watcher that may have missed some asks `presence` again.
+   */
+  onPresence?(listener: BrokerPresenceListener): () => void;
   /** Stops delivering and releases the broker's resources. Safe to call twice. */
   close(): Promise<void>;
 }

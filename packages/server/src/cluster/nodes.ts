@@ -24,8 +24,14 @@ export interface NodeRegistry {
   close(): Promise<void>;
 }
 
-function describeSelf(url: string): NodeRegistry['self'] {
-  return { id: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`, host: hostname(), pid: process.pid, url, startedAt: Date.now() };
+/** A fresh id for this hub: made before the registry when something needs it earlier (presence). */
+export function newNodeId(): string {
+  // No spaces or colons: presence members and announcements use them as separators.
+  return `${hostname().replace(/[\s:]/g, '_')}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+function describeSelf(url: string, id = newNodeId()): NodeRegistry['self'] {
+  return { id, host: hostname(), pid: process.pid, url, startedAt: Date.now() };
 }
 
 export class LocalNodes implements NodeRegistry {
@@ -34,8 +40,9 @@ export class LocalNodes implements NodeRegistry {
   constructor(
     url: string,
     private readonly figures: () => OwnFigures,
+    id?: string,
   ) {
-    this.self = describeSelf(url);
+    this.self = describeSelf(url, id);
   }
 
   async nodes(): Promise<NodeFigures[]> {
@@ -61,8 +68,9 @@ export class RedisNodes implements NodeRegistry {
     private readonly prefix: string,
     url: string,
     private readonly figures: () => OwnFigures,
+    id?: string,
   ) {
-    this.self = describeSelf(url);
+    this.self = describeSelf(url, id);
     this.setKey = `${prefix}:nodes`;
     this.timer = setInterval(() => void this.report().catch(() => {}), NODE_REPORT_INTERVAL_MS);
     this.timer.unref();

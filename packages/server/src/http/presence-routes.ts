@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Hub } from '../hub.js';
 import { parsePresenceQuery } from '../presence/query.js';
 
-/** `GET /api/channels/{channel}/presence`: who is subscribed to a channel on this hub, a page at a time. */
+/** `GET /api/channels/{channel}/presence`: who is subscribed to a channel (on every hub of a cluster), a page at a time. */
 export function registerPresenceRoutes(app: FastifyInstance, hub: Hub): void {
   app.get(
     '/api/channels/:channel/presence',
@@ -24,7 +24,7 @@ export function registerPresenceRoutes(app: FastifyInstance, hub: Hub): void {
     async (request): Promise<PresenceResponse> => {
       const { limit, after } = request.query as { limit?: number; after?: string };
       const query = parsePresenceQuery((request.params as { channel: string }).channel, limit, after);
-      const page = hub.presence(request.principal, query);
+      const page = await hub.presence(request.principal, query);
       return { channel: query.channel, count: page.count, clients: page.clients, next: page.next ?? null };
     },
   );

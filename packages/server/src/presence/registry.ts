@@ -45,7 +45,7 @@ export class PresenceRegistry {
   /** One counter for every roster: a cursor stays meaningful after its channel emptied and filled again. */
   private seq = 0;
   /** Joins and leaves waiting to be written: a write can close a slow watcher, whose leave then queues here. */
-  private readonly queue: Array<{ channel: string; op: 'join' | 'leave'; entry: PresenceEntry; about: Subscription }> = [];
+  private readonly queue: Array<{ channel: string; op: 'join' | 'leave'; entry: PresenceEntry; about: Subscription | undefined }> = [];
   private announcing = false;
 
   constructor(
@@ -53,10 +53,13 @@ export class PresenceRegistry {
     private readonly showUsers: () => boolean,
   ) {}
 
-  /** A subscription began (the hub indexed it): listed from now on, and announced to the channel's watchers. */
-  add(sub: Subscription): void {
+  /**
+   * A subscription began (the hub indexed it): listed from now on, and announced to the channel's
+   * watchers. Returns its entry (for the directory of a cluster), or undefined when it is not listed.
+   */
+  add(sub: Subscription): PresenceEntry | undefined {
     const member = sub.subscriber;
-    if (sub.isPattern || !isMember(member) || this.entries.has(sub)) return;
+    if (sub.isPattern || !isMember(member) || this.entries.has(sub)) return undefined;
     // The hub's own clock (not the store's, which on Redis is estimated from the server's and may step).
     const entry: PresenceEntry = { clientId: member.clientId, since: Date.now(), transport: member.transport };
     if (this.showUsers()) entry.user = member.principal.name;
@@ -65,18 +68,25 @@ export class PresenceRegistry {
     channel.roster.add(sub, ++this.seq);
     this.entries.set(sub, entry);
     this.announce(sub.channel, 'join', entry, sub);
+    return entry;
   }
 
-  /** A subscription ended: no longer listed, and its leave announced. Safe to call twice. */
-  remove(sub: Subscription): void {
+  /** A subscription ended: no longer listed, and its leave announced. Safe to call twice: true the first time. */
+  remove(sub: Subscription): boolean {
     const entry = this.entries.get(sub);
-    if (!entry) return;
+    if (!entry) return false;
     this.entries.delete(sub);
     const channel = this.channels.get(sub.channel)!;
     channel.roster.delete(sub);
     channel.watchers.delete(sub);
     if (channel.roster.size === 0) this.channels.delete(sub.channel);
     else this.announce(sub.channel, 'leave', entry, sub);
+    return true;
+  }
+
+  /** A subscriber on another hub of the cluster joined or left `channel`: told to this hub's watchers of it. */
+  announceRemote(channel: string, op: 'join' | 'leave', entry: PresenceEntry): void {
+    this.announce(channel, op, entry, undefined);
   }
 
   /**
@@ -108,7 +118,7 @@ export class PresenceRegistry {
     return { count: presence.roster.size, clients: page.values.map((sub) => this.entries.get(sub)!), next: page.next === undefined ? undefined : String(page.next) };
   }
 
-  private announce(channel: string, op: 'join' | 'leave', entry: PresenceEntry, about: Subscription): void {
+  private announce(channel: string, op: 'join' | 'leave', entry: PresenceEntry, about: Subscription | undefined): void {
     if (!this.isWatched(channel)) return;
     this.queue.push({ channel, op, entry, about });
     if (this.announcing) return;

@@ -527,10 +527,15 @@ export class Connection implements Subscriber, PresenceMember {
 
   private presence(id: CommandId | undefined, cmd: Command): void {
     const query = parsePresenceQuery(cmd.channel, cmd.limit, cmd.after);
-    const page = this.ctx.hub.presence(this.principal, query);
-    const reply: PresenceMessage = { op: 'presence', ...(id === undefined ? {} : { id }), channel: query.channel, count: page.count, clients: page.clients };
-    if (page.next !== undefined) reply.next = page.next;
-    this.send(reply);
+    this.ctx.hub.presence(this.principal, query).then(
+      (page) => {
+        if (!this.isOpen) return;
+        const reply: PresenceMessage = { op: 'presence', ...(id === undefined ? {} : { id }), channel: query.channel, count: page.count, clients: page.clients };
+        if (page.next !== undefined) reply.next = page.next;
+        this.send(reply);
+      },
+      (error: unknown) => this.failWith(id, error),
+    );
   }
 
   private unsubscribe(id: CommandId | undefined, cmd: Command): void {
