@@ -13,13 +13,14 @@ import { log, measure, ms, nextSeq, publishAt, sleep } from './lib/measure.js';
 import { REDIS_SERVER, RedisServer } from './lib/redis-server.js';
 import { summarize } from './profile-summary.js';
 import { clusterScenario } from './scenarios/cluster.js';
+import { loopDelay, payloadLatency } from './scenarios/payload.js';
 import { soakScenario } from './scenarios/soak.js';
 
 const quick = process.argv.includes('--quick');
 const write = process.argv.includes('--write');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const SETTINGS = quick
-  ? { subscribers: 500, workers: 2, latencySeconds: 2, fanoutRates: [100, 400], stepSeconds: 1, drainMs: 400, stormRate: 20, memoryLarge: 0, latencyTier: 0, slow: null, ingestSeconds: 2 }
+  ? { subscribers: 500, workers: 2, latencySeconds: 2, fanoutRates: [100, 400], stepSeconds: 1, drainMs: 400, stormRate: 20, memoryLarge: 0, latencyTier: 0, slow: null, ingestSeconds: 2, payload: { subscribers: 100, rate: 50, seconds: 3, drainMs: 500 } }
   : {
       subscribers: 10_000,
       workers: 3,
@@ -34,6 +35,8 @@ const SETTINGS = quick
       // Enough volume to pass the kernel's socket buffers (several MB per socket on loopback) within the run.
       slow: { subscribers: 300, rate: 50, bytes: 16_384, seconds: 30 },
       ingestSeconds: 8,
+      // The slow-consumer scenario's load, all consumers healthy: 16 KB (log chunks, stack traces) and 1 KB.
+      payload: { subscribers: 300, rate: 50, seconds: 10, drainMs: 1000 },
     };
 /** One hub against two on one Redis (and a SQLite hub), same subscribers and rates: `--only=cluster`. */
 const CLUSTER = quick ? { subscribers: 500, rates: [20, 80], seconds: 2, drainMs: 500, rounds: 1 } : { subscribers: 2000, rates: [10, 20, 40], seconds: 4, drainMs: 2000, rounds: 3 };
@@ -191,7 +194,7 @@ async function slowConsumers(kind: Kind, s: { subscribers: number; rate: number;
 }
 
 /** Herald only: HTTP batch publishing, durable SQLite against the in-memory store. */
-async function ingest(store: 'sqlite' | 'memory', profileDir?: string): Promise<void> {
+async function ingest(store: 'sqlite' | 'memory', profileDir?: string, bytes = 128): Promise<void> {
   const server = await ServerProcess.start('herald', { store, profileDir });
   const workers = Array.from({ length: 2 }, () => fork(new URL('./ingest-worker.ts', import.meta.url).pathname, [], { execArgv: ['--import', 'tsx'] }));
   try {
@@ -199,15 +202,16 @@ async function ingest(store: 'sqlite' | 'memory', profileDir?: string): Promise<
     const replies = await Promise.all(
       workers.map((w, worker) => new Promise<any>((resolve) => {
         w.on('message', (m: any) => m.cmd === 'ingested' && resolve(m));
-        w.send({ cmd: 'ingest', url: server.url, seconds: SETTINGS.ingestSeconds, concurrency: 4, batch: 100, bytes: 128, worker });
+        w.send({ cmd: 'ingest', url: server.url, seconds: SETTINGS.ingestSeconds, concurrency: 4, batch: 100, bytes, worker });
       })),
     );
     const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
     for (const r of replies) histogram.add(hdr.decodeFromCompressedBase64(r.histogram));
     const acked = replies.reduce((s, r) => s + r.acked, 0);
-    put('Durable ingest: events/s acknowledged (HTTP, 100-event batches)', store, Math.round(acked / SETTINGS.ingestSeconds));
-    put('Durable ingest: p99 acknowledgement (ms)', store, +ms(histogram, 99).toFixed(1));
-    log(`Herald ${store} ingest: ${Math.round(acked / SETTINGS.ingestSeconds)} events/s, p99 ack ${ms(histogram, 99)} ms`);
+    const size = bytes >= 1024 ? `${bytes / 1024} KB` : `${bytes} B`;
+    put(`Durable ingest: events/s acknowledged (HTTP, 100-event batches of ${size})`, store, Math.round(acked / SETTINGS.ingestSeconds));
+    put(`Durable ingest: p99 acknowledgement (ms), ${size} events`, store, +ms(histogram, 99).toFixed(1));
+    log(`Herald ${store} ingest of ${size} events: ${Math.round(acked / SETTINGS.ingestSeconds)} events/s, p99 ack ${ms(histogram, 99)} ms`);
     if (store === 'sqlite') log(`  store: ${storeTimings(await (await fetch(`${server.url}/metrics`)).text())}`);
   } finally {
     for (const w of workers) w.kill();
@@ -229,12 +233,6 @@ function storeTimings(metrics: string): string {
   ].join(', ');
 }
 
-/** The hub's own event-loop delay since the previous scrape (prom-client's perf_hooks histogram, reset per scrape). */
-async function loopDelay(url: string): Promise<{ p99: number; max: number }> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const read = (name: string) => Number(new RegExp(`^herald_nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) * 1000;
-  return { p99: read('p99'), max: read('max') };
-}
 
 /**
  * Herald only: the event loop with SCALE_EVENTS stored events over 1 000 channels, idle against while the
@@ -335,9 +333,24 @@ for (const kind of kinds) await perServer(kind);
 if (SETTINGS.latencyTier) for (const kind of kinds) await latencyTier(kind, SETTINGS.latencyTier);
 if (SETTINGS.memoryLarge) for (const kind of kinds) await memoryLarge(kind, SETTINGS.memoryLarge);
 if (SETTINGS.slow) for (const kind of kinds) await slowConsumers(kind, SETTINGS.slow);
+for (const bytes of [16_384, 1024]) {
+  const shape = `${SETTINGS.payload.subscribers} subs × ${SETTINGS.payload.rate} msg/s`;
+  const size = bytes >= 16_384 ? '16 KB' : '1 KB';
+  for (const kind of kinds) {
+    const row = await payloadLatency(kind, undefined, bytes, SETTINGS.payload);
+    put(`Healthy p99 (ms) at ${size}, ${shape}`, kind, row.p99);
+    if (row.loop) put(`Hub event-loop p99 / max (ms) during the ${size} run`, kind, `${row.loop.p99.toFixed(1)} / ${row.loop.max.toFixed(1)}`);
+  }
+  if (!only || only.includes('herald')) {
+    // The same run against both of Herald's stores: what the durable commit path costs.
+    for (const store of ['sqlite', 'memory'] as const) put(`Healthy p99 (ms) at ${size}, ${shape}, by store`, store, (await payloadLatency('herald', store, bytes, SETTINGS.payload)).p99);
+  }
+}
 if (!only || only.includes('herald')) {
-  await ingest('sqlite');
-  await ingest('memory');
+  for (const bytes of [128, 1024]) {
+    await ingest('sqlite', undefined, bytes);
+    await ingest('memory', undefined, bytes);
+  }
 }
 if (!only || only.includes('herald') || only.includes('scale')) {
   await loopAtScale('sqlite');
