@@ -13,6 +13,7 @@ import { log, measure, ms, nextSeq, publishAt, sleep } from './lib/measure.js';
 import { REDIS_SERVER, RedisServer } from './lib/redis-server.js';
 import { summarize } from './profile-summary.js';
 import { clusterScenario } from './scenarios/cluster.js';
+import { killScenario } from './scenarios/kill.js';
 import { loopDelay, payloadLatency } from './scenarios/payload.js';
 import { soakScenario } from './scenarios/soak.js';
 
@@ -345,6 +346,11 @@ for (const bytes of [16_384, 1024]) {
     // The same run against both of Herald's stores: what the durable commit path costs.
     for (const store of ['sqlite', 'memory'] as const) put(`Healthy p99 (ms) at ${size}, ${shape}, by store`, store, (await payloadLatency('herald', store, bytes, SETTINGS.payload)).p99);
   }
+}
+if (!only || only.includes('herald') || only.includes('kill')) {
+  const killed = await killScenario({ subscribers: SETTINGS.payload.subscribers, lanes: 4, bytes: 16_384, killAfterMs: quick ? 2000 : 6000 });
+  put('SIGKILL during 16 KB publishing: acknowledged events lost (of acknowledged)', 'herald', `${killed.lost + killed.changed} of ${killed.acknowledged}`);
+  if (killed.lost + killed.changed > 0) process.exitCode = 1;
 }
 if (!only || only.includes('herald')) {
   for (const bytes of [128, 1024]) {
