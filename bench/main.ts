@@ -323,8 +323,10 @@ if (process.argv.includes('--profile-ingest')) {
   for (const store of ['sqlite', 'memory'] as const) {
     const dir = mkdtempSync(join(tmpdir(), `herald-prof-ingest-${store}-`));
     await ingest(store, dir);
-    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))!;
-    console.log(`\n## Herald ${store} ingest: self time (${join(dir, file)})\n${summarize(join(dir, file), 25)}`);
+    // One profile per thread (main, then the workers: the SQLite writer and checkpointer among them).
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort()) {
+      console.log(`\n## Herald ${store} ingest: self time of one thread (${join(dir, file)})\n${summarize(join(dir, file), 12)}`);
+    }
   }
   process.exit(0);
 }
