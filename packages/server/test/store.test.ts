@@ -79,6 +79,25 @@ describe('SqliteStore', () => {
     await store.close();
     const check = new Database(join(dataDir, 'herald.db'), { readonly: true });
     assert.deepEqual(check.prepare('SELECT bytes FROM channels WHERE id = 1').get(), { bytes: 3 * size });
+    // Its WITHOUT ROWID table is keyed by position already: no second position index was added to it.
+    assert.deepEqual(indexesOf(check), ['events_idem', 'events_time']);
+    check.close();
+  });
+
+  it('keeps the bodies of a new database out of the position index: a rowid table with events_position', async () => {
+    const dataDir = sqliteDir();
+    const store = new SqliteStore({ dataDir, retention });
+    await store.append('c', prepareEvents([{ type: 'a', data: 'x'.repeat(2000) }, { type: 'b' }], 65536));
+    assert.deepEqual((await store.read('c', 0, 10)).events.map((e) => e.offset), [1, 2]);
+    await store.close();
+    const check = new Database(join(dataDir, 'herald.db'), { readonly: true });
+    const { sql } = check.prepare<[], { sql: string }>("SELECT sql FROM sqlite_master WHERE name = 'events'").get()!;
+    assert.doesNotMatch(sql, /WITHOUT ROWID/i);
+    assert.deepEqual(indexesOf(check), ['events_idem', 'events_position', 'events_time']);
     check.close();
   });
 });
+
+function indexesOf(db: Database.Database): string[] {
+  return db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name NOT LIKE 'sqlite_%' ORDER BY name").all().map((r) => r.name);
+}

@@ -16,19 +16,26 @@ CREATE TABLE IF NOT EXISTS channels (
   latest INTEGER NOT NULL,
   bytes INTEGER NOT NULL DEFAULT 0
 );
+-- A rowid table with its position in an index of its own: the bodies (a log chunk, a stack trace) stay
+-- out of the position index, whose pages then hold hundreds of entries. Databases made before this
+-- have the events in a WITHOUT ROWID table keyed by position, which works alike but writes bodies over
+-- ~200 bytes into the key's B-tree: 1 KB events committed 2.6–2.9× slower (docs/benchmarks.md).
 CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY,
   channel_id INTEGER NOT NULL,
   offset INTEGER NOT NULL,
   time INTEGER NOT NULL,
   idem TEXT,
   body TEXT NOT NULL,
-  bytes INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (channel_id, offset)
-) WITHOUT ROWID;
+  bytes INTEGER NOT NULL DEFAULT 0
+);
 CREATE UNIQUE INDEX IF NOT EXISTS events_idem ON events (channel_id, idem) WHERE idem IS NOT NULL;
 -- Pattern resume reads what every channel received after a time, in time order, a page at a time.
 CREATE INDEX IF NOT EXISTS events_time ON events (time, channel_id, offset);
 `;
+
+/** The position index of the rowid layout (a WITHOUT ROWID table of an older database is keyed by position already). */
+const POSITION_INDEX = 'CREATE UNIQUE INDEX IF NOT EXISTS events_position ON events (channel_id, offset)';
 
 /** Opens (and if needed creates) the event database in WAL mode; both threads open it this way. */
 export function openEventDatabase(dataDir: string, sync: SyncMode): Database.Database {
@@ -39,6 +46,8 @@ export function openEventDatabase(dataDir: string, sync: SyncMode): Database.Dat
   // The reader and the writer are two connections: wait for a lock rather than fail on one.
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
+  const events = db.prepare<[], { sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'").get()!;
+  if (!/WITHOUT\s+ROWID/i.test(events.sql)) db.exec(POSITION_INDEX);
   addByteColumns(db);
   return db;
 }

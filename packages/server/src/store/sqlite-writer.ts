@@ -161,6 +161,12 @@ function byteCutoff(row: ChannelRow): number {
   return cutoff;
 }
 
+/**
+ * Every write transaction of this thread begins IMMEDIATE: it takes the write lock first, waiting for it
+ * (busy_timeout) while the checkpointer's RESTART holds it. A deferred one would read first (a channel's
+ * row) and then need the lock with a read open, which SQLite answers SQLITE_BUSY at once, without
+ * waiting — "database is locked" for a whole group commit whenever a RESTART met a new channel.
+ */
 /** One append in its own savepoint: refused alone, leaving the others of its group commit, when over the total. */
 const appendInSavepoint = db.transaction(appendOne);
 
@@ -191,7 +197,7 @@ const handlers = {
         const results = request.appends.map((a) => appendOrRefuse(a, time));
         written = performance.now();
         return results;
-      })();
+      }).immediate();
       const events = request.appends.reduce((sum, a) => sum + a.events.length, 0);
       timing = { events, writeMs: written - started, commitMs: performance.now() - written };
       return results;
@@ -209,7 +215,7 @@ const handlers = {
       const { changes } = statements.deleteChannelEvents.run(row.id);
       statements.resetChannel.run(epoch, row.id);
       return changes;
-    })();
+    }).immediate();
     totalBytes -= row.bytes;
     totalEvents -= dropped;
     row.epoch = epoch;
@@ -227,7 +233,7 @@ const handlers = {
         dropped += statements.trimCount.run(id, newest).changes;
         statements.subtractBytes.run(bytes, id);
       }
-    })();
+    }).immediate();
     // Cached rows hold the bytes before the sweep; they are read again when next used.
     cache.clear();
     totalBytes = statements.totalBytes.get()!.bytes;
