@@ -24,8 +24,13 @@ export interface NodeRegistry {
   close(): Promise<void>;
 }
 
-function describeSelf(url: string): NodeRegistry['self'] {
-  return { id: `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`, host: hostname(), pid: process.pid, url, startedAt: Date.now() };
+/** A hub's id in the cluster: made before it listens, since other hubs address it by it (cluster/peers.ts). */
+export function newNodeId(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+function describeSelf(url: string, id: string): NodeRegistry['self'] {
+  return { id, host: hostname(), pid: process.pid, url, startedAt: Date.now() };
 }
 
 export class LocalNodes implements NodeRegistry {
@@ -34,8 +39,9 @@ export class LocalNodes implements NodeRegistry {
   constructor(
     url: string,
     private readonly figures: () => OwnFigures,
+    id = newNodeId(),
   ) {
-    this.self = describeSelf(url);
+    this.self = describeSelf(url, id);
   }
 
   async nodes(): Promise<NodeFigures[]> {
@@ -61,8 +67,9 @@ export class RedisNodes implements NodeRegistry {
     private readonly prefix: string,
     url: string,
     private readonly figures: () => OwnFigures,
+    id = newNodeId(),
   ) {
-    this.self = describeSelf(url);
+    this.self = describeSelf(url, id);
     this.setKey = `${prefix}:nodes`;
     this.timer = setInterval(() => void this.report().catch(() => {}), NODE_REPORT_INTERVAL_MS);
     this.timer.unref();

@@ -161,14 +161,14 @@ export class WebSocketEndpoint {
     if (this.ctx.gate.policy.required) hello.auth = { name: who.name, ...(who.expiresAt === undefined ? {} : { expiresAt: who.expiresAt }) };
     connection.send(hello);
     // Right after hello: the direct messages kept while this client id was away.
-    this.ctx.hub.direct.connected(connection);
+    this.ctx.hub.clientConnected(connection);
   }
 
   private forget(connection: Connection): void {
     this.unauthenticated.delete(connection);
     const key = this.keys.get(connection);
     if (key !== undefined && this.connections.get(key) === connection) this.connections.delete(key);
-    this.ctx.hub.direct.disconnected(connection);
+    this.ctx.hub.clientDisconnected(connection);
   }
 
   /** Pings everyone; drops peers silent (no frame, no pong) for two intervals. */
