@@ -187,10 +187,15 @@ export class Hub {
     this.cluster = cluster;
   }
 
-  /** A connection with a client id was greeted: mail kept for the id (here, or on the hub it was on) follows. */
-  clientConnected(recipient: DirectRecipient): void {
-    if (this.cluster) this.cluster.direct.connected(recipient);
-    else this.direct.connected(recipient);
+  /**
+   * A connection with a client id was admitted: `greet` (its hello) is called once the id is addressable
+   * from every hub — at once alone, after the directory claim and the handover of mail kept on the hub it
+   * was on across hubs — and the mail kept for the id follows right after it.
+   */
+  clientConnected(recipient: DirectRecipient, greet: () => void): void {
+    if (this.cluster) return this.cluster.direct.connected(recipient, greet);
+    greet();
+    this.direct.connected(recipient);
   }
 
   clientDisconnected(recipient: DirectRecipient): void {

@@ -44,12 +44,16 @@ export class DirectRelay {
     peers.handle('direct.handed', (message) => this.received(message));
   }
 
-  /** A connection was greeted: its mail is held until the id's entry is claimed and any kept mail handed over. */
-  connected(recipient: DirectRecipient): void {
+  /**
+   * A connection was admitted: its mail is held until the id's entry is claimed and any mail kept on
+   * the hub it was on is handed over; then it is greeted (so, from hello on, a send on any hub finds it)
+   * and gets all of it. A Redis or hub that fails only makes it local: it is greeted all the same.
+   */
+  connected(recipient: DirectRecipient, greet: () => void): void {
     this.unknown.delete(recipient.clientId);
     this.mailbox.connected(recipient, true);
     this.claiming.add(recipient);
-    void this.claim(recipient);
+    void this.claim(recipient, greet);
   }
 
   disconnected(recipient: DirectRecipient): void {
@@ -91,7 +95,7 @@ export class DirectRelay {
     this.directory.close();
   }
 
-  private async claim(recipient: DirectRecipient): Promise<void> {
+  private async claim(recipient: DirectRecipient, greet: () => void): Promise<void> {
     const { clientId } = recipient;
     let handed: DirectMessageBody[] = [];
     try {
@@ -100,6 +104,7 @@ export class DirectRelay {
         // Another credential holds the id on the cluster: as on one hub, this connection is not addressable by it.
         this.claiming.delete(recipient);
         this.mailbox.disown(recipient);
+        if (recipient.isOpen) greet();
         return;
       }
       if (!this.claiming.has(recipient)) {
@@ -114,6 +119,7 @@ export class DirectRelay {
       this.onError(error, 'claiming a client id in the directory');
     } finally {
       this.claiming.delete(recipient);
+      if (recipient.isOpen) greet();
       this.mailbox.release(recipient, handed);
     }
   }

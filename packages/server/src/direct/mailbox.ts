@@ -125,8 +125,8 @@ export class DirectMailbox {
 
   /**
    * A connection was greeted: it becomes the client id's recipient (if its credential owns the id) and
-   * gets the kept mail. `holding`: another hub may hand over older mail for it (see `release`), so mail
-   * that arrives from now on waits behind that.
+   * gets the kept mail. `holding`: not yet (it is not greeted, and another hub may hand over older mail
+   * for it): the kept mail and what arrives meanwhile wait for `release`.
    */
   connected(recipient: DirectRecipient, holding = false): void {
     const owner = ownerOf(recipient.principal);
@@ -142,16 +142,15 @@ export class DirectMailbox {
     // Another credential's id (live or its mail held): this connection is not addressable by it.
     if (box.owner !== owner) return;
     box.live = recipient;
+    box.holding = holding;
     this.away.delete(box.clientId);
-    // What this hub kept is the oldest there is (had the id been on another hub since, its box would
-    // have been handed over there): written now; only what comes during the hold waits.
-    this.flush(box, recipient);
-    box.holding = holding && box.live === recipient;
+    if (!holding) this.flush(box, recipient);
   }
 
   /**
    * Ends the hold of `connected(recipient, true)`: `handedOver` (mail the hub it was on kept for it,
-   * oldest first) goes before what was kept here meanwhile, then all of it is written.
+   * oldest first) goes before what was kept here, then all of it is written. Had the id been on another
+   * hub since it was here, this hub's box would have gone there: one of the two is empty but in races.
    */
   release(recipient: DirectRecipient, handedOver: readonly DirectMessageBody[]): void {
     const box = this.boxes.get(recipient.clientId);
