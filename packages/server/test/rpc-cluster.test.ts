@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { request, scratchDirs, startHub, type TestHub } from './support/hub.js';
 import { spawnHub, until } from './support/process.js';
-import { redisAnswers, scratchPrefixes, SHARED_REDIS_URL } from './support/redis.js';
+import { redisAnswers, scratchPrefixes, SHARED_REDIS_URL, startOwnRedis } from './support/redis.js';
 import { TestClient, type Message } from './support/ws-client.js';
 
 /**
@@ -153,6 +153,30 @@ if (!available) {
         survivor.close();
       } finally {
         await doomed.kill();
+      }
+    });
+  });
+
+  describe('request/reply across hubs when Redis fails', () => {
+    it('a request for a responder on another hub is 503 storage_unavailable; one a responder on the same hub serves is still answered', async () => {
+      const redis = await startOwnRedis();
+      try {
+        const a = await startHub({ store: 'redis', redisUrl: redis.url, redisPrefix: 'down' });
+        const b = await startHub({ store: 'redis', redisUrl: redis.url, redisPrefix: 'down' });
+        open.push(a, b);
+        const remote = await responder(a.url, 'rpc.far');
+        const local = await responder(b.url, 'rpc.near');
+        await knows(b, 'rpc.far');
+        assert.equal((await post(b.url, '/api/channels/rpc.far/requests', { type: 'q' })).status, 200);
+        await redis.stop();
+        const far = await post(b.url, '/api/channels/rpc.far/requests', { type: 'q', timeoutMs: 5000 });
+        assert.deepEqual([far.status, far.json.error?.code], [503, 'storage_unavailable']);
+        const near = await post(b.url, '/api/channels/rpc.near/requests', { type: 'q', data: 7 });
+        assert.deepEqual(near, { status: 200, json: { channel: 'rpc.near', data: { echo: 7, by: b.url } } });
+        remote.close();
+        local.close();
+      } finally {
+        await redis.stop();
       }
     });
   });

@@ -31,6 +31,8 @@ export class DirectRelay {
   private readonly arriving = new Map<string, DirectMessageBody[]>();
   /** Ids found in no hub's directory entry, until when (see UNKNOWN_CACHE_MS). */
   private readonly unknown = new Map<string, number>();
+  /** Shutting down: connections closed now leave their entries to expire (Redis is being let go). */
+  private closed = false;
 
   constructor(
     private readonly peers: PeerLink,
@@ -61,6 +63,8 @@ export class DirectRelay {
     if (this.claiming.delete(recipient)) return;
     if (this.claimed.get(recipient.clientId) !== recipient) return;
     this.claimed.delete(recipient.clientId);
+    // A send to them meanwhile finds this hub gone (PUBLISH reaches nobody): unknown_client, as documented.
+    if (this.closed) return;
     this.directory.away(recipient.clientId).catch((error: unknown) => this.onError(error, 'marking a client id away in the directory'));
   }
 
@@ -92,6 +96,7 @@ export class DirectRelay {
   }
 
   close(): void {
+    this.closed = true;
     this.directory.close();
   }
 

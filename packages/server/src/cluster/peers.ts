@@ -70,14 +70,14 @@ export interface PeerLink {
 export class LocalPeers implements PeerLink {
   readonly clustered = false;
   constructor(readonly self: string) {}
-  async send(): Promise<boolean> {
+  async send(_nodeId: string, _message: PeerMessage): Promise<boolean> {
     return false;
   }
-  async broadcast(): Promise<void> {}
-  async ask(nodeId: string): Promise<PeerMessage> {
+  async broadcast(_message: PeerMessage): Promise<void> {}
+  async ask(nodeId: string, _message: PeerMessage, _timeoutMs: number): Promise<PeerMessage> {
     throw new PeerGone(nodeId);
   }
-  handle(): void {}
+  handle(_kind: string, _handler: PeerHandler): void {}
   async close(): Promise<void> {}
 }
 
