@@ -16,11 +16,8 @@ import type { AttachmentLimits, AttachmentStore } from './attachments/types.js';
 import { MemoryBroker } from './broker/memory.js';
 import { RedisBroker } from './broker/redis.js';
 import type { Broker } from './broker/types.js';
-import { ClientDirectory } from './cluster/client-directory.js';
-import { DirectRelay } from './cluster/direct-relay.js';
+import { linkHubs } from './cluster/links.js';
 import { LocalNodes, newNodeId, RedisNodes, type NodeRegistry } from './cluster/nodes.js';
-import { LocalPeers, RedisPeers, type PeerLink } from './cluster/peers.js';
-import { RequestRelay } from './cluster/request-relay.js';
 import { ConfigError, listSetting, resolveConfig, type HeraldConfig } from './config.js';
 import { HeraldError } from './errors.js';
 import { registerAccessHooks } from './http/access-hooks.js';
@@ -57,10 +54,6 @@ import { WebSocketEndpoint } from './ws/endpoint.js';
 const SWEEP_INTERVAL_MS = 60_000;
 /** How often the key file is checked for keys revoked by `herald keys revoke` in another process. */
 const KEY_WATCH_INTERVAL_MS = 250;
-/** Beyond one event or request's bytes, what a message between hubs may carry (ids, names, its envelope). */
-const PEER_ENVELOPE_BYTES = 16 * 1024;
-/** How long a starting hub waits for Redis to confirm it listens for the other hubs. */
-const PEERS_READY_MS = 5000;
 /** SSE tickets only open a stream; EventSource reconnects within seconds, so a minute is plenty. */
 const TICKET_TTL_MS = 60_000;
 /** Bounds memory held by sessions and tickets; the oldest go first. */
@@ -181,21 +174,9 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   const attachments = createAttachmentStore(overrides.store ? { ...config, store: 'memory' } : config);
   hub.keepAttachments(attachments);
   hub.direct.configure({ queueMs: config.directQueueMs, queueCount: config.directQueueCount, queueBytes: config.directQueueBytes, maxAway: MAX_AWAY_CLIENTS });
-  // Hubs on one Redis reach each other's clients (direct messages, requests) through their peer link.
+  // Hubs on one Redis reach each other's clients (direct messages, requests); the id is theirs to address.
   const nodeId = newNodeId();
-  const onClusterError = (err: unknown, what: string) => app.log.warn({ err }, `cluster: ${what} failed`);
-  let peers: PeerLink = new LocalPeers(nodeId);
-  let directRelay: DirectRelay | undefined;
-  let requestRelay: RequestRelay | undefined;
-  if (control) {
-    const redisPeers = new RedisPeers({ url: config.redisUrl, prefix: config.redisPrefix, self: nodeId, publisher: control, maxMessageBytes: config.maxMessageBytes + PEER_ENVELOPE_BYTES });
-    peers = redisPeers;
-    // Listening before taking connections, so the first claim's handover is heard; a slow Redis only delays it.
-    await Promise.race([redisPeers.ready.catch(() => {}), new Promise((resolve) => setTimeout(resolve, PEERS_READY_MS).unref())]);
-    directRelay = new DirectRelay(peers, new ClientDirectory(control, config.redisPrefix, nodeId, config.directQueueMs), hub.direct, () => config.directQueueCount, onClusterError);
-    requestRelay = new RequestRelay({ peers, redis: control, prefix: config.redisPrefix, availableHere: (c) => hub.respondersHere(c), requestHere: (input) => hub.requestHere(input), onError: onClusterError });
-    hub.joinCluster({ direct: directRelay, requests: requestRelay });
-  }
+  const links = await linkHubs(hub, control, config, nodeId, (err, what) => app.log.warn({ err }, `cluster: ${what} failed`));
   // Quotas at the doors (docs/operations.md#quotas): events per second, connections per address, and
   // channel and run creation (a hub feature: it needs the principal and hears about resets).
   const limiter = new PublishLimiter(config);
@@ -203,9 +184,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   const channelQuota = new ChannelQuota(config, store);
   // Reading the history at start can fail (Redis down): nothing opened so far may stay open behind.
   const refuseStart = async (error: unknown): Promise<never> => {
-    directRelay?.close();
-    await requestRelay?.close();
-    await peers.close();
+    await links.close();
     await keys.close();
     control?.disconnect();
     await store.close().catch(() => {});
@@ -408,14 +387,13 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       // Before connections close: a waiting requester hears shutting_down, not that its responder left.
       hub.closeRequests();
       // Other hubs stop sending requests here now, not at their next refresh.
-      await requestRelay?.close();
+      await links.stopServing();
       websockets.closeAll(CloseCodes.restart.code, 'hub restarting');
       sse.closeAll();
       polls.answerAll();
       responderPolls.endMatching(() => true);
       runs.close();
-      directRelay?.close();
-      await peers.close();
+      await links.close();
       await nodes?.close();
       await keys.close();
       control?.disconnect();

@@ -128,7 +128,9 @@ export class RequestRelay {
     throw new HeraldError('no_responder', `nothing on any hub serves requests on "${input.channel}" with room for one more right now`);
   }
 
+  /** Safe to call twice. */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
     clearTimeout(this.announce);
