@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { CloseCodes } from '@herald/protocol';
 import { mintToken } from '../src/index.js';
-import { bearer, postEvents, request, startHub, type TestHub } from './support/hub.js';
-import { until } from './support/process.js';
+import { bearer, postEvents, request, scratchDirs, startHub, type TestHub } from './support/hub.js';
+import { spawnHub, until } from './support/process.js';
 import { redisAnswers, scratchPrefixes, SHARED_REDIS_URL, startOwnRedis } from './support/redis.js';
 import { TestClient, type Message } from './support/ws-client.js';
 
@@ -14,6 +14,7 @@ import { TestClient, type Message } from './support/ws-client.js';
  */
 const available = await redisAnswers(SHARED_REDIS_URL);
 const prefixes = scratchPrefixes();
+const dirs = scratchDirs('herald-direct-cluster-');
 const SECRET = 'direct-cluster-secret-that-is-long-enough-0123';
 
 async function sendHttp(hub: TestHub, to: string, event: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
@@ -120,6 +121,42 @@ if (!available) {
       await replacement.waitFor(() => directs(replacement).length === 2);
       assert.deepEqual(directs(old), []);
       replacement.close();
+    });
+  });
+
+  describe('direct messages to a client whose hub went away', () => {
+    it('a hub shut down: its clients are unknown_client from the others at once (its kept mail went with it)', async () => {
+      const [a, b] = await cluster(2);
+      const onA = await connectAs(a!, 'leaving-x');
+      assert.equal((await sendHttp(b!, 'leaving-x', { type: 'm' })).status, 200);
+      await a!.close();
+      await onA.closed;
+      const answer = await sendHttp(b!, 'leaving-x', { type: 'm' });
+      assert.deepEqual([answer.status, answer.json.error.code], [404, 'unknown_client']);
+    });
+
+    it('a hub SIGKILLed: sends to its client are never 2xx; 503 while the hub may still be alive, then 404 unknown_client', async () => {
+      const prefix = prefixes();
+      const [b] = await cluster(1, { redisPrefix: prefix });
+      const doomed = await spawnHub(dirs(), ['--redis', SHARED_REDIS_URL, '--redis-prefix', prefix]);
+      try {
+        const client = await TestClient.connect(doomed.url, '?clientId=doomed-x');
+        await client.waitFor((m) => m.op === 'hello');
+        assert.equal((await sendHttp(b!, 'doomed-x', { type: 'm' })).status, 200);
+        await doomed.kill();
+        const seen = new Set<string>();
+        const deadline = Date.now() + 20_000;
+        for (;;) {
+          const answer = await sendHttp(b!, 'doomed-x', { type: 'm' });
+          seen.add(`${answer.status} ${answer.json.error?.code}`);
+          if (answer.status === 404 || Date.now() > deadline) break;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        assert.ok([...seen].every((s) => s === '503 storage_unavailable' || s === '404 unknown_client'), [...seen].join(', '));
+        assert.ok(seen.has('404 unknown_client'), `unknown_client once the hub left the node registry: ${[...seen].join(', ')}`);
+      } finally {
+        await doomed.kill();
+      }
     });
   });
 

@@ -102,6 +102,14 @@ export class ClientDirectory {
     return node && owner ? { node, owner } : undefined;
   }
 
+  /**
+   * Whether a hub still writes its figures to the node registry (cluster/nodes.ts, a 6-s TTL): one that
+   * does but did not hear a message is reconnecting its peer connection, not dead.
+   */
+  async nodeAlive(node: string): Promise<boolean> {
+    return (await this.run(() => this.redis.exists(`${this.prefix}:node:${node}`))) === 1;
+  }
+
   /** The entry names a hub that no longer listens: delete it (if it still names that hub). */
   async forgetDead(clientId: string, node: string): Promise<void> {
     await this.redis.heraldTouchClient(this.key(clientId), node, 0).catch(() => {});

@@ -83,8 +83,9 @@ export class DirectRelay {
       const answer = await this.peers.ask(entry.node, { kind: 'direct.deliver', to, from, event: input.event }, DIRECT_ASK_TIMEOUT_MS);
       return answer.status === 'queued' ? 'queued' : 'delivered';
     } catch (error) {
-      if (error instanceof PeerGone && !error.reached) {
-        // The hub that held the id is gone, and its mail with it.
+      // Nobody heard it: the hub that held the id is gone (its mail with it) — unless it still reports to
+      // the node registry, and only its peer connection is reconnecting.
+      if (error instanceof PeerGone && !error.reached && !(await this.directory.nodeAlive(entry.node))) {
         void this.directory.forgetDead(to, entry.node);
         throw new HeraldError('unknown_client', `client id "${to}" was on a hub that is gone; nothing is kept for it`);
       }
