@@ -55,7 +55,7 @@ if (long.length > 0) {
 
 // The end-to-end suites again on the other history engines (startHub reads HERALD_TEST_ENGINE): every
 // engine must behave the same through the WebSocket, SSE and HTTP doors, for runs and for the client.
-const END_TO_END = ['packages/server/test/ws.test.ts', 'packages/server/test/presence.test.ts', 'packages/server/test/sse.test.ts', 'packages/server/test/poll.test.ts', 'packages/server/test/http.test.ts', 'packages/server/test/runs.test.ts', 'packages/client/test/client.test.ts', 'packages/client/test/multiplex.test.ts', 'packages/client/test/transports.test.ts'];
+const END_TO_END = ['packages/server/test/ws.test.ts', 'packages/server/test/presence.test.ts', 'packages/server/test/sse.test.ts', 'packages/server/test/poll.test.ts', 'packages/server/test/http.test.ts', 'packages/server/test/direct.test.ts', 'packages/server/test/rpc.test.ts', 'packages/server/test/runs.test.ts', 'packages/client/test/client.test.ts', 'packages/client/test/multiplex.test.ts', 'packages/client/test/transports.test.ts'];
 const again = files.filter((file) => END_TO_END.includes(file));
 if (again.length > 0 && !process.env.HERALD_TEST_ENGINE) {
   for (const engine of ['memory', 'redis']) {

@@ -5,7 +5,9 @@ import { RefusingAttachmentStore } from './attachments/store.js';
 import type { AttachmentRecord, AttachmentStore, AttachmentUpload } from './attachments/types.js';
 import type { Principal } from './access/principal.js';
 import type { Broker } from './broker/types.js';
-import { DirectMailbox, type DirectStatus } from './direct/mailbox.js';
+import type { DirectRelay } from './cluster/direct-relay.js';
+import type { RequestRelay } from './cluster/request-relay.js';
+import { DirectMailbox, type DirectRecipient, type DirectStatus } from './direct/mailbox.js';
 import { Delivery } from './fanout/delivery.js';
 import { fanOutEphemeral } from './fanout/ephemeral.js';
 import { LiveOrder } from './fanout/live-order.js';
@@ -70,6 +72,12 @@ export interface ReplayLimits {
   maxPatternBytes: number;
 }
 export const DEFAULT_REPLAY_LIMITS: ReplayLimits = { pageEvents: 64, maxPatternBytes: 16 * 1024 * 1024 };
+
+/** Across hubs on one Redis (cluster/): where direct messages and requests go when this hub cannot take them. */
+export interface HubCluster {
+  direct: DirectRelay;
+  requests: RequestRelay;
+}
 
 /** A row of the channel list. */
 export interface ChannelListing {
@@ -145,6 +153,8 @@ export class Hub {
   readonly direct = new DirectMailbox();
   /** Request/reply (rpc/): who serves which channel, and the requests waiting for replies. */
   private readonly requests = new RequestExchange();
+  /** Other hubs, once the server joined this one to them (Redis); undefined: this hub is alone. */
+  private cluster: HubCluster | undefined;
 
   constructor(
     private readonly store: EventStore,
@@ -174,6 +184,27 @@ export class Hub {
     });
     broker.onEvents((epoch, events) => order.accept(epoch, events));
     broker.onGap?.(() => void order.refill().catch(onBrokerError));
+  }
+
+  /** Joins the hubs of one Redis: from now on direct messages and requests reach clients on the others. */
+  joinCluster(cluster: HubCluster): void {
+    this.cluster = cluster;
+  }
+
+  /**
+   * A connection with a client id was admitted: `greet` (its hello) is called once the id is addressable
+   * from every hub — at once alone, after the directory claim and the handover of mail kept on the hub it
+   * was on across hubs — and the mail kept for the id follows right after it.
+   */
+  clientConnected(recipient: DirectRecipient, greet: () => void): void {
+    if (this.cluster) return this.cluster.direct.connected(recipient, greet);
+    greet();
+    this.direct.connected(recipient);
+  }
+
+  clientDisconnected(recipient: DirectRecipient): void {
+    if (this.cluster) this.cluster.direct.disconnected(recipient);
+    else this.direct.disconnected(recipient);
   }
 
   /** Plugs a feature in; returns the function that takes it out. */
@@ -298,13 +329,14 @@ export class Hub {
    * A message to one client id: written to its connection (`delivered`) or kept while it is away
    * (`queued`); `unknown_client` otherwise. Never stored, never fanned out. It shows as from the
    * sending connection's client id (none over HTTP) and, when credentials are required, their name.
+   * Across hubs the id may be on another one (cluster/direct-relay.ts): then this waits for its answer.
    */
-  sendDirect(who: Principal, to: string, input: AppendInput, fromClientId?: string): DirectStatus {
+  async sendDirect(who: Principal, to: string, input: AppendInput, fromClientId?: string): Promise<DirectStatus> {
     this.access.authorize(who, { kind: 'direct', to });
     const from: SenderInfo = {};
     if (fromClientId !== undefined) from.clientId = fromClientId;
     if (this.access.required) from.user = who.name;
-    return this.direct.deliver(to, from, input);
+    return this.cluster ? this.cluster.direct.send(to, from, input) : this.direct.deliver(to, from, input);
   }
 
   /** A page of a channel's stored history, oldest first. */
@@ -403,11 +435,15 @@ export class Hub {
   /** Registers `responder` for requests on `channel` (a name or pattern); false when it served it already. */
   serve(who: Principal, channel: string, responder: Responder): boolean {
     this.access.authorize(who, { kind: 'serve', channel });
-    return this.requests.serve(channel, responder);
+    const added = this.requests.serve(channel, responder);
+    if (added) this.cluster?.requests.served(channel);
+    return added;
   }
 
   unserve(channel: string, responder: Responder): boolean {
-    return this.requests.unserve(channel, responder);
+    const removed = this.requests.unserve(channel, responder);
+    if (removed) this.cluster?.requests.unserved(channel);
+    return removed;
   }
 
   /** It went away: its requests (or those `which` picks) fail at once with `no_responder`. Its registrations end with `unserve`. */
@@ -418,7 +454,25 @@ export class Hub {
   /** Asks a responder of the channel; resolves with its reply's data (see RequestExchange.request). */
   request(who: Principal, input: RequestInput): Promise<unknown> {
     this.access.authorize(who, { kind: 'request', channel: input.channel });
+    // A responder here first; else one on another hub; else this hub's own answer (no_responder, busy).
+    const cluster = this.cluster;
+    if (!cluster || this.requests.availability(input.channel) === 'free' || !cluster.requests.servedElsewhere(input.channel)) return this.requests.request(input);
+    return cluster.requests.forward(input);
+  }
+
+  /** A request another hub forwarded (its access was decided there): this hub's responders only. */
+  requestHere(input: RequestInput): Promise<unknown> {
     return this.requests.request(input);
+  }
+
+  /** Whether a responder here could take a request on `channel` now. */
+  respondersHere(channel: string): 'free' | 'busy' | undefined {
+    return this.requests.availability(channel);
+  }
+
+  /** Whether another hub serves `channel` (as this hub last heard); false alone. */
+  servedElsewhere(channel: string): boolean {
+    return this.cluster?.requests.servedElsewhere(channel) ?? false;
   }
 
   /** A responder's answer; `asked` tells whether the responder a request went to is the caller. */

@@ -16,6 +16,7 @@ import type { AttachmentLimits, AttachmentStore } from './attachments/types.js';
 import { MemoryBroker } from './broker/memory.js';
 import { RedisBroker } from './broker/redis.js';
 import type { Broker } from './broker/types.js';
+import { linkHubs } from './cluster/links.js';
 import { LocalNodes, newNodeId, RedisNodes, type NodeRegistry } from './cluster/nodes.js';
 import { ConfigError, listSetting, resolveConfig, type HeraldConfig } from './config.js';
 import { HeraldError } from './errors.js';
@@ -171,8 +172,8 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   const broker = overrides.broker ?? (config.store === 'redis' ? new RedisBroker({ url: config.redisUrl, prefix: config.redisPrefix }) : new MemoryBroker());
   // The log exists once Fastify does (below); a broker cannot fail before the hub takes publishes.
   const hub = new Hub(store, broker, policy, config.maxRecoveryEvents, undefined, (err) => app.log.error({ err }, 'the broker failed to carry stored events to subscribers'));
-  // Known before the port is bound: presence entries name the hub they are on (the node registry, made
-  // after listen, takes the same id).
+  // Known before the port is bound: presence entries name the hub they are on, and other hubs address it
+  // by it (direct messages, requests); the node registry, made after listen, takes the same id.
   const nodeId = newNodeId();
   // Hubs on one Redis answer presence the same: a directory there, fed by each hub's registry.
   const presence = hub.sharePresence((registry) =>
@@ -184,6 +185,8 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   const attachments = createAttachmentStore(overrides.store ? { ...config, store: 'memory' } : config);
   hub.keepAttachments(attachments);
   hub.direct.configure({ queueMs: config.directQueueMs, queueCount: config.directQueueCount, queueBytes: config.directQueueBytes, maxAway: MAX_AWAY_CLIENTS });
+  // Hubs on one Redis reach each other's clients (direct messages, requests).
+  const links = await linkHubs(hub, control, config, nodeId, (err, what) => app.log.warn({ err }, `cluster: ${what} failed`));
   // Quotas at the doors (docs/operations.md#quotas): events per second, connections per address, and
   // channel and run creation (a hub feature: it needs the principal and hears about resets).
   const limiter = new PublishLimiter(config);
@@ -191,6 +194,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
   const channelQuota = new ChannelQuota(config, store);
   // Reading the history at start can fail (Redis down): nothing opened so far may stay open behind.
   const refuseStart = async (error: unknown): Promise<never> => {
+    await links.close();
     await keys.close();
     control?.disconnect();
     await store.close().catch(() => {});
@@ -395,6 +399,8 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       await hub.drain();
       // Before connections close: a waiting requester hears shutting_down, not that its responder left.
       hub.closeRequests();
+      // Other hubs stop sending requests here now, not at their next refresh.
+      await links.stopServing();
       websockets.closeAll(CloseCodes.restart.code, 'hub restarting');
       sse.closeAll();
       polls.answerAll();
@@ -402,6 +408,7 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
       // This hub's subscribers leave presence at once (with their leaves), not when its beats age out.
       await presence.close();
       runs.close();
+      await links.close();
       await nodes?.close();
       await keys.close();
       control?.disconnect();

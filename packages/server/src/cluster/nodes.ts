@@ -24,13 +24,15 @@ export interface NodeRegistry {
   close(): Promise<void>;
 }
 
-/** A fresh id for this hub: made before the registry when something needs it earlier (presence). */
+/**
+ * A hub's id in the cluster, made before it listens: other hubs address it by it (cluster/peers.ts) and
+ * presence names it. No spaces or colons: presence members and announcements use them as separators.
+ */
 export function newNodeId(): string {
-  // No spaces or colons: presence members and announcements use them as separators.
   return `${hostname().replace(/[\s:]/g, '_')}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
-function describeSelf(url: string, id = newNodeId()): NodeRegistry['self'] {
+function describeSelf(url: string, id: string): NodeRegistry['self'] {
   return { id, host: hostname(), pid: process.pid, url, startedAt: Date.now() };
 }
 
@@ -40,7 +42,7 @@ export class LocalNodes implements NodeRegistry {
   constructor(
     url: string,
     private readonly figures: () => OwnFigures,
-    id?: string,
+    id = newNodeId(),
   ) {
     this.self = describeSelf(url, id);
   }
@@ -68,7 +70,7 @@ export class RedisNodes implements NodeRegistry {
     private readonly prefix: string,
     url: string,
     private readonly figures: () => OwnFigures,
-    id?: string,
+    id = newNodeId(),
   ) {
     this.self = describeSelf(url, id);
     this.setKey = `${prefix}:nodes`;

@@ -9,6 +9,8 @@ export interface DirectRecipient {
   readonly principal: Principal;
   readonly isOpen: boolean;
   send(message: object): void;
+  /** Ends the connection (a connection with its client id took over on another hub: 4006). */
+  close(code: number, reason: string): void;
 }
 
 /**
@@ -39,8 +41,8 @@ interface Queued {
   readonly bytes: number;
 }
 
-/** What a `direct` message carries, ready to be written. */
-interface DirectMessageBody {
+/** What a `direct` message carries, ready to be written (and what one hub hands another). */
+export interface DirectMessageBody {
   op: 'direct';
   from: SenderInfo;
   time: number;
@@ -56,6 +58,11 @@ interface Mailbox {
   readonly clientId: string;
   readonly owner: string;
   live: DirectRecipient | undefined;
+  /**
+   * Across hubs: mail kept for this id on the hub it was on before is on its way here; what comes
+   * meanwhile is kept behind it (not written), so that the connection gets all of it once, in order.
+   */
+  holding: boolean;
   /** When `live` went away (ms); the box is dropped `queueMs` later. */
   awayAt: number;
   readonly queue: Queued[];
@@ -110,8 +117,18 @@ export class DirectMailbox {
     return this.away.has(clientId);
   }
 
-  /** A connection was greeted: it becomes the client id's recipient (if its credential owns the id) and gets the kept mail. */
-  connected(recipient: DirectRecipient): void {
+  /** Whether `clientId` has a box here (live, or away within the window): mail to it is this hub's. */
+  holds(clientId: string): boolean {
+    const box = this.boxes.get(clientId);
+    return box !== undefined && (box.live !== undefined || !this.expired(box, this.clock()));
+  }
+
+  /**
+   * A connection was greeted: it becomes the client id's recipient (if its credential owns the id) and
+   * gets the kept mail. `holding`: not yet (it is not greeted, and another hub may hand over older mail
+   * for it): the kept mail and what arrives meanwhile wait for `release`.
+   */
+  connected(recipient: DirectRecipient, holding = false): void {
     const owner = ownerOf(recipient.principal);
     let box = this.boxes.get(recipient.clientId);
     if (box && !box.live && this.expired(box, this.clock())) {
@@ -119,14 +136,56 @@ export class DirectMailbox {
       box = undefined;
     }
     if (!box) {
-      this.boxes.set(recipient.clientId, { clientId: recipient.clientId, owner, live: recipient, awayAt: 0, queue: [] });
+      this.boxes.set(recipient.clientId, { clientId: recipient.clientId, owner, live: recipient, holding, awayAt: 0, queue: [] });
       return;
     }
     // Another credential's id (live or its mail held): this connection is not addressable by it.
     if (box.owner !== owner) return;
     box.live = recipient;
+    box.holding = holding;
     this.away.delete(box.clientId);
+    if (!holding) this.flush(box, recipient);
+  }
+
+  /**
+   * Ends the hold of `connected(recipient, true)`: `handedOver` (mail the hub it was on kept for it,
+   * oldest first) goes before what was kept here, then all of it is written. Had the id been on another
+   * hub since it was here, this hub's box would have gone there: one of the two is empty but in races.
+   */
+  release(recipient: DirectRecipient, handedOver: readonly DirectMessageBody[]): void {
+    const box = this.boxes.get(recipient.clientId);
+    if (!box || box.owner !== ownerOf(recipient.principal)) return;
+    const older = handedOver.map((message): Queued => ({ box, message, bytes: Buffer.byteLength(JSON.stringify(message.event)) }));
+    box.queue.unshift(...older);
+    for (const queued of older) {
+      this.order.push(queued);
+      this.bytes += queued.bytes;
+    }
+    while (box.queue.length > this.limits.queueCount) this.forget(box.queue.shift()!);
+    this.trimBytes();
+    if (box.live !== recipient) return;
+    box.holding = false;
     this.flush(box, recipient);
+  }
+
+  /** Another credential holds the id across the cluster: this connection is not addressable by it here either. */
+  disown(recipient: DirectRecipient): void {
+    const box = this.boxes.get(recipient.clientId);
+    if (box?.live === recipient) this.drop(box);
+  }
+
+  /**
+   * The client id connected to another hub with the same credential: its box leaves this hub. Returns
+   * the kept mail (oldest first) and the connection that held the id here (its caller closes it with
+   * 4006); nothing when the box is another credential's or there is none.
+   */
+  handOver(clientId: string, owner: string): { mail: DirectMessageBody[]; live: DirectRecipient | undefined } {
+    const box = this.boxes.get(clientId);
+    if (!box || box.owner !== owner) return { mail: [], live: undefined };
+    const mail = this.expired(box, this.clock()) && !box.live ? [] : box.queue.map((q) => q.message);
+    const live = box.live;
+    this.drop(box);
+    return { mail, live };
   }
 
   /** A connection closed: its client id's mail is kept for `queueMs` from now. */
@@ -154,6 +213,12 @@ export class DirectMailbox {
     }
     if (!box) throw new HeraldError('unknown_client', `no connection has the client id "${to}", and none had it in the last ${this.limits.queueMs} ms`);
     const message: DirectMessageBody = { op: 'direct', from, time: this.clock(), event: input.event };
+    // Held behind mail another hub is handing over (a round trip): written right after it, in order.
+    // The connection is live, so it is delivered as far as the sender can tell — as a write to a socket is.
+    if (box.holding && box.live?.isOpen) {
+      this.keep(box, { box, message, bytes: Buffer.byteLength(input.json) });
+      return 'delivered';
+    }
     const live = box.live;
     if (live) {
       live.send(message);
@@ -187,14 +252,20 @@ export class DirectMailbox {
     this.order.push(queued);
     this.bytes += queued.bytes;
     if (box.queue.length > this.limits.queueCount) this.forget(box.queue.shift()!);
+    this.trimBytes();
+  }
+
+  /** Past the bytes over all ids, the oldest of any id go. */
+  private trimBytes(): void {
     while (this.bytes > this.limits.queueBytes) {
       const oldest = this.order[this.head++]!;
       if (!oldest.box) {
         this.dead--;
         continue;
       }
-      // The oldest of all is the oldest of its box.
-      oldest.box.queue.shift();
+      // The oldest of all is the oldest of its box, but for mail another hub handed over (put first).
+      const queue = oldest.box.queue;
+      queue.splice(queue[0] === oldest ? 0 : queue.indexOf(oldest), 1);
       oldest.box = undefined;
       this.bytes -= oldest.bytes;
     }
@@ -250,6 +321,6 @@ export class DirectMailbox {
 }
 
 /** Mail belongs to a credential: its kind and name (an API key and a token subject of one name are two). */
-function ownerOf(who: Principal): string {
+export function ownerOf(who: Principal): string {
   return `${who.kind}:${who.name}`;
 }

@@ -31,7 +31,7 @@ export function registerDirectRoutes(app: FastifyInstance, { hub, config, limite
     }
     limiter.admit(limiter.socketBucket(request.raw.socket), addressKey(request.ip), 1);
     const [input] = prepareConfigured([body], config);
-    const status = hub.sendDirect(request.principal, to, input!);
+    const status = await hub.sendDirect(request.principal, to, input!);
     reply.code(status === 'delivered' ? 200 : 202);
     return { to, status };
   });

@@ -60,6 +60,13 @@ export class RequestExchange {
     return this.responders.remove(channel, responder);
   }
 
+  /** Whether a request on `channel` would find a responder with room now (`free`), only busy ones, or none. */
+  availability(channel: string): 'free' | 'busy' | undefined {
+    if (this.closed) return undefined;
+    const found = this.responders.availability(channel);
+    return found === undefined || found === 'busy' ? found : 'free';
+  }
+
   /**
    * Hands a request to a responder of its channel and resolves with the reply's data; rejects with
    * `no_responder` (none, every one busy, or the one asked went away), `timeout` or `responder_error`.

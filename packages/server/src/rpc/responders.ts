@@ -58,6 +58,21 @@ export class ResponderRegistry {
     return true;
   }
 
+  /** What `pick` would find, without choosing (and so without moving anyone in line). */
+  availability(channel: string): Responder | 'busy' | undefined {
+    let busy = false;
+    for (const r of this.exact.get(channel) ?? []) {
+      if (r.pending < r.capacity) return r;
+      busy = true;
+    }
+    for (const { pattern, responder } of this.patterns) {
+      if (!matchesPattern(pattern, channel)) continue;
+      if (responder.pending < responder.capacity) return responder;
+      busy = true;
+    }
+    return busy ? 'busy' : undefined;
+  }
+
   /**
    * The responder for a request on `channel`, moved to the back of its line; `busy` when there are
    * responders but every one holds as many requests as it may; undefined when nothing serves it.

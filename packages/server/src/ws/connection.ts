@@ -593,8 +593,11 @@ export class Connection implements Subscriber, PresenceMember {
     if (cmd.event === undefined) throw new HeraldError('bad_request', 'event is required');
     if (!this.admitRate(id)) return;
     const [input] = prepareConfigured([cmd.event], this.ctx.config);
-    const status = this.ctx.hub.sendDirect(this.principal, to, input!, this.clientId);
-    this.send(id === undefined ? { op: 'sent', to, status } : { op: 'sent', id, to, status });
+    // Across hubs the answer may take a round trip to the hub of the client id; refusals come as errors.
+    this.ctx.hub.sendDirect(this.principal, to, input!, this.clientId).then(
+      (status) => this.send(id === undefined ? { op: 'sent', to, status } : { op: 'sent', id, to, status }),
+      (error: unknown) => this.failWith(id, error),
+    );
   }
 
   private publishSettled(): void {

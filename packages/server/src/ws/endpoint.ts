@@ -151,6 +151,12 @@ export class WebSocketEndpoint {
     this.connections.set(key, connection);
     this.keys.set(connection, key);
     connection.scheduleExpiry();
+    // Greeted once its client id is addressable from every hub; the direct messages kept for it follow.
+    this.ctx.hub.clientConnected(connection, () => this.greet(connection));
+  }
+
+  private greet(connection: Connection): void {
+    const who = connection.principal;
     const hello: HelloMessage = {
       op: 'hello',
       clientId: connection.clientId,
@@ -160,15 +166,13 @@ export class WebSocketEndpoint {
     };
     if (this.ctx.gate.policy.required) hello.auth = { name: who.name, ...(who.expiresAt === undefined ? {} : { expiresAt: who.expiresAt }) };
     connection.send(hello);
-    // Right after hello: the direct messages kept while this client id was away.
-    this.ctx.hub.direct.connected(connection);
   }
 
   private forget(connection: Connection): void {
     this.unauthenticated.delete(connection);
     const key = this.keys.get(connection);
     if (key !== undefined && this.connections.get(key) === connection) this.connections.delete(key);
-    this.ctx.hub.direct.disconnected(connection);
+    this.ctx.hub.clientDisconnected(connection);
   }
 
   /** Pings everyone; drops peers silent (no frame, no pong) for two intervals. */
