@@ -125,8 +125,13 @@ describe('request/reply through @herald/client', () => {
     const requester = new HeraldClient({ url: hub.url });
     const stop = await serve(hub, responder, 'rpc.back', () => 'here');
     const oldId = responder.clientId;
+    // Told by its state events, not by polling the state: on loopback with a 0–50 ms backoff the client
+    // can be connected again before a poll 10 ms later looks (a loaded run waited for a drop it missed).
+    const dropped = new Promise<void>((resolve) => {
+      const off = responder.on('state', (change) => change.from === 'connected' && (off(), resolve()));
+    });
     killSocket(responder);
-    await until(() => responder.state !== 'connected', 'the responder to notice the drop');
+    await dropped;
     await until(() => responder.state === 'connected', 'the responder to reconnect', 10_000);
     assert.equal(responder.clientId, oldId);
     await eventually(async () => (await outcome(hub, 'rpc.back')) === 'probed', 'the serve to be announced again');
