@@ -39,6 +39,8 @@ describe('dashboard in real Chromium', () => {
     if (hash.startsWith('#/feed')) await feedLive();
   };
   const shot = (name: string) => page.screenshot({ path: `${SCREENSHOTS}${name}.png`, fullPage: true });
+  /** The feed subscribed to exactly `sources` (space-separated) and the hub confirmed them all. */
+  const sourcesLive = (sources: string) => page.waitForSelector(`[data-testid="feed-live"][data-live="true"][data-sources="${sources}"]`);
   const rows = () => page.$$eval('[data-testid="feed-row"]', (els) => els.map((el) => `${el.getAttribute('data-channel')}#${el.getAttribute('data-offset')}`));
 
   before(async () => {
@@ -129,6 +131,8 @@ describe('dashboard in real Chromium', () => {
     await page.waitForSelector('.connection[data-state="connected"]');
     await feedLive();
     await page.fill('input[aria-label="channel pattern"]', 'hist.>');
+    // The hub subscription follows the box once it settles: wait for it, not for the first list to fill.
+    await sourcesLive('hist.>');
     await page.waitForSelector('[data-testid="feed-count"]:text-matches("^200 shown")');
     // The newest 20 are the last round, one event per channel (in one round, several share a millisecond).
     assert.deepEqual((await rows()).slice(0, 20).sort(), expected.slice(0, 20).sort(), 'newest first, at once');
@@ -225,6 +229,7 @@ describe('dashboard in real Chromium', () => {
     ]);
     await page.waitForSelector('[data-channel="demo.filter"][data-offset="3"]');
     await page.fill('input[aria-label="channel pattern"]', 'demo.filter');
+    await sourcesLive('demo.filter');
     await page.fill('input[aria-label="type"]', 'alpha');
     assert.deepEqual(await rows(), ['demo.filter#3', 'demo.filter#1']);
     await page.uncheck('input[aria-label="severity warning"]');
@@ -239,6 +244,15 @@ describe('dashboard in real Chromium', () => {
     await postEvents(hub.url, 'demo.filter', [{ type: 'while-paused' }, { type: 'while-paused' }]);
     await page.waitForSelector('[data-testid="pause"]:text("Resume (2 new)")');
     assert.deepEqual(await rows(), ['demo.filter#3', 'demo.filter#2', 'demo.filter#1'], 'nothing added while paused');
+    // The channel box changed while paused: the feed subscribes anew (it read the newest events again,
+    // #4 and #5 among them), and still adds nothing until resumed — then each event once.
+    await page.fill('input[aria-label="channel pattern"]', 'demo.*');
+    await sourcesLive('demo.*');
+    const whilePaused = await rows();
+    assert.ok(!whilePaused.includes('demo.filter#4') && !whilePaused.includes('demo.filter#5'), `nothing published while paused shows when the sources change: ${whilePaused.join(' ')}`);
+    await page.waitForSelector('[data-testid="pause"]:text("Resume (2 new)")');
+    await page.fill('input[aria-label="channel pattern"]', 'demo.filter');
+    await sourcesLive('demo.filter');
     await page.click('[data-testid="pause"]');
     await page.waitForSelector('[data-channel="demo.filter"][data-offset="5"]');
     assert.deepEqual(await rows(), ['demo.filter#5', 'demo.filter#4', 'demo.filter#3', 'demo.filter#2', 'demo.filter#1']);

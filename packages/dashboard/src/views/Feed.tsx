@@ -57,6 +57,9 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
   const [older, setOlder] = useState<DeliveredEvent[]>([]);
   const [olderDone, setOlderDone] = useState(false);
   const buffer = useRef<DeliveredEvent[]>([]);
+  /** The list on screen, for the seed of new sources to leave alone while paused. */
+  const shownRef = useRef<DeliveredEvent[]>([]);
+  shownRef.current = events;
   const pausedRef = useRef(false);
   const frame = useRef(0);
   /** Where "Load older" goes on for a pattern: the cursor of the last page it read. */
@@ -107,7 +110,28 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
         .filter((e) => !isCopy(e))
         .reverse()
         .slice(0, FIRST_PAGE);
-      setEvents(seed);
+      // Events the old subscriptions left in the buffer that the seed holds too would show twice.
+      const seeded = new Set(seed.map(keyOf));
+      buffer.current = buffer.current.filter((e) => !seeded.has(keyOf(e)));
+      let visible = seed;
+      if (pausedRef.current) {
+        // Paused while the sources changed (the filter box settled): what is newer than the list on
+        // screen waits with the live events and shows on resume, so nothing is added while paused.
+        const onScreen = shownRef.current;
+        const newest = onScreen[0]?.time;
+        if (newest !== undefined) {
+          const known = new Set(onScreen.map(keyOf));
+          const later = seed.filter((e) => !known.has(keyOf(e)) && e.time >= newest);
+          visible = seed.filter((e) => !later.includes(e));
+          buffer.current.push(...later.reverse());
+          setHeld(buffer.current.length);
+        }
+      }
+      setEvents(visible);
+      // Older pages belonged to the list the seed replaced: "Load older" starts again below the new one.
+      setOlder([]);
+      setOlderDone(false);
+      olderCursor.current = undefined;
       sources.forEach((source, i) => {
         const page = pages[i];
         const sub = client.subscribe(source, receive, page ? { since: page.resumeFrom } : {});
@@ -204,7 +228,7 @@ export function Feed({ initialPattern = '>' }: { initialPattern?: string }) {
           </span>
           <label className="muted"><input type="checkbox" checked={showSummaries} onChange={(e) => setShowSummaries(e.target.checked)} /> run summaries</label>
           {/* The feed shows what arrives once the hub has confirmed its subscriptions, not earlier events. */}
-          <span className={live ? 'sev-success' : 'muted'} data-testid="feed-live" data-live={String(live)} title={live ? 'subscribed: new events appear as they are published' : 'waiting for the hub to confirm the subscription'}>
+          <span className={live ? 'sev-success' : 'muted'} data-testid="feed-live" data-live={String(live)} data-sources={sourcesKey} title={live ? 'subscribed: new events appear as they are published' : 'waiting for the hub to confirm the subscription'}>
             {live ? '\u25CF live' : '\u25CB subscribing\u2026'}
           </span>
           {exactChannel ? <Watching channel={exactChannel} /> : null}
