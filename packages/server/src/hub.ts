@@ -470,7 +470,7 @@ export class Hub {
     return this.requests.availability(channel);
   }
 
-  /** Whether another hub serves `channel` (as this hub last heard); false alone. */
+  /** Whether another hub serves `channel` (as this hub last heard; tests wait on it); false alone. */
   servedElsewhere(channel: string): boolean {
     return this.cluster?.requests.servedElsewhere(channel) ?? false;
   }

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { CloseCodes, ErrorCodes, type ErrorCode } from '@herald/protocol';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import { Gatekeeper } from './access/gatekeeper.js';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis } from 'ioredis';
 import { KeyStore, type KeyBook } from './access/keys.js';
 import { isLoopback, OriginRules } from './access/origins.js';
 import { PassBook, type SharedPasses } from './access/passes.js';
@@ -51,6 +51,7 @@ import { describeRedisError } from './store/redis-health.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { EventStore } from './store/types.js';
 import { WebSocketEndpoint } from './ws/endpoint.js';
+import { hubRedisOptions } from './store/redis-options.js';
 
 /** How often the age part of retention runs. */
 const SWEEP_INTERVAL_MS = 60_000;
@@ -125,7 +126,7 @@ export function createStore(config: HeraldConfig): EventStore {
 export async function startServer(options: Partial<HeraldConfig> = {}, overrides: ServerOverrides = {}): Promise<HeraldServer> {
   const config = resolveConfig(options);
   // Hubs on one Redis keep what they all need there: keys, the node registry (history: the store).
-  const control = config.store === 'redis' ? new Redis(config.redisUrl, CONTROL_OPTIONS) : undefined;
+  const control = config.store === 'redis' ? new Redis(config.redisUrl, hubRedisOptions('herald-control')) : undefined;
   // The store reports Redis faults (health, log); this connection retries quietly, noting why it failed.
   let controlFault: string | undefined;
   control?.on('error', (error: Error) => (controlFault = describeRedisError(error)));
@@ -459,15 +460,6 @@ function redisPasses(redis: Redis, prefix: string): SharedPasses {
   };
 }
 
-/** The connection for keys and the node registry: bounded answers, never a command sent twice. */
-const CONTROL_OPTIONS: RedisOptions = {
-  commandTimeout: 2000,
-  enableOfflineQueue: true,
-  maxRetriesPerRequest: 0,
-  autoResendUnfulfilledCommands: false,
-  retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
-  connectionName: 'herald-control',
-};
 
 /** `host:port` of a Redis URL, without the credentials it may hold (for messages and banners). */
 export function redisHost(url: string): string {

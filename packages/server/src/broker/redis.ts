@@ -6,6 +6,7 @@ import { describeRedisError, isRedisFault } from '../store/redis-health.js';
 import type { StoredEvent } from '../store/types.js';
 import { brokerChannelPrefix, decodeBatch, decodeEphemeral, decodePresence, encodeBatch, encodeEphemeral, isEphemeralPayload, isPresencePayload } from './redis-codec.js';
 import type { Broker, BrokerEphemeralListener, BrokerGapListener, BrokerListener, BrokerPresenceListener, EphemeralEvent } from './types.js';
+import { hubRedisOptions, subscriberRedisOptions } from '../store/redis-options.js';
 
 export interface RedisBrokerOptions {
   /** `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS); the Redis of the history. */
@@ -86,29 +87,9 @@ export class RedisBroker implements Broker {
     if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new Error(`commandTimeoutMs must be a whole number of milliseconds above 0 (got ${timeoutMs})`);
     this.channelPrefix = brokerChannelPrefix(prefix);
     this.globPrefix = escapeGlob(this.channelPrefix);
-    const common = {
-      // Bounded answers: a command that gets no reply in time is rejected, whatever the socket does.
-      commandTimeout: timeoutMs,
-      // Queued while (re)connecting, but flushed with an error on every failed connection attempt.
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: 0,
-      // A publish in flight when the connection dropped may have run: never send it again.
-      autoResendUnfulfilledCommands: false,
-      retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
-    };
-    this.publisher = new Redis(options.url, { ...common, connectionName: 'herald-broker-publish' });
-    this.subscriber = new Redis(options.url, {
-      ...common,
-      autoResubscribe: false,
-      connectionName: 'herald-broker-subscribe',
-      // ioredis writes (P)SUBSCRIBE while still connecting (they may run while Redis loads), so a
-      // subscription made then can put the connection in subscriber mode before the ready check's
-      // INFO and the CLIENT SETINFO that follow it; both are then refused, the ready check fails, and
-      // ioredis drops the connection with every command on it ("Connection in subscriber mode…", seen
-      // once in a test run). A subscriber connection needs neither (ioredis issue #2037).
-      enableReadyCheck: false,
-      disableClientInfo: true,
-    });
+    // A publish in flight when the connection dropped may have run: it is never sent again.
+    this.publisher = new Redis(options.url, hubRedisOptions('herald-broker-publish', timeoutMs));
+    this.subscriber = new Redis(options.url, { ...subscriberRedisOptions('herald-broker-subscribe', timeoutMs), autoResubscribe: false });
     for (const connection of [this.publisher, this.subscriber]) {
       connection.on('error', (error: Error) => (this.lastConnectionError = describeRedisError(error)));
     }

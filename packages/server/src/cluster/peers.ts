@@ -4,6 +4,7 @@ import { ErrorCodes } from '@herald/protocol';
 import { Redis } from 'ioredis';
 import { HeraldError } from '../errors.js';
 import { describeRedisError } from '../store/redis-health.js';
+import { subscriberRedisOptions } from '../store/redis-options.js';
 
 /** What hubs say to each other: JSON with a `kind`; the rest belongs to the kind. */
 export interface PeerMessage {
@@ -137,17 +138,8 @@ export class RedisPeers implements PeerLink {
     this.prefix = options.prefix;
     this.publisher = options.publisher;
     this.maxBytes = options.maxMessageBytes;
-    this.subscriber = new Redis(options.url, {
-      commandTimeout: 2000,
-      maxRetriesPerRequest: 0,
-      retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
-      // See broker/redis.ts: a subscriber connection needs neither, and they fail in subscriber mode.
-      enableReadyCheck: false,
-      disableClientInfo: true,
-      // ioredis subscribes again after a reconnect; what was sent meanwhile is lost (as documented).
-      autoResubscribe: true,
-      connectionName: 'herald-peers',
-    });
+    // ioredis subscribes again after a reconnect; what was sent meanwhile is lost (as documented).
+    this.subscriber = new Redis(options.url, { ...subscriberRedisOptions('herald-peers'), autoResubscribe: true });
     this.subscriber.on('error', () => {});
     this.subscriber.on('messageBuffer', (_channel: Buffer, payload: Buffer) => this.receive(payload));
     this.ready = this.subscriber.subscribe(this.channelOf(this.self), `${this.prefix}:hubs`).then(

@@ -9,6 +9,7 @@ import { describeRedisError, isRedisFault } from '../store/redis-health.js';
 import type { PresenceDirectory } from './directory.js';
 import type { PresencePage, PresenceRegistry } from './registry.js';
 import { ADD_SCRIPT, BEAT_SCRIPT, DEAD_SCRIPT, DROP_SCRIPT, REMOVE_SCRIPT } from './redis-scripts.js';
+import { hubRedisOptions } from '../store/redis-options.js';
 
 type Args = Array<string | number>;
 declare module 'ioredis' {
@@ -100,15 +101,8 @@ export class RedisPresenceDirectory implements PresenceDirectory {
     if (!/^[^\s:]+$/.test(this.nodeId)) throw new Error(`node id "${this.nodeId}" must be non-empty, without spaces or colons`);
     this.tag = `{${options.prefix}:presence}`;
     this.eventPrefix = brokerChannelPrefix(options.prefix);
-    this.redis = new Redis(options.url, {
-      // Bounded answers, never a write sent twice (a resent add could come after its remove).
-      commandTimeout: 2000,
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
-      connectionName: 'herald-presence',
-    });
+    // Bounded answers, never a write sent twice (a resent add could come after its remove).
+    this.redis = new Redis(options.url, hubRedisOptions('herald-presence'));
     this.redis.on('error', (error: Error) => (this.lastConnectionError = describeRedisError(error)));
     this.redis.on('close', () => (this.lostConnection = true));
     // Back after a lost connection: check at once rather than at the next beat.

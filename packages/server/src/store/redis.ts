@@ -21,6 +21,7 @@ import {
   type NewestScanQuery,
   type TimeScanQuery,
 } from './types.js';
+import { hubRedisOptions } from './redis-options.js';
 
 type Args = Array<string | number>;
 declare module 'ioredis' {
@@ -104,17 +105,7 @@ export class RedisStore implements EventStore {
     this.prefix = options.prefix ?? 'herald';
     if (!/^[^{}\s]+$/.test(this.prefix)) throw new Error(`Redis key prefix "${this.prefix}" must be non-empty, without braces or spaces (e.g. herald)`);
     this.timeoutMs = options.commandTimeoutMs ?? 2000;
-    this.redis = new Redis(options.url, {
-      // Bounded answers: a command that gets no reply in time is rejected, whatever the socket does.
-      commandTimeout: this.timeoutMs,
-      // Queued while (re)connecting, but flushed with an error on every failed connection attempt.
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: 0,
-      // A command in flight when the connection dropped may have run: never send it again.
-      autoResendUnfulfilledCommands: false,
-      retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
-      connectionName: 'herald-store',
-    });
+    this.redis = new Redis(options.url, hubRedisOptions('herald-store', this.timeoutMs));
     this.health_ = new RedisHealth(() => this.redis.ping());
     this.redis.on('error', (error: Error) => {
       this.lastConnectionError = describeRedisError(error);

@@ -19,7 +19,7 @@ import type { PresenceMember } from '../presence/registry.js';
 import { ReplayLost } from '../fanout/replay-source.js';
 import type { PublishLimiter } from '../quota/publish-limiter.js';
 import { RateLimitedError } from '../quota/rate-limited.js';
-import { conflationKey, conflationRule, LagQueue } from './lag-queue.js';
+import { conflationKey, LagQueue, type ConflationRule } from './lag-queue.js';
 import { sendReplay, type ReplayEnd } from './replay.js';
 import { sendSnapshotParts } from './snapshot-parts.js';
 import { ConnectionRequests } from './requests.js';
@@ -49,6 +49,8 @@ export interface ConnectionContext {
   isShuttingDown(): boolean;
   onClosed(connection: Connection): void;
   onSlowConsumer(): void;
+  /** When a subscriber lags and what it then gets the latest of (ws/lag-queue.ts), worked out once per hub. */
+  conflation: ConflationRule;
   /** A lagging subscriber caught up: `dropped` events were conflated away on the way (counted in /metrics). */
   onConflated?(dropped: number): void;
   onCommandError(code: ErrorCode): void;
@@ -158,13 +160,12 @@ export class Connection implements Subscriber, PresenceMember {
 
   /** Past the conflation threshold (ws/lag-queue.ts): live events wait in order in `lag`, the latest per key. */
   private lagsBehind(): boolean {
-    const { afterBytes } = conflationRule(this.ctx.config);
+    const { afterBytes } = this.ctx.conflation;
     return afterBytes > 0 && this.ws.bufferedAmount > afterBytes;
   }
 
   private queueLagging(delivery: Delivery): void {
-    const rule = conflationRule(this.ctx.config);
-    const key = conflationKey(delivery, rule.types);
+    const key = conflationKey(delivery, this.ctx.conflation.types);
     const lag = (this.lag ??= new LagQueue());
     if (this.ws.bufferedAmount + lag.bytesWith(delivery, key) > this.ctx.config.maxOutboundBytes) return this.closeSlowConsumer();
     if (lag.isEmpty) this.socket().once('drain', this.drainLagging);
@@ -175,7 +176,7 @@ export class Connection implements Subscriber, PresenceMember {
   private readonly drainLagging = (): void => {
     const lag = this.lag;
     if (!lag || this.closing) return;
-    const { afterBytes } = conflationRule(this.ctx.config);
+    const { afterBytes } = this.ctx.conflation;
     if (!lag.flush((frame) => this.writeFrame(frame), () => this.ws.bufferedAmount <= afterBytes)) {
       this.socket().once('drain', this.drainLagging);
       return;

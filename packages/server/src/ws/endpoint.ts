@@ -9,10 +9,11 @@ import { HeraldError } from '../errors.js';
 import type { ConnectionCounter } from '../quota/connection-counter.js';
 import { addressKey } from '../quota/rate-limited.js';
 import { Connection, type ConnectionContext } from './connection.js';
+import { conflationRule } from './lag-queue.js';
 
 const CLIENT_ID = new RegExp(`^[A-Za-z0-9_.:-]{1,${MAX_CLIENT_ID_LENGTH}}$`);
 
-export type EndpointContext = Omit<ConnectionContext, 'onClosed' | 'onAuthenticated'> & {
+export type EndpointContext = Omit<ConnectionContext, 'onClosed' | 'onAuthenticated' | 'conflation'> & {
   gate: Gatekeeper;
   /** WebSocket and SSE connections per address, shared with the SSE endpoint. */
   connectionsPerIp: ConnectionCounter;
@@ -48,6 +49,7 @@ export class WebSocketEndpoint {
     });
     this.connectionContext = {
       ...ctx,
+      conflation: conflationRule(ctx.config),
       onClosed: (connection) => this.forget(connection),
       onAuthenticated: (connection) => {
         this.unauthenticated.delete(connection);

@@ -11,17 +11,10 @@ export interface ConflationRule {
   afterBytes: number;
 }
 
-const rules = new WeakMap<HeraldConfig, ConflationRule>();
-
-/** The rule of a hub's configuration, worked out once: off when no type is listed; at most half the outbound cap. */
+/** The rule of a hub's configuration (the endpoint works it out once): off when no type is listed; at most half the outbound cap. */
 export function conflationRule(config: HeraldConfig): ConflationRule {
-  let rule = rules.get(config);
-  if (!rule) {
-    const types = new Set(listSetting(config.conflateTypes));
-    rule = { types, afterBytes: types.size === 0 ? 0 : Math.min(config.conflateAfterBytes, Math.floor(config.maxOutboundBytes / 2)) };
-    rules.set(config, rule);
-  }
-  return rule;
+  const types = new Set(listSetting(config.conflateTypes));
+  return { types, afterBytes: types.size === 0 ? 0 : Math.min(config.conflateAfterBytes, Math.floor(config.maxOutboundBytes / 2)) };
 }
 
 interface Entry {
