@@ -271,7 +271,12 @@ export async function startServer(options: Partial<HeraldConfig> = {}, overrides
     hub,
     () => connectionCounts(),
     () => hub.channelCount(SYSTEM),
-    (listener) => store.onTiming?.(listener),
+    (listener) =>
+      store.onTiming?.((timing) => {
+        // A failed checkpoint leaves the write-ahead log growing until one succeeds: the operator is told why.
+        if (timing.kind === 'checkpoint-failed') log.warn({ err: timing.message }, 'store checkpoint failed; it is tried again');
+        listener(timing);
+      }),
   );
   function connectionCounts() {
     return { websocket: websockets.connections.size, sse: sse.streams.size, poll: polls.size };

@@ -11,6 +11,11 @@ function sample(metrics: string, name: string, labels = ''): number | undefined 
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
+/** The store's lines of the exposition, for a failure's message. */
+function storeLines(metrics: string): string {
+  return metrics.split('\n').filter((l) => l.startsWith('herald_store_') && !l.includes('_bucket')).join('\n');
+}
+
 const EVENT_BYTES = 16 * 1024;
 const BATCHES = 160;
 const PER_BATCH = 25;
@@ -46,14 +51,14 @@ describe('SQLite checkpoints beside the writer', () => {
       const total = sample(metrics, 'herald_store_wal_pages', '{state="total"}');
       const copied = sample(metrics, 'herald_store_wal_pages', '{state="copied"}');
       if (total !== undefined && copied === total && total < ((written * EVENT_BYTES) / 4096) * 0.75) break;
-      if (Date.now() > deadline) assert.fail(`the log was never caught up: wal pages ${total} (copied ${copied}) after ${written} events of 16 KB`);
+      if (Date.now() > deadline) assert.fail(`the log was never caught up: wal pages ${total} (copied ${copied}) after ${written} events of 16 KB\n${storeLines(metrics)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    assert.ok((sample(metrics, 'herald_store_checkpoint_seconds_count', '{mode="passive"}') ?? 0) > 0, 'checkpoints are measured');
-    assert.equal(sample(metrics, 'herald_store_checkpoint_failures_total'), 0);
+    assert.ok((sample(metrics, 'herald_store_checkpoint_seconds_count', '{mode="passive"}') ?? 0) > 0, `checkpoints are measured\n${storeLines(metrics)}`);
+    assert.equal(sample(metrics, 'herald_store_checkpoint_failures_total'), 0, storeLines(metrics));
     // Every group commit is measured by phase (publishes that met in one are one commit).
-    assert.ok((sample(metrics, 'herald_store_commit_seconds_count', '{phase="commit"}') ?? 0) > 0);
-    assert.ok((sample(metrics, 'herald_store_commit_events_sum') ?? 0) >= written);
+    assert.ok((sample(metrics, 'herald_store_commit_seconds_count', '{phase="commit"}') ?? 0) > 0, storeLines(metrics));
+    assert.ok((sample(metrics, 'herald_store_commit_events_sum') ?? 0) >= written, storeLines(metrics));
     // The log file itself is cut back when it starts over (journal_size_limit), whatever went through it.
     const wal = statSync(join(hub.dataDir, 'herald.db-wal'), { throwIfNoEntry: false })?.size ?? 0;
     assert.ok(wal <= WAL_SIZE_LIMIT_BYTES + 4 * 1024 * 1024, `the log file holds ${wal} bytes`);
