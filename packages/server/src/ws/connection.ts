@@ -89,23 +89,26 @@ export class Connection implements Subscriber, PresenceMember {
   private lag: LagQueue | undefined;
   /** The fan-out batch this connection's socket is corked for (it uncorks them all at its end). */
   private heldFor: WriteBatch | undefined;
-  /** One handler per op: the compiler finds every place a new command must be handled. */
-  private readonly handlers: { [Op in ClientCommand['op']]: (id: CommandId | undefined, cmd: Command) => void } = {
-    subscribe: (id, cmd) => this.subscribe(id, cmd),
-    unsubscribe: (id, cmd) => this.unsubscribe(id, cmd),
-    publish: (id, cmd) => this.publish(id, cmd),
-    ping: (id) => this.send(id === undefined ? { op: 'pong' } : { op: 'pong', id }),
-    auth: (id, cmd) => this.authenticate(id, cmd),
-    refresh: (id, cmd) => this.refresh(id, cmd),
-    presence: (id, cmd) => this.presence(id, cmd),
-    send: (id, cmd) => this.sendDirect(id, cmd),
-    serve: (id, cmd) => this.requests.serve(id, cmd),
-    unserve: (id, cmd) => this.requests.unserve(id, cmd),
-    request: (id, cmd) => this.requests.request(id, cmd, this.ctx.isShuttingDown()),
-    reply: (id, cmd) => this.requests.reply(id, cmd),
+  /**
+   * One handler per op: the compiler finds every place a new command must be handled. One table for
+   * every connection (a table of closures per connection cost ~0.9 KB each).
+   */
+  private static readonly handlers: { [Op in ClientCommand['op']]: (c: Connection, id: CommandId | undefined, cmd: Command) => void } = {
+    subscribe: (c, id, cmd) => c.subscribe(id, cmd),
+    unsubscribe: (c, id, cmd) => c.unsubscribe(id, cmd),
+    publish: (c, id, cmd) => c.publish(id, cmd),
+    ping: (c, id) => c.send(id === undefined ? { op: 'pong' } : { op: 'pong', id }),
+    auth: (c, id, cmd) => c.authenticate(id, cmd),
+    refresh: (c, id, cmd) => c.refresh(id, cmd),
+    presence: (c, id, cmd) => c.presence(id, cmd),
+    send: (c, id, cmd) => c.sendDirect(id, cmd),
+    serve: (c, id, cmd) => c.rpc().serve(id, cmd),
+    unserve: (c, id, cmd) => c.rpc().unserve(id, cmd),
+    request: (c, id, cmd) => c.rpc().request(id, cmd, c.ctx.isShuttingDown()),
+    reply: (c, id, cmd) => c.rpc().reply(id, cmd),
   };
-  /** Request/reply: the channels this connection serves and the requests it waits on. */
-  private readonly requests: ConnectionRequests;
+  /** Request/reply: the channels this connection serves and the requests it waits on; made at its first such command. */
+  private requests: ConnectionRequests | undefined;
 
   constructor(
     readonly clientId: string,
@@ -118,7 +121,6 @@ export class Connection implements Subscriber, PresenceMember {
     this.principal = principal;
     this.rate = ctx.limiter.connectionBucket();
     this.patience = ctx.limiter.patienceBucket();
-    this.requests = new ConnectionRequests({ clientId, who: () => this.principal, send: (m) => this.send(m), failWith: (id, e) => this.failWith(id, e), admitRate: (id) => this.admitRate(id) }, ctx.hub, ctx.config);
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     // Only a pong that echoes our latest ping counts: a peer that never reads cannot know its payload,
     // so unsolicited pongs do not keep a client that reads nothing alive.
@@ -131,6 +133,11 @@ export class Connection implements Subscriber, PresenceMember {
     ws.on('close', () => this.release());
     // ws reports protocol violations (including frames over maxPayload, closed with 1009) here first.
     ws.on('error', (error) => ctx.log.debug({ clientId, err: error }, 'websocket error'));
+  }
+
+  private rpc(): ConnectionRequests {
+    this.requests ??= new ConnectionRequests({ clientId: this.clientId, who: () => this.principal, send: (m) => this.send(m), failWith: (id, e) => this.failWith(id, e), admitRate: (id) => this.admitRate(id) }, this.ctx.hub, this.ctx.config);
+    return this.requests;
   }
 
   get isOpen(): boolean {
@@ -311,7 +318,7 @@ export class Connection implements Subscriber, PresenceMember {
     clearTimeout(this.expiry);
     for (const sub of this.subscriptions.values()) this.ctx.hub.unsubscribe(sub);
     this.subscriptions.clear();
-    this.requests.release();
+    this.requests?.release();
     this.ctx.onClosed(this);
   }
 
@@ -394,11 +401,11 @@ export class Connection implements Subscriber, PresenceMember {
     }
     try {
       if (cmd.op === undefined) throw new HeraldError('bad_request', 'op is required');
-      const handler = typeof cmd.op === 'string' && Object.hasOwn(this.handlers, cmd.op) ? this.handlers[cmd.op as ClientCommand['op']] : undefined;
+      const handler = typeof cmd.op === 'string' && Object.hasOwn(Connection.handlers, cmd.op) ? Connection.handlers[cmd.op as ClientCommand['op']] : undefined;
       // The op is the client's: never String() it (an object with a hostile toString, or 5 000 nested arrays).
       const shown = typeof cmd.op === 'string' ? `"${cmd.op.slice(0, 64)}"` : `of type ${Array.isArray(cmd.op) ? 'array' : typeof cmd.op}`;
-      if (!handler) throw new HeraldError('unknown_op', `unknown op ${shown} (known: ${Object.keys(this.handlers).join(', ')})`);
-      handler(id, cmd);
+      if (!handler) throw new HeraldError('unknown_op', `unknown op ${shown} (known: ${Object.keys(Connection.handlers).join(', ')})`);
+      handler(this, id, cmd);
     } catch (error) {
       this.failWith(id, error);
     }

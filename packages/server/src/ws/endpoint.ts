@@ -65,7 +65,9 @@ export class WebSocketEndpoint {
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     // After an upgrade the HTTP server no longer watches the socket: a peer that resets mid-handshake
     // must not become an uncaught error.
-    socket.on('error', () => socket.destroy());
+    // (A function of the module: a closure made here would keep this upgrade's request, headers and URL
+    // alive for as long as the connection lasts.)
+    socket.on('error', destroySocket);
     const url = new URL(request.url ?? '/', 'http://herald.invalid');
     if (url.pathname !== '/ws') return refuse(socket, new HeraldError('not_found', 'WebSocket upgrades are served at /ws only'));
     if (this.ctx.isShuttingDown()) return refuse(socket, new HeraldError('shutting_down', 'the hub is shutting down'));
@@ -199,3 +201,8 @@ function refuse(socket: Duplex, error: HeraldError): void {
 }
 
 const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 421: 'Misdirected Request', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+
+/** An upgrading socket's error listener: it is then closed. */
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
