@@ -7,6 +7,7 @@ process.on('message', async (m: { cmd: string; url: string; seconds: number; con
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
   const pad = 'x'.repeat(Math.max(0, m.bytes - 60));
   const end = nowMs() + m.seconds * 1000;
+  const cpuBefore = process.cpuUsage();
   let acked = 0;
   let failed = 0;
   await Promise.all(
@@ -24,6 +25,7 @@ process.on('message', async (m: { cmd: string; url: string; seconds: number; con
       }
     }),
   );
-  process.send!({ cmd: 'ingested', acked, failed, histogram: hdr.encodeIntoCompressedBase64(histogram) });
+  const cpu = process.cpuUsage(cpuBefore);
+  process.send!({ cmd: 'ingested', acked, failed, cpuMicros: cpu.user + cpu.system, histogram: hdr.encodeIntoCompressedBase64(histogram) });
 });
 process.send!({ cmd: 'ready' });

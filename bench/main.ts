@@ -13,6 +13,7 @@ import { log, measure, ms, nextSeq, publishAt, sleep } from './lib/measure.js';
 import { REDIS_SERVER, RedisServer } from './lib/redis-server.js';
 import { summarize } from './profile-summary.js';
 import { clusterScenario } from './scenarios/cluster.js';
+import { coalesceScenario } from './scenarios/coalesce.js';
 import { killScenario } from './scenarios/kill.js';
 import { loopDelay, payloadLatency } from './scenarios/payload.js';
 import { soakScenario } from './scenarios/soak.js';
@@ -41,6 +42,10 @@ const SETTINGS = quick
     };
 /** One hub against two on one Redis (and a SQLite hub), same subscribers and rates: `--only=cluster`. */
 const CLUSTER = quick ? { subscribers: 500, rates: [20, 80], seconds: 2, drainMs: 500, rounds: 1 } : { subscribers: 2000, rates: [10, 20, 40], seconds: 4, drainMs: 2000, rounds: 3 };
+/** Write coalescing on and off with bursty publishing: `--only=coalesce` (part of a full run). */
+const COALESCE = quick
+  ? { subscribers: [500], rate: () => 100, burst: 10, seconds: 2, drainMs: 500, rounds: 2 }
+  : { subscribers: [2000, 10_000], rate: (n: number) => (n > 5000 ? 5 : 20), burst: 10, seconds: 5, drainMs: 2000, rounds: 4 };
 /** Two hubs on one Redis for minutes, nothing lost, RSS bounded: `--only=soak` (never part of a full run). */
 const SOAK = { connections: 2000, channels: 20, rate: 200, seconds: quick ? 20 : 120, sampleMs: 5000 };
 /** Events stored before the event-loop scenario runs its worst-case commands (the issue's figure: 1 000 000). */
@@ -200,19 +205,24 @@ async function ingest(store: 'sqlite' | 'memory', profileDir?: string, bytes = 1
   const workers = Array.from({ length: 2 }, () => fork(new URL('./ingest-worker.ts', import.meta.url).pathname, [], { execArgv: ['--import', 'tsx'] }));
   try {
     await Promise.all(workers.map((w) => new Promise((r) => w.once('message', r))));
+    const hubBefore = await server.stats();
     const replies = await Promise.all(
       workers.map((w, worker) => new Promise<any>((resolve) => {
         w.on('message', (m: any) => m.cmd === 'ingested' && resolve(m));
-        w.send({ cmd: 'ingest', url: server.url, seconds: SETTINGS.ingestSeconds, concurrency: 4, batch: 100, bytes, worker });
+        w.send({ cmd: 'ingest', url: server.url, seconds: SETTINGS.ingestSeconds, concurrency: Number(process.env.BENCH_INGEST_LANES ?? 4), batch: 100, bytes, worker });
       })),
     );
     const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 });
     for (const r of replies) histogram.add(hdr.decodeFromCompressedBase64(r.histogram));
     const acked = replies.reduce((s, r) => s + r.acked, 0);
+    // What the two cores went to: the hub (all its threads) and the two publishing processes.
+    const hubCpu = (((await server.stats()).cpuMicros - hubBefore.cpuMicros) / 1e4 / SETTINGS.ingestSeconds).toFixed(0);
+    const loadCpu = (replies.reduce((s, r) => s + r.cpuMicros, 0) / 1e4 / SETTINGS.ingestSeconds).toFixed(0);
     const size = bytes >= 1024 ? `${bytes / 1024} KB` : `${bytes} B`;
     put(`Durable ingest: events/s acknowledged (HTTP, 100-event batches of ${size})`, store, Math.round(acked / SETTINGS.ingestSeconds));
     put(`Durable ingest: p99 acknowledgement (ms), ${size} events`, store, +ms(histogram, 99).toFixed(1));
-    log(`Herald ${store} ingest of ${size} events: ${Math.round(acked / SETTINGS.ingestSeconds)} events/s, p99 ack ${ms(histogram, 99)} ms`);
+    put(`Durable ingest: CPU % of a core, hub / publishers, ${size} events`, store, `${hubCpu} / ${loadCpu}`);
+    log(`Herald ${store} ingest of ${size} events: ${Math.round(acked / SETTINGS.ingestSeconds)} events/s, p99 ack ${ms(histogram, 99)} ms, CPU % of a core: hub ${hubCpu}, publishers ${loadCpu}`);
     if (store === 'sqlite') log(`  store: ${storeTimings(await (await fetch(`${server.url}/metrics`)).text())}`);
   } finally {
     for (const w of workers) w.kill();
@@ -354,7 +364,7 @@ if (!only || only.includes('herald') || only.includes('kill')) {
   put('SIGKILL during 16 KB publishing: acknowledged events lost (of acknowledged)', 'herald', `${killed.lost + killed.changed} of ${killed.acknowledged}`);
   if (killed.lost + killed.changed > 0) process.exitCode = 1;
 }
-if (!only || only.includes('herald')) {
+if (!only || only.includes('herald') || only.includes('ingest')) {
   for (const bytes of [128, 1024]) {
     await ingest('sqlite', undefined, bytes);
     await ingest('memory', undefined, bytes);
@@ -368,6 +378,7 @@ if (!only || only.includes('herald') || only.includes('scale')) {
 const blocks: Array<{ name: string; text: string }> = [];
 if (only?.includes('cluster') || (!only && RedisServer.available())) blocks.push({ name: 'cluster', text: await clusterScenario(CLUSTER) });
 else if (!only) log(`cluster scenario skipped: ${REDIS_SERVER} is not installed`);
+if (only?.includes('coalesce') || !only) blocks.push({ name: 'coalesce', text: await coalesceScenario(COALESCE) });
 let soakFailures: string[] = [];
 if (only?.includes('soak')) {
   const soak = await soakScenario(SOAK);

@@ -13,6 +13,8 @@ export function nowMs(): number {
 export interface Publisher {
   send(seq: number, pad: string): void;
   close(): void;
+  /** Sends what it holds back (a publisher that batches), at the end of a window. */
+  flush?(): void;
 }
 
 /** A publishing connection of the given kind; every payload carries its send time and sequence. */

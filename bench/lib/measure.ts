@@ -28,6 +28,7 @@ export async function publishAt(publishers: Publisher | Publisher[], rate: numbe
     }
     await sleep(10);
   }
+  for (const p of list) p.flush?.();
   return seq - 1;
 }
 

@@ -24,6 +24,12 @@ import { newestOfPattern, patternPrefix, recoverChannel, recoverPattern, type Si
 import type { AppendInput, AppendResult, ChannelListQuery, ChannelPosition, EventStore, HistoryPage, ScannedEvent, StoreHealth, StoredEvent, StoreTotals } from './store/types.js';
 
 /**
+ * Several events of one fan-out go to each socket in one write (fanout/write-batch.ts). Off only for
+ * `npm run bench -- --only=coalesce`, which measures what it saves (HERALD_BENCH_COALESCE=off): not a setting.
+ */
+const COALESCE_WRITES = process.env.HERALD_BENCH_COALESCE !== 'off';
+
+/**
  * Lets a feature (runs) take part in the hub without the hub knowing it: `beforeAppend` may refuse
  * events (throw a HeraldError) before anything is stored; `afterAppend` sees stored events in offset
  * order before any subscriber does, so state derived from them is never behind what subscribers were
@@ -608,7 +614,7 @@ export class Hub {
   }
 
   private fanOut(epoch: string, events: readonly StoredEvent[]): void {
-    const batch = events.length > 1 ? new WriteBatch() : undefined;
+    const batch = events.length > 1 && COALESCE_WRITES ? new WriteBatch() : undefined;
     try {
       for (const stored of events) {
         this.currentDelivery = new Delivery(epoch, stored, batch);
