@@ -46,7 +46,9 @@ class RpcTest(HubTestCase):
 
         self.serve("py.math.*", handler, responder="math-1")
         self.wait_for_responder("py.math.add")
-        before = time.time() * 1000
+        # Whole milliseconds, as the hub's clock reads them: a request that reaches it within the same
+        # millisecond gets a deadline of exactly before + 3000 (a fractional `before` failed that once).
+        before = int(time.time() * 1000)
         self.assertEqual(self.client.request("py.math.add", "sum", [1, 2, 3], timeout=3.0), {"sum": 6})
         self.assertEqual(len(seen), 1)
         self.assertEqual((seen[0].type, seen[0].channel), ("sum", "py.math.add"))
