@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Sender, WebSocketServer, type WebSocket } from 'ws';
+import * as wsModule from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { answerStats } from './report.js';
 
 /**
@@ -11,11 +12,13 @@ const server = createServer();
 const wss = new WebSocketServer({ server, perMessageDeflate: false, clientTracking: false });
 const subscribers = new Set<WebSocket>();
 const FRAME = { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false } as const;
+// ws's frame builder: exported by its ESM wrapper, not declared by @types/ws.
+const { Sender } = wsModule as unknown as { Sender: { frame(data: Buffer, options: typeof FRAME): Buffer[] } };
 
 wss.on('connection', (ws, request) => {
   if (request.url?.includes('role=pub')) {
     ws.on('message', (data: Buffer) => {
-      const frame = Buffer.concat((Sender as unknown as { frame(data: Buffer, options: typeof FRAME): Buffer[] }).frame(data, FRAME));
+      const frame = Buffer.concat(Sender.frame(data, FRAME));
       for (const subscriber of subscribers) (subscriber as unknown as { _socket: { write(b: Buffer): void } })._socket.write(frame);
     });
     return;
