@@ -10,7 +10,8 @@
  *
  * Durability is unchanged: a commit is durable once it is in the log (synchronous = FULL fsyncs the log
  * at every commit); checkpoints only move it. A checkpoint that fails (a full disk) is reported and
- * tried again at the next tick (one that only met a lock is just tried again); the writer's own faults are what the store reports as health.
+ * tried again at the next tick; one that only met a lock is tried again without a report. The writer's
+ * own faults are what the store reports as health.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
